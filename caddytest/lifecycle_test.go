@@ -1,0 +1,206 @@
+package caddytest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/gorilla/websocket"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+)
+
+// hubTotals sums rooms and peers over every live hub.
+func hubTotals() (rooms, peers int) {
+	for _, v := range signaling.HubStats() {
+		rooms += v[0]
+		peers += v[1]
+	}
+	return rooms, peers
+}
+
+func TestSlowReaderIsDisconnected(t *testing.T) {
+	loadCaddyfile(t, `
+http://localhost:9080 {
+	webrtc_signaling {
+		max_message_size 64KiB
+	}
+}
+`, false)
+	url := "ws://localhost:9080/?room=slow"
+	reader, _ := join(t, url)
+	sender, _ := join(t, url)
+	reader.expect("peer-joined")
+
+	// The slow peer reads its welcome, then never again; a small receive
+	// buffer makes the server's side fill up sooner.
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	slowConn, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slowConn.Close()
+	slow := &wsClient{t: t, conn: slowConn}
+	slowID := slow.expect("welcome").ID
+	reader.expect("peer-joined")
+	sender.expect("peer-joined")
+
+	// The reader keeps up with everything while the slow peer stalls, and
+	// is told when the server drops the slow one.
+	payload := strings.Repeat("x", 60<<10)
+	got := make(chan string, 1)
+	go func() {
+		for {
+			f, err := reader.read()
+			if err != nil {
+				got <- "read error: " + err.Error()
+				return
+			}
+			if f.Type == "peer-left" {
+				got <- f.ID
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	var sent int
+	for left := false; !left; {
+		select {
+		case id := <-got:
+			if id != slowID {
+				t.Fatalf("reader got %q, want peer-left for the slow peer %q", id, slowID)
+			}
+			left = true
+		default:
+			if time.Now().After(deadline) {
+				t.Fatalf("slow peer still connected after %d broadcasts", sent)
+			}
+			sender.send(map[string]any{"type": "broadcast", "data": payload})
+			sent++
+		}
+	}
+	t.Logf("slow peer dropped after %d broadcasts of 60 KiB", sent)
+	if f := sender.expect("peer-left"); f.ID != slowID {
+		t.Fatalf("sender got peer-left %q, want %q", f.ID, slowID)
+	}
+	sender.roundTrip()
+}
+
+func TestChurnLeavesNothingBehind(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	// Warm up once so lazily started goroutines are in the baseline.
+	w, _ := join(t, roomURL+"warm")
+	w.conn.Close()
+	eventually(t, 10*time.Second, "the warm-up room to go", func() bool { r, _ := hubTotals(); return r == 0 })
+	baseline := runtime.NumGoroutine()
+
+	const workers, rounds = 16, 12
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				room := roomURL + "churn" + string(rune('a'+(w+r)%5))
+				c, err := dialErr(room, "")
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.t = t
+				if f, err := c.read(); err != nil || (f.Type != "welcome" && f.Code != "room_full") {
+					errs <- fmt.Errorf("first frame %+v, %v", f, err)
+					return
+				}
+				if r%3 == 0 {
+					_ = c.conn.WriteJSON(map[string]any{"type": "broadcast", "data": r})
+				}
+				if r%4 == 0 { // an abrupt drop rather than a close handshake
+					c.conn.UnderlyingConn().Close()
+				} else {
+					_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+					c.conn.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "every room and peer to be freed", func() bool {
+		r, p := hubTotals()
+		return r == 0 && p == 0
+	})
+	// Each connection runs two goroutines; a leak of even a few
+	// connections' worth shows.
+	eventually(t, 20*time.Second, "goroutines to return to the baseline", func() bool {
+		return runtime.NumGoroutine() <= baseline+4
+	})
+}
+
+func TestReloadKeepsPeersConnected(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	url := roomURL + "reload"
+	a, _ := join(t, url)
+	b, _ := join(t, url)
+	a.expect("peer-joined")
+
+	// An equivalent config with a changed option, and then the same config
+	// forced: both are real reloads that replace the handler.
+	loadCaddyfile(t, strings.Replace(signalingSite, "ping_interval 2s", "ping_interval 3s", 1), false)
+	loadCaddyfile(t, strings.Replace(signalingSite, "ping_interval 2s", "ping_interval 3s", 1), true)
+
+	a.signal(b.id, "after reload")
+	if f := b.expect("signal"); f.From != a.id {
+		t.Fatalf("after reload: %+v", f)
+	}
+	c, w := join(t, url)
+	if len(w.Peers) != 2 {
+		t.Fatalf("new peer after reload sees %d peers, want 2", len(w.Peers))
+	}
+	a.expect("peer-joined")
+	b.expect("peer-joined")
+	c.roundTrip()
+}
+
+func TestRemovedHandlerClosesPeersWithGoingAway(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	a, _ := join(t, roomURL+"bye")
+	// A config without the signaling handler releases the hub.
+	loadCaddyfile(t, "http://localhost:9080 {\n\trespond \"no calls today\"\n}\n", false)
+	a.expectClose(websocket.CloseGoingAway)
+	eventually(t, 10*time.Second, "the hub to be gone", func() bool { return len(signaling.HubStats()) == 0 })
+}
+
+func TestCaddyStopClosesPeersWithGoingAway(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	a, _ := join(t, roomURL+"stop")
+	b, _ := join(t, roomURL+"stop")
+	a.expect("peer-joined")
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	a.expectClose(websocket.CloseGoingAway)
+	b.expectClose(websocket.CloseGoingAway)
+	// Bring the admin endpoint back for the tests that follow.
+	if err := caddy.Load([]byte(initConfig), true); err != nil {
+		t.Fatal(err)
+	}
+}

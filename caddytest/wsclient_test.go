@@ -1,0 +1,167 @@
+package caddytest
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// frame is any server frame, decoded loosely.
+type frame struct {
+	Type       string                `json:"type"`
+	ID         string                `json:"id"`
+	Room       string                `json:"room"`
+	From       string                `json:"from"`
+	Code       string                `json:"code"`
+	Message    string                `json:"message"`
+	Data       json.RawMessage       `json:"data"`
+	Peers      []struct{ ID string } `json:"peers"`
+	ICEServers []struct {
+		URLs       []string `json:"urls"`
+		Username   string   `json:"username"`
+		Credential string   `json:"credential"`
+	} `json:"iceServers"`
+}
+
+// wsClient is a signaling client speaking protocol v1 the way a page would.
+type wsClient struct {
+	t    testing.TB
+	conn *websocket.Conn
+	id   string
+}
+
+const frameWait = 10 * time.Second
+
+// dial opens a WebSocket to url; origin is sent as the Origin header when set.
+func dial(t testing.TB, url, origin string) *wsClient {
+	t.Helper()
+	c, err := dialErr(url, origin)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.conn.Close() })
+	c.t = t
+	return c
+}
+
+func dialErr(url, origin string) (*wsClient, error) {
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	d := websocket.Dialer{HandshakeTimeout: frameWait}
+	conn, resp, err := d.Dial(url, h)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return &wsClient{conn: conn}, nil
+}
+
+// join dials and reads the welcome frame.
+func join(t testing.TB, url string) (*wsClient, frame) {
+	t.Helper()
+	c := dial(t, url, "")
+	w := c.expect("welcome")
+	c.id = w.ID
+	return c, w
+}
+
+// next reads one frame.
+func (c *wsClient) next() frame {
+	c.t.Helper()
+	f, err := c.read()
+	if err != nil {
+		c.t.Fatalf("reading frame: %v", err)
+	}
+	return f
+}
+
+func (c *wsClient) read() (frame, error) {
+	var f frame
+	_ = c.conn.SetReadDeadline(time.Now().Add(frameWait))
+	typ, b, err := c.conn.ReadMessage()
+	if err != nil {
+		return f, err
+	}
+	if typ != websocket.TextMessage {
+		return f, errors.New("server sent a non-text frame")
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// expect reads one frame and checks its type.
+func (c *wsClient) expect(typ string) frame {
+	c.t.Helper()
+	f := c.next()
+	if f.Type != typ {
+		c.t.Fatalf("got frame %+v, want type %q", f, typ)
+	}
+	return f
+}
+
+// expectError reads an error frame with the given code.
+func (c *wsClient) expectError(code string) frame {
+	c.t.Helper()
+	f := c.expect("error")
+	if f.Code != code || f.Message == "" {
+		c.t.Fatalf("got error %q (%q), want code %q with a message", f.Code, f.Message, code)
+	}
+	return f
+}
+
+// expectClose reads until the connection closes and checks the close code.
+func (c *wsClient) expectClose(code int) {
+	c.t.Helper()
+	for {
+		_, err := c.read()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			c.t.Fatalf("connection ended with %v, want close code %d", err, code)
+		}
+		if ce.Code != code {
+			c.t.Fatalf("close code %d (%q), want %d", ce.Code, ce.Text, code)
+		}
+		return
+	}
+}
+
+// send writes a JSON value as a text frame.
+func (c *wsClient) send(v any) {
+	c.t.Helper()
+	if err := c.conn.WriteJSON(v); err != nil {
+		c.t.Fatalf("sending: %v", err)
+	}
+}
+
+// sendRaw writes one frame of the given WebSocket type.
+func (c *wsClient) sendRaw(typ int, b []byte) {
+	c.t.Helper()
+	if err := c.conn.WriteMessage(typ, b); err != nil {
+		c.t.Fatalf("sending: %v", err)
+	}
+}
+
+// roundTrip proves the connection is healthy: a ping comes back as pong
+// and is the next frame, so nothing unexpected was queued before it.
+func (c *wsClient) roundTrip() {
+	c.t.Helper()
+	c.send(map[string]string{"type": "ping"})
+	c.expect("pong")
+}
+
+// signal sends data to peer to.
+func (c *wsClient) signal(to string, data any) {
+	c.t.Helper()
+	c.send(map[string]any{"type": "signal", "to": to, "data": data})
+}

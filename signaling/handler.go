@@ -1,0 +1,283 @@
+package signaling
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
+)
+
+// Defaults of the handler's options.
+const (
+	DefaultRoom           = "{http.request.uri.query.room}"
+	DefaultMaxPeers       = 6
+	DefaultMaxMessageSize = 64 << 10
+	DefaultPingInterval   = 30 * time.Second
+	DefaultHub            = "default"
+	// maxRoomLen bounds room names so they stay usable as map keys and in logs.
+	maxRoomLen = 128
+)
+
+// Handler serves WebRTC signaling rooms over WebSocket. Module ID
+// http.handlers.webrtc_signaling.
+type Handler struct {
+	// Room is a placeholder expression giving the room to join.
+	// Default: {http.request.uri.query.room}.
+	Room string `json:"room,omitempty"`
+	// MaxPeers is how many peers a room holds; the next one is refused
+	// with room_full. Default 6.
+	MaxPeers int `json:"max_peers,omitempty"`
+	// MaxMessageSize is the largest frame a peer may send, in bytes.
+	// Default 64 KiB.
+	MaxMessageSize int64 `json:"max_message_size,omitempty"`
+	// PingInterval is how often the server pings each peer; a peer that
+	// answers nothing for two intervals is dropped. Default 30s.
+	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
+	// Origins lists the Origin header values allowed to connect, such as
+	// "https://example.com", or "*" for any. Default: the request's own host.
+	Origins []string `json:"origins,omitempty"`
+	// Hub names the set of rooms this handler uses. Handlers with the same
+	// hub name share rooms, and rooms survive config reloads as long as a
+	// handler with their hub name stays loaded. Default "default".
+	Hub string `json:"hub,omitempty"`
+	// Credentials, when set, adds fresh TURN credentials (iceServers) to
+	// every welcome frame.
+	Credentials *turncreds.Config `json:"credentials,omitempty"`
+
+	hub      Hub
+	origins  originPolicy
+	upgrader websocket.Upgrader
+	logger   *zap.Logger
+}
+
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
+
+// CaddyModule returns the Caddy module information.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.webrtc_signaling",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults and attaches the handler to its hub.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Room == "" {
+		h.Room = DefaultRoom
+	}
+	if h.MaxPeers == 0 {
+		h.MaxPeers = DefaultMaxPeers
+	}
+	if h.MaxMessageSize == 0 {
+		h.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if h.PingInterval == 0 {
+		h.PingInterval = caddy.Duration(DefaultPingInterval)
+	}
+	if h.Hub == "" {
+		h.Hub = DefaultHub
+	}
+	var err error
+	if h.origins, err = parseOrigins(h.Origins); err != nil {
+		return err
+	}
+	if h.Credentials != nil {
+		if err := h.Credentials.Provision(ctx); err != nil {
+			return fmt.Errorf("credentials: %w", err)
+		}
+	}
+	// Origins are checked after the upgrade so that browsers, which cannot
+	// read a refused handshake's status, get a forbidden_origin frame.
+	h.upgrader = websocket.Upgrader{
+		CheckOrigin:     func(*http.Request) bool { return true },
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+	}
+	hub, err := loadHub(h.Hub)
+	if err != nil {
+		return fmt.Errorf("loading signaling hub %q: %w", h.Hub, err)
+	}
+	h.hub = hub
+	return nil
+}
+
+// Validate checks the options.
+func (h *Handler) Validate() error {
+	if h.MaxPeers < 1 {
+		return fmt.Errorf("max_peers must be at least 1, got %d", h.MaxPeers)
+	}
+	if h.MaxMessageSize < 128 {
+		return fmt.Errorf("max_message_size must be at least 128 bytes, got %d", h.MaxMessageSize)
+	}
+	if time.Duration(h.PingInterval) < 100*time.Millisecond {
+		return fmt.Errorf("ping_interval must be at least 100ms, got %s", time.Duration(h.PingInterval))
+	}
+	if h.Credentials != nil {
+		if err := h.Credentials.Validate(); err != nil {
+			return fmt.Errorf("credentials: %w", err)
+		}
+	}
+	return nil
+}
+
+// Cleanup releases the hub; the pool shuts it down when no config uses it.
+func (h *Handler) Cleanup() error {
+	if h.hub == nil {
+		return nil
+	}
+	return releaseHub(h.Hub)
+}
+
+// ServeHTTP upgrades the request to a WebSocket and runs the peer's session.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusUpgradeRequired)
+		_, _ = fmt.Fprintln(w, "This is a WebRTC signaling endpoint: connect with a WebSocket, e.g. new WebSocket(\"wss://<host><path>?room=<name>\").")
+		return nil
+	}
+	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
+	// through the ResponseController, which follows Unwrap.
+	ws, err := h.upgrader.Upgrade(hijackable{w}, r, nil)
+	if err != nil {
+		// The upgrader has already written an HTTP error response.
+		h.logger.Debug("websocket upgrade failed", zap.Error(err))
+		return nil
+	}
+	// Hijacked connections are ours to close; Caddy's shutdown does not.
+	defer ws.Close()
+	h.serveConn(ws, r)
+	return nil
+}
+
+// serveConn runs one connection from admission to close.
+func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		repl = caddy.NewReplacer()
+	}
+	roomName := repl.ReplaceAll(h.Room, "")
+	peer := newWSPeer(newPeerID(), ws)
+	if code, msg, closeCode := h.admit(r, roomName); code != "" {
+		h.logger.Debug("refused peer", zap.String("code", code), zap.String("remote", r.RemoteAddr))
+		h.refuse(peer, code, msg, closeCode)
+		return
+	}
+	welcome := h.welcomeBuilder(peer, roomName, r)
+	err := h.hub.Join(roomName, peer, h.MaxPeers, welcome)
+	for errors.Is(err, ErrDuplicateID) { // practically impossible with 128-bit ids
+		peer.id = newPeerID()
+		err = h.hub.Join(roomName, peer, h.MaxPeers, welcome)
+	}
+	switch {
+	case errors.Is(err, ErrRoomFull):
+		h.refuse(peer, CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull)
+		return
+	case err != nil:
+		h.logger.Error("joining room", zap.String("room", roomName), zap.Error(err))
+		h.refuse(peer, "unavailable", "signaling is shutting down", CloseGoingAway)
+		return
+	}
+	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id))
+	// Leave runs on the writer goroutine as soon as the peer starts closing
+	// (a slow peer is gone for the others at once), or after the read loop.
+	leave := sync.OnceFunc(func() { h.hub.Leave(roomName, peer.id) })
+	writerDone := h.startWriter(peer, leave)
+	s := &session{
+		peer:    peer,
+		hub:     h.hub,
+		room:    roomName,
+		maxSize: h.MaxMessageSize,
+		idle:    2 * time.Duration(h.PingInterval),
+		logger:  h.logger,
+	}
+	s.readLoop()
+	leave()
+	peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
+	<-writerDone
+	h.logger.Debug("peer left", zap.String("room", roomName), zap.String("peer", peer.id))
+}
+
+// startWriter runs the peer's writer goroutine; the channel closes when it ends.
+func (h *Handler) startWriter(p *wsPeer, onClose func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.writeLoop(time.Duration(h.PingInterval), onClose)
+	}()
+	return done
+}
+
+// refuse sends a fatal error frame and a close frame to a peer that did not
+// join, then reads until the peer answers the close, so it sees both.
+func (h *Handler) refuse(p *wsPeer, code, msg string, closeCode int) {
+	// Bounds the wait should the close frame never go out; finish() then
+	// shortens it to closeGrace.
+	_ = p.ws.SetReadDeadline(time.Now().Add(writeWait + closeGrace))
+	writerDone := h.startWriter(p, func() {})
+	p.Send(errorFrame(code, msg))
+	p.closeAfterQueued(closeCode, code)
+	p.drainReads()
+	<-writerDone
+}
+
+// admit checks the origin and room before joining; a non-empty code refuses.
+func (h *Handler) admit(r *http.Request, room string) (code, msg string, closeCode int) {
+	if !h.origins.allowed(r) {
+		return CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", CloseForbiddenOrigin
+	}
+	if room == "" {
+		return CodeMissingRoom, "no room given (e.g. ?room=<name>)", CloseMissingRoom
+	}
+	if len(room) > maxRoomLen || !utf8.ValidString(room) || containsControl(room) {
+		return CodeInvalidRoom, fmt.Sprintf("room name must be at most %d bytes of printable UTF-8", maxRoomLen), CloseMissingRoom
+	}
+	return "", "", 0
+}
+
+// welcomeBuilder returns the function that renders the welcome frame.
+func (h *Handler) welcomeBuilder(p *wsPeer, room string, r *http.Request) func([]PeerInfo) []byte {
+	var ice []turncreds.ICEServer
+	if h.Credentials != nil {
+		ice = h.Credentials.Issue(r, time.Now()).ICEServers
+	}
+	return func(members []PeerInfo) []byte {
+		return encode(Welcome{Type: TypeWelcome, ID: p.id, Room: room, Peers: members, ICEServers: ice})
+	}
+}
+
+func containsControl(s string) bool {
+	for _, c := range s {
+		if unicode.IsControl(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// newPeerID returns 128 random bits, URL-safe: unguessable, so a peer id
+// can double as a capability to address that peer.
+func newPeerID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,46 @@
+package signaling
+
+import "errors"
+
+// Errors a Hub returns.
+var (
+	// ErrRoomFull means the room already holds its maximum number of peers.
+	ErrRoomFull = errors.New("room is full")
+	// ErrUnknownPeer means the addressee is not in the room.
+	ErrUnknownPeer = errors.New("no such peer in the room")
+	// ErrDuplicateID means another member already uses the peer's id.
+	ErrDuplicateID = errors.New("peer id already in use in the room")
+	// ErrHubClosed means the hub has shut down and takes no new peers.
+	ErrHubClosed = errors.New("signaling hub is shut down")
+)
+
+// Peer is one member of a room as the hub sees it: something frames can be
+// queued to. The WebSocket connection implements it; a clustered hub would
+// implement it for peers connected to other nodes.
+type Peer interface {
+	// ID returns the server-assigned id, unique in the room.
+	ID() string
+	// Send queues a frame without blocking. It returns false when the frame
+	// was not queued because the peer is gone or too slow; the peer then
+	// disconnects itself and will be made to Leave.
+	Send(frame []byte) bool
+	// Close disconnects the peer with a WebSocket close code.
+	Close(code int, reason string)
+}
+
+// Hub holds the rooms. It is the state that outlives a request and a config
+// reload, kept behind this interface so that a clustered implementation can
+// replace the in-memory one without touching the WebSocket code.
+type Hub interface {
+	// Join adds p to room, creating the room if needed, unless it already
+	// holds maxPeers peers. welcome builds the first frame p receives from
+	// the members already present; it is queued before anyone can address p.
+	// The other members are sent peer-joined.
+	Join(room string, p Peer, maxPeers int, welcome func(members []PeerInfo) []byte) error
+	// Leave removes the peer with id from room, tells the others peer-left
+	// and frees the room when it is empty. Leaving twice is harmless.
+	Leave(room, id string)
+	// Deliver queues frame to the member to of room, or, when to is empty,
+	// to every member but from.
+	Deliver(room, from, to string, frame []byte) error
+}

@@ -1,0 +1,104 @@
+// Package signaling implements WebRTC signaling rooms over WebSocket: peers
+// join a room, learn who is there, and relay SDP offers, answers and trickle
+// ICE candidates to one another. The wire protocol (v1) is JSON text frames;
+// see the README for the full description.
+package signaling
+
+import (
+	"encoding/json"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
+)
+
+// Message types of protocol v1.
+const (
+	TypeWelcome    = "welcome"
+	TypePeerJoined = "peer-joined"
+	TypePeerLeft   = "peer-left"
+	TypeSignal     = "signal"
+	TypeBroadcast  = "broadcast"
+	TypePing       = "ping"
+	TypePong       = "pong"
+	TypeError      = "error"
+)
+
+// Error codes carried by error frames.
+const (
+	CodeRoomFull        = "room_full"
+	CodeBadMessage      = "bad_message"
+	CodeUnknownPeer     = "unknown_peer"
+	CodeTooLarge        = "too_large"
+	CodeForbiddenOrigin = "forbidden_origin"
+	CodeMissingRoom     = "missing_room"
+	CodeInvalidRoom     = "invalid_room"
+)
+
+// WebSocket close codes the server uses. The 4xxx codes mirror the HTTP
+// status a plain request would have got (4000 + status), so they are easy to
+// remember; 1001 is sent to every peer when Caddy stops.
+const (
+	CloseGoingAway       = 1001 // server stopping
+	CloseMissingRoom     = 4400 // missing_room, invalid_room
+	CloseForbiddenOrigin = 4403 // forbidden_origin
+	CloseTooSlow         = 4408 // the peer did not read its messages in time
+	CloseRoomFull        = 4409 // room_full
+	CloseTooLarge        = 4413 // too_large
+)
+
+// PeerInfo describes a room member in welcome frames.
+type PeerInfo struct {
+	ID string `json:"id"`
+}
+
+// Welcome is the first frame a peer receives after joining.
+type Welcome struct {
+	Type       string                `json:"type"`
+	ID         string                `json:"id"`
+	Room       string                `json:"room"`
+	Peers      []PeerInfo            `json:"peers"`
+	ICEServers []turncreds.ICEServer `json:"iceServers,omitempty"`
+}
+
+// Inbound is a frame sent by a peer. Which fields are required depends on Type.
+type Inbound struct {
+	Type string          `json:"type"`
+	To   string          `json:"to,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Outbound is a relayed or membership frame sent by the server.
+type Outbound struct {
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	From string          `json:"from,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// ErrorFrame reports a problem with what the peer sent or with its session.
+type ErrorFrame struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// encode marshals a frame the server built itself; such values always
+// marshal, so a failure is a programming error.
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("signaling: encoding a server frame: " + err.Error())
+	}
+	return b
+}
+
+// membershipFrame builds peer-joined and peer-left frames.
+func membershipFrame(typ, id string) []byte {
+	return encode(Outbound{Type: typ, ID: id})
+}
+
+// errorFrame builds an error frame.
+func errorFrame(code, message string) []byte {
+	return encode(ErrorFrame{Type: TypeError, Code: code, Message: message})
+}
+
+var pongFrame = encode(Outbound{Type: TypePong})

@@ -1,0 +1,130 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+)
+
+// session is one joined peer's read side: it turns frames into hub calls.
+type session struct {
+	peer    *wsPeer
+	hub     Hub
+	room    string
+	maxSize int64
+	idle    time.Duration // read deadline, renewed by any frame or pong
+	logger  *zap.Logger
+}
+
+// readLoop processes the peer's frames until the connection fails or closes.
+func (s *session) readLoop() {
+	ws := s.peer.ws
+	renew := func() { _ = ws.SetReadDeadline(time.Now().Add(s.idle)) }
+	renew()
+	ws.SetPongHandler(func(string) error {
+		if !s.closing() {
+			renew()
+		}
+		return nil
+	})
+	for {
+		typ, r, err := ws.NextReader()
+		if err != nil {
+			return
+		}
+		if s.closing() {
+			continue // discard until the peer answers our close frame
+		}
+		renew()
+		data, err := io.ReadAll(io.LimitReader(r, s.maxSize+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > s.maxSize {
+			s.fatal(CodeTooLarge, "message exceeds the maximum size", CloseTooLarge)
+			continue
+		}
+		if typ != websocket.TextMessage {
+			s.reply(CodeBadMessage, "binary frames are not supported: send JSON text frames")
+			continue
+		}
+		s.handle(data)
+	}
+}
+
+func (s *session) closing() bool {
+	select {
+	case <-s.peer.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// handle acts on one text frame. Errors are reported to the sender only.
+func (s *session) handle(data []byte) {
+	var in Inbound
+	if err := json.Unmarshal(data, &in); err != nil {
+		s.reply(CodeBadMessage, "frame is not a JSON object: "+err.Error())
+		return
+	}
+	switch in.Type {
+	case TypeSignal:
+		if in.To == "" {
+			s.reply(CodeBadMessage, `signal needs a "to" peer id`)
+			return
+		}
+		if len(in.Data) == 0 {
+			s.reply(CodeBadMessage, `signal needs "data"`)
+			return
+		}
+		frame := encode(Outbound{Type: TypeSignal, From: s.peer.id, Data: in.Data})
+		if err := s.hub.Deliver(s.room, s.peer.id, in.To, frame); err != nil {
+			if errors.Is(err, ErrUnknownPeer) {
+				s.reply(CodeUnknownPeer, "no peer "+quote(in.To)+" in this room")
+				return
+			}
+			s.logger.Error("delivering signal", zap.Error(err))
+		}
+	case TypeBroadcast:
+		if len(in.Data) == 0 {
+			s.reply(CodeBadMessage, `broadcast needs "data"`)
+			return
+		}
+		frame := encode(Outbound{Type: TypeBroadcast, From: s.peer.id, Data: in.Data})
+		if err := s.hub.Deliver(s.room, s.peer.id, "", frame); err != nil && !errors.Is(err, ErrUnknownPeer) {
+			s.logger.Error("delivering broadcast", zap.Error(err))
+		}
+	case TypePing:
+		s.peer.Send(pongFrame)
+	case "":
+		s.reply(CodeBadMessage, `frame has no "type"`)
+	default:
+		s.reply(CodeBadMessage, "unknown message type "+quote(in.Type))
+	}
+}
+
+// reply sends a non-fatal error frame to the peer.
+func (s *session) reply(code, msg string) {
+	s.peer.Send(errorFrame(code, msg))
+}
+
+// fatal sends an error frame followed by a close frame.
+func (s *session) fatal(code, msg string, closeCode int) {
+	s.peer.Send(errorFrame(code, msg))
+	s.peer.closeAfterQueued(closeCode, code)
+}
+
+// quote renders a peer-supplied string safely inside an error message.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
