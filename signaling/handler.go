@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
@@ -149,6 +150,9 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP upgrades the request to a WebSocket and runs the peer's session.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if !websocket.IsWebSocketUpgrade(r) {
+		if webclient.Serve(w, r) {
+			return nil
+		}
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusUpgradeRequired)

@@ -1,0 +1,67 @@
+package caddytest
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// internalCAPool returns the root of Caddy's internal CA, which signs the
+// test sites' certificates (skip_install_trust keeps it out of the system).
+func internalCAPool(t *testing.T) *x509.CertPool {
+	t.Helper()
+	var ca struct {
+		RootCertificate string `json:"root_certificate"`
+	}
+	adminJSON(t, "/pki/ca/local", &ca)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(ca.RootCertificate)) {
+		t.Fatal("admin API returned no usable root certificate")
+	}
+	return pool
+}
+
+// TestSignalingOverHTTPS runs a room over wss on a site with automatic
+// HTTPS, as browsers use it (HTTP/2 is on for the site; WebSocket upgrades
+// still arrive over HTTP/1.1 and must be hijacked through Caddy's wrappers).
+func TestSignalingOverHTTPS(t *testing.T) {
+	loadCaddyfile(t, `
+localhost:9443 {
+	handle /rtc/* {
+		webrtc_signaling
+	}
+}
+`, false)
+	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
+	// Caddy obtains the certificate in the background after a load.
+	eventually(t, 30*time.Second, "the site certificate", func() bool {
+		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	d := websocket.Dialer{TLSClientConfig: tlsConf}
+	h := http.Header{"Origin": {"https://localhost:9443"}}
+	dialTLS := func() *wsClient {
+		conn, resp, err := d.Dial("wss://localhost:9443/rtc/ws?room=tls", h)
+		if err != nil {
+			t.Fatalf("wss dial: %v", err)
+		}
+		resp.Body.Close()
+		t.Cleanup(func() { conn.Close() })
+		return &wsClient{t: t, conn: conn}
+	}
+	a := dialTLS()
+	a.id = a.expect("welcome").ID
+	b := dialTLS()
+	if w := b.expect("welcome"); len(w.Peers) != 1 || w.Peers[0].ID != a.id {
+		t.Fatalf("welcome over TLS: %+v", w)
+	}
+	a.expect("peer-joined")
+	b.roundTrip()
+}
