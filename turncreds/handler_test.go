@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -226,5 +227,14 @@ func checkHeaders(t *testing.T, w *httptest.ResponseRecorder) {
 	}
 	if got := w.Header().Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q", got)
+	}
+}
+
+func TestUserPartIsBounded(t *testing.T) {
+	for _, user := range []string{strings.Repeat("a", 1000), strings.Repeat("é", 300)} {
+		got := truncateUTF8(user, maxUserLen)
+		if len(got) > maxUserLen || !utf8.ValidString(got) || !strings.HasPrefix(user, got) {
+			t.Fatalf("truncated to %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -92,10 +93,25 @@ func (c *Config) user(r *http.Request) string {
 		// ReplaceAll: an unset placeholder (anonymous request) must not
 		// leak into the username as literal "{http.auth.user.id}".
 		if u := repl.ReplaceAll(c.User, ""); u != "" {
-			return u
+			return truncateUTF8(u, maxUserLen)
 		}
 	}
 	return rand.Text() // 128 random bits; unguessable, never collides
+}
+
+// maxUserLen keeps the username well under STUN's 513-byte USERNAME limit
+// (RFC 8489 14.3) whatever the user placeholder yields.
+const maxUserLen = 256
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // hostOnly strips the port from an HTTP Host value, and the brackets from an
