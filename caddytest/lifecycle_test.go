@@ -204,3 +204,34 @@ func TestCaddyStopClosesPeersWithGoingAway(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A burst far larger than a peer's queue reaches a reader that keeps
+// reading, in order: the sender is paced, the reader is not dropped.
+func TestBurstIsPacedNotDropped(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	a, _ := join(t, roomURL+"burst")
+	b, _ := join(t, roomURL+"burst")
+	a.expect("peer-joined")
+	const n = 5000
+	errs := make(chan error, 1)
+	go func() {
+		for i := range n {
+			f, err := b.read()
+			if err == nil && (f.Type != "signal" || string(f.Data) != fmt.Sprint(i)) {
+				err = fmt.Errorf("frame %d: %+v", i, f)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for i := range n {
+		a.signal(b.id, i)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	a.roundTrip()
+}

@@ -11,6 +11,9 @@ const (
 	// sendQueueSize bounds the frames waiting for one peer; a peer that lets
 	// it fill up is disconnected rather than stalling its room.
 	sendQueueSize = 256
+	// stallTimeout is how long a sender waits for room in a full queue
+	// before the reader counts as not reading.
+	stallTimeout = 5 * time.Second
 	// writeWait bounds one frame write to a peer.
 	writeWait = 10 * time.Second
 	// closeGrace is how long the server waits for the peer's close frame
@@ -57,6 +60,17 @@ func (p *wsPeer) Send(frame []byte) bool {
 	case p.queue <- frame:
 		return true
 	default:
+	}
+	// Full: wait for the writer to make room, which holds back only the
+	// sending peer. A reader that makes no room in time is not reading.
+	t := time.NewTimer(stallTimeout)
+	defer t.Stop()
+	select {
+	case p.queue <- frame:
+		return true
+	case <-p.done:
+		return false
+	case <-t.C:
 		p.Close(CloseTooSlow, "outbound queue full: peer is not reading")
 		return false
 	}

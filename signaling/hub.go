@@ -20,9 +20,12 @@ var (
 type Peer interface {
 	// ID returns the server-assigned id, unique in the room.
 	ID() string
-	// Send queues a frame without blocking. It returns false when the frame
-	// was not queued because the peer is gone or too slow; the peer then
-	// disconnects itself and will be made to Leave.
+	// Send queues a frame. When the peer's queue is full it waits a bounded
+	// time for room, which paces a sender to its readers; it returns false
+	// when the frame was not queued because the peer is gone or too slow,
+	// and the peer then disconnects itself and will be made to Leave. A Hub
+	// must not call Send while holding locks other peers need, except on a
+	// peer whose queue it knows to be empty.
 	Send(frame []byte) bool
 	// Close disconnects the peer with a WebSocket close code.
 	Close(code int, reason string)

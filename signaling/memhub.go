@@ -1,6 +1,9 @@
 package signaling
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // MemoryHub is the in-process Hub: rooms live in a map and are gone when
 // their last peer leaves.
@@ -27,10 +30,20 @@ func NewMemoryHub() *MemoryHub {
 
 // Join implements Hub.
 func (h *MemoryHub) Join(name string, p Peer, maxPeers int, welcome func([]PeerInfo) []byte) error {
+	others, err := h.add(name, p, maxPeers, welcome)
+	if err != nil {
+		return err
+	}
+	sendAll(others, membershipFrame(TypePeerJoined, p.ID()))
+	return nil
+}
+
+// add puts p in the room and returns the members it found there.
+func (h *MemoryHub) add(name string, p Peer, maxPeers int, welcome func([]PeerInfo) []byte) ([]Peer, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return ErrHubClosed
+		return nil, ErrHubClosed
 	}
 	r := h.rooms[name]
 	if r == nil {
@@ -40,53 +53,48 @@ func (h *MemoryHub) Join(name string, p Peer, maxPeers int, welcome func([]PeerI
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.peers[p.ID()]; dup {
-		return ErrDuplicateID
+		return nil, ErrDuplicateID
 	}
 	if maxPeers > 0 && len(r.peers) >= maxPeers {
-		return ErrRoomFull
+		return nil, ErrRoomFull
 	}
 	members := make([]PeerInfo, 0, len(r.order))
 	for _, id := range r.order {
 		members = append(members, PeerInfo{ID: id})
 	}
+	others := r.members()
+	// Queued before p becomes addressable, so it is p's first frame; p's
+	// queue is empty, so this cannot wait while the locks are held.
 	p.Send(welcome(members))
-	joined := membershipFrame(TypePeerJoined, p.ID())
-	for _, other := range r.peers {
-		other.Send(joined)
-	}
 	r.peers[p.ID()] = p
 	r.order = append(r.order, p.ID())
-	return nil
+	return others, nil
 }
 
 // Leave implements Hub.
 func (h *MemoryHub) Leave(name, id string) {
+	sendAll(h.remove(name, id), membershipFrame(TypePeerLeft, id))
+}
+
+// remove takes the peer out of the room and returns who remains.
+func (h *MemoryHub) remove(name, id string) []Peer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[name]
 	if r == nil {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.peers[id]; !ok {
-		return
+		return nil
 	}
 	delete(r.peers, id)
-	for i, v := range r.order {
-		if v == id {
-			r.order = append(r.order[:i], r.order[i+1:]...)
-			break
-		}
-	}
+	r.order = slices.DeleteFunc(r.order, func(v string) bool { return v == id })
 	if len(r.peers) == 0 {
 		delete(h.rooms, name)
-		return
 	}
-	left := membershipFrame(TypePeerLeft, id)
-	for _, other := range r.peers {
-		other.Send(left)
-	}
+	return r.members()
 }
 
 // Deliver implements Hub.
@@ -98,21 +106,42 @@ func (h *MemoryHub) Deliver(name, from, to string, frame []byte) error {
 		return ErrUnknownPeer
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	var targets []Peer
 	if to != "" {
 		p, ok := r.peers[to]
 		if !ok {
+			r.mu.Unlock()
 			return ErrUnknownPeer
 		}
-		p.Send(frame)
-		return nil
-	}
-	for id, p := range r.peers {
-		if id != from {
-			p.Send(frame)
+		targets = []Peer{p}
+	} else {
+		targets = make([]Peer, 0, len(r.peers))
+		for id, p := range r.peers {
+			if id != from {
+				targets = append(targets, p)
+			}
 		}
 	}
+	r.mu.Unlock()
+	// Sending may wait for a peer's queue to drain: never under a lock, so
+	// only the sender is held back, not the room.
+	sendAll(targets, frame)
 	return nil
+}
+
+// members lists the room's peers in join order; the caller holds r.mu.
+func (r *room) members() []Peer {
+	out := make([]Peer, 0, len(r.peers))
+	for _, id := range r.order {
+		out = append(out, r.peers[id])
+	}
+	return out
+}
+
+func sendAll(peers []Peer, frame []byte) {
+	for _, p := range peers {
+		p.Send(frame)
+	}
 }
 
 // Stats returns how many rooms and peers the hub holds.
