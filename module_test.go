@@ -1,0 +1,42 @@
+package caddywebrtc
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+func TestModulesRegistered(t *testing.T) {
+	for _, id := range []string{"http.handlers.webrtc_signaling", "http.handlers.turn_credentials"} {
+		if _, err := caddy.GetModule(id); err != nil {
+			t.Errorf("module %s: %v", id, err)
+		}
+	}
+}
+
+// The example Caddyfile adapts and provisions (caddy validate), without
+// binding anything.
+func TestExampleCaddyfileValidates(t *testing.T) {
+	body, err := os.ReadFile("examples/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": "examples/Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting: %v", err)
+	}
+	for _, w := range warnings {
+		t.Errorf("adapter warning: %s", w.String())
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(adapted, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Fatalf("validating: %v", err)
+	}
+}
