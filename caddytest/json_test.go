@@ -14,6 +14,7 @@ const jsonConfig = `{
       "servers": {
         "calls": {
           "listen": [":9080"],
+          "automatic_https": {"disable": true},
           "routes": [
             {"match": [{"host": ["localhost"], "path": ["/rtc/credentials"]}],
              "handle": [{"handler": "turn_credentials", "secrets": ["json-secret"], "ttl": "1h",
