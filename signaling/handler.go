@@ -144,6 +144,7 @@ func (h *Handler) Cleanup() error {
 	if h.hub == nil {
 		return nil
 	}
+	h.hub = nil // release once, whoever calls
 	return releaseHub(h.Hub)
 }
 
