@@ -58,6 +58,7 @@ type Handler struct {
 	Credentials *turncreds.Config `json:"credentials,omitempty"`
 
 	hub      Hub
+	released bool
 	origins  originPolicy
 	upgrader websocket.Upgrader
 	logger   *zap.Logger
@@ -141,10 +142,12 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases the hub; the pool shuts it down when no config uses it.
 func (h *Handler) Cleanup() error {
-	if h.hub == nil {
+	// Connections this handler started keep using h.hub after a reload, so
+	// it stays set; only the pool reference is dropped, once.
+	if h.hub == nil || h.released {
 		return nil
 	}
-	h.hub = nil // release once, whoever calls
+	h.released = true
 	return releaseHub(h.Hub)
 }
 
