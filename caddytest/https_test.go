@@ -3,7 +3,9 @@ package caddytest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +66,34 @@ localhost:9443 {
 	}
 	a.expect("peer-joined")
 	b.roundTrip()
+}
+
+// A plain GET over HTTP/2 (what browsers use on an HTTPS site) gets the 426
+// explanation too; HTTP/2 forbids the Upgrade header a 1.1 answer carries.
+func TestPlainGetOverHTTP2(t *testing.T) {
+	loadCaddyfile(t, `
+localhost:9443 {
+	handle /rtc/* {
+		webrtc_signaling
+	}
+}
+`, false)
+	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
+	eventually(t, 30*time.Second, "the site certificate", func() bool {
+		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
+	resp, err := client.Get("https://localhost:9443/rtc/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(body), "WebSocket") {
+		t.Fatalf("got %s %s %q", resp.Proto, resp.Status, body)
+	}
 }

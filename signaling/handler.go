@@ -157,7 +157,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		if webclient.Serve(w, r) {
 			return nil
 		}
-		w.Header().Set("Upgrade", "websocket")
+		// Upgrade is a connection-specific header, which HTTP/2 and 3
+		// forbid: Go's HTTP/2 server resets the stream if it is set.
+		if r.ProtoMajor == 1 {
+			w.Header().Set("Upgrade", "websocket")
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusUpgradeRequired)
 		_, _ = fmt.Fprintln(w, "This is a WebRTC signaling endpoint: connect with a WebSocket, e.g. new WebSocket(\"wss://<host><path>?room=<name>\").")
