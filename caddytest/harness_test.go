@@ -36,7 +36,7 @@ const globalOptions = `{
 	log {
 		level ERROR
 	}
-}
+%s}
 `
 
 // initConfig runs only the admin endpoint, quietly.
@@ -66,7 +66,13 @@ func TestMain(m *testing.M) {
 // an unchanged config.
 func loadCaddyfile(t testing.TB, sites string, force bool) {
 	t.Helper()
-	loadConfig(t, "text/caddyfile", globalOptions+sites, force)
+	loadConfig(t, "text/caddyfile", withGlobals("", sites), force)
+}
+
+// withGlobals renders a test Caddyfile: the shared global options plus
+// extra ones (such as a turn block), then the site blocks.
+func withGlobals(extra, sites string) string {
+	return fmt.Sprintf(globalOptions, extra) + sites
 }
 
 func loadConfig(t testing.TB, contentType, body string, force bool) {

@@ -252,7 +252,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := loadConfigErr(t, "text/caddyfile", globalOptions+fmt.Sprintf("http://localhost:9080 {\n\t%s\n}\n", tc.directive))
+			msg := loadConfigErr(t, "text/caddyfile", withGlobals("", fmt.Sprintf("http://localhost:9080 {\n\t%s\n}\n", tc.directive)))
 			if !strings.Contains(msg, tc.want) {
 				t.Fatalf("error %q does not mention %q", msg, tc.want)
 			}
