@@ -4,7 +4,7 @@
 //	xcaddy build --with github.com/caddy-webrtc/caddy-webrtc
 //
 // This file only registers the modules and Caddyfile directives; the work
-// happens in the signaling, turncreds and turnserver packages.
+// happens in the signaling, turncreds and turnapp packages.
 package caddywebrtc
 
 import (
@@ -12,12 +12,16 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/turnapp"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
 func init() {
 	caddy.RegisterModule(new(signaling.Handler))
 	caddy.RegisterModule(new(turncreds.Handler))
+	caddy.RegisterModule(new(turnapp.App))
+
+	httpcaddyfile.RegisterGlobalOption("turn", turnapp.ParseGlobalOption)
 
 	httpcaddyfile.RegisterHandlerDirective("webrtc_signaling", signaling.ParseCaddyfile)
 	httpcaddyfile.RegisterHandlerDirective("turn_credentials", turncreds.ParseCaddyfile)

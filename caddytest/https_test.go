@@ -3,6 +3,7 @@ package caddytest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -102,4 +103,14 @@ localhost:9443 {
 	if v := resp.Header.Get("Upgrade"); v != "" {
 		t.Fatalf("HTTP/2 answer carries Upgrade: %q", v)
 	}
+}
+
+// httpsClient trusts the given roots.
+func httpsClient(roots *x509.CertPool) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+}
+
+// decodeJSON decodes a response body.
+func decodeJSON(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
 }

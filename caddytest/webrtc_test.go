@@ -139,16 +139,17 @@ func (p *rtcPeer) pump(stop <-chan struct{}, errs chan<- error) {
 }
 
 // runCall connects two pion peers through the signaling route at url and
-// checks a data channel carries a message each way. It returns the
-// selected candidate pair of the offerer.
-func runCall(t *testing.T, url string, cfg webrtc.Configuration) *webrtc.ICECandidatePair {
-	aws, _ := join(t, url)
-	bws, _ := join(t, url)
+// checks a data channel carries a message each way. Each peer's
+// configuration is made from its welcome frame. It returns the selected
+// candidate pair of the offerer.
+func runCall(t *testing.T, url string, cfgFor func(welcome frame) webrtc.Configuration) *webrtc.ICECandidatePair {
+	aws, aw := join(t, url)
+	bws, bw := join(t, url)
 	if f := aws.expect("peer-joined"); f.ID != bws.id {
 		t.Fatalf("peer-joined %q", f.ID)
 	}
-	a := newRTCPeer(t, aws, cfg)
-	b := newRTCPeer(t, bws, cfg)
+	a := newRTCPeer(t, aws, cfgFor(aw))
+	b := newRTCPeer(t, bws, cfgFor(bw))
 	a.remote, b.remote = bws.id, aws.id
 
 	aGot := make(chan string, 1)
@@ -219,6 +220,41 @@ func runCall(t *testing.T, url string, cfg webrtc.Configuration) *webrtc.ICECand
 
 func TestWebRTCCallThroughSignaling(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false)
-	pair := runCall(t, roomURL+"call", webrtc.Configuration{})
+	pair := runCall(t, roomURL+"call", func(frame) webrtc.Configuration { return webrtc.Configuration{} })
+	t.Logf("connected over %s", pair)
+}
+
+// welcomeICE turns a welcome frame's iceServers into pion's form.
+func welcomeICE(w frame) []webrtc.ICEServer {
+	var out []webrtc.ICEServer
+	for _, s := range w.ICEServers {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// TestRelayOnlyCallThroughEmbeddedTURN: two peers that may only use relay
+// candidates connect through the signaling route and the embedded TURN
+// server, with the credentials the welcome frame carried.
+func TestRelayOnlyCallThroughEmbeddedTURN(t *testing.T) {
+	loadConfig(t, "text/caddyfile", withGlobals(turnGlobals, turnSites+`
+http://localhost:9080 {
+	handle /rtc/* {
+		webrtc_signaling {
+			credentials
+		}
+	}
+}
+`), false)
+	pair := runCall(t, roomURL+"relay", func(w frame) webrtc.Configuration {
+		ice := welcomeICE(w)
+		if len(ice) != 2 || ice[1].Username == "" {
+			t.Fatalf("welcome iceServers %+v", w.ICEServers)
+		}
+		return webrtc.Configuration{ICEServers: ice, ICETransportPolicy: webrtc.ICETransportPolicyRelay}
+	})
+	if pair.Local.Typ != webrtc.ICECandidateTypeRelay || pair.Remote.Typ != webrtc.ICECandidateTypeRelay {
+		t.Fatalf("selected pair is not relay to relay: %s", pair)
+	}
 	t.Logf("connected over %s", pair)
 }

@@ -1,0 +1,327 @@
+package caddytest
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v4"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
+)
+
+const (
+	turnPort  = "34790"
+	turnsPort = "34791"
+	newSecret = "current-secret"
+	oldSecret = "previous-secret"
+)
+
+// turnGlobals configures the embedded TURN server on loopback. Relaying to
+// loopback is denied by default; allow_peers opens only 127.0.0.1 for the
+// echo peers here.
+const turnGlobals = `	turn {
+		realm localhost
+		secret ` + newSecret + ` ` + oldSecret + `
+		listen udp/127.0.0.1:` + turnPort + ` tcp/127.0.0.1:` + turnPort + `
+		tls 127.0.0.1:` + turnsPort + ` localhost
+		relay_address 127.0.0.1
+		allow_peers 127.0.0.1/32
+		max_allocations_per_user 2
+	}
+`
+
+// turnSites take secret and URIs from the turn app.
+const turnSites = `
+localhost:9443 {
+	handle /rtc/credentials {
+		turn_credentials {
+			user {http.request.uri.query.user}
+		}
+	}
+	handle /rtc/* {
+		webrtc_signaling {
+			credentials
+		}
+	}
+}
+`
+
+// turnEnv loads the full stack and returns an HTTPS client trusting
+// Caddy's internal CA.
+func turnEnv(t *testing.T) (*x509.CertPool, func(user string) iceAnswer) {
+	t.Helper()
+	loadConfig(t, "text/caddyfile", withGlobals(turnGlobals, turnSites), false)
+	roots := internalCAPool(t)
+	tlsConf := &tls.Config{RootCAs: roots, ServerName: "localhost"}
+	eventually(t, 30*time.Second, "the site certificate", func() bool {
+		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	client := httpsClient(roots)
+	fetch := func(user string) iceAnswer {
+		t.Helper()
+		var ans iceAnswer
+		resp, err := client.Get("https://localhost:9443/rtc/credentials?user=" + user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := decodeJSON(resp, &ans); err != nil || len(ans.ICEServers) != 2 {
+			t.Fatalf("credentials: %+v %v", ans, err)
+		}
+		return ans
+	}
+	return roots, fetch
+}
+
+// udpEcho runs a UDP peer on loopback that sends back what it gets.
+func udpEcho(t *testing.T) net.Addr {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+	return pc.LocalAddr()
+}
+
+// turnClient connects a pion TURN client over udp, tcp or tls.
+func turnClient(t *testing.T, transport, user, pass string, roots *x509.CertPool) *turn.Client {
+	t.Helper()
+	addr := "127.0.0.1:" + turnPort
+	var conn net.PacketConn
+	switch transport {
+	case "udp":
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = pc
+	case "tcp":
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = turn.NewSTUNConn(c)
+	case "tls":
+		addr = "127.0.0.1:" + turnsPort
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+		if err != nil {
+			t.Fatalf("TURNS handshake with Caddy's certificate: %v", err)
+		}
+		conn = turn.NewSTUNConn(c)
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: addr,
+		TURNServerAddr: addr,
+		Conn:           conn,
+		Username:       user,
+		Password:       pass,
+		Realm:          "localhost",
+		RTO:            200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); conn.Close() })
+	return c
+}
+
+// relayEcho sends a message through the relay to the echo peer and reads
+// the answer back.
+func relayEcho(t *testing.T, relay net.PacketConn, peer net.Addr) {
+	t.Helper()
+	msg := []byte("through the relay")
+	if _, err := relay.WriteTo(msg, peer); err != nil {
+		t.Fatalf("relaying to %s: %v", peer, err)
+	}
+	_ = relay.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := relay.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != string(msg) || from.String() != peer.String() {
+		t.Fatalf("echo through relay: %q from %v, %v", buf[:n], from, err)
+	}
+}
+
+func TestTURNAllocatesOverUDPTCPAndTLS(t *testing.T) {
+	roots, fetch := turnEnv(t)
+	ans := fetch("alice")
+	wantSTUN := []string{"stun:127.0.0.1:" + turnPort}
+	wantTURN := []string{"turn:127.0.0.1:" + turnPort + "?transport=udp", "turn:127.0.0.1:" + turnPort + "?transport=tcp", "turns:localhost:" + turnsPort + "?transport=tcp"}
+	if fmt.Sprint(ans.ICEServers[0].URLs) != fmt.Sprint(wantSTUN) || fmt.Sprint(ans.ICEServers[1].URLs) != fmt.Sprint(wantTURN) {
+		t.Fatalf("URIs derived from the turn app: %v %v", ans.ICEServers[0].URLs, ans.ICEServers[1].URLs)
+	}
+	cred := ans.ICEServers[1]
+	echo := udpEcho(t)
+	for _, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			c := turnClient(t, transport, cred.Username, cred.Credential, roots)
+			mapped, err := c.SendBindingRequest()
+			if err != nil || !strings.HasPrefix(mapped.String(), "127.0.0.1:") {
+				t.Fatalf("STUN binding: %v %v", mapped, err)
+			}
+			relay, err := c.Allocate()
+			if err != nil {
+				t.Fatalf("allocate: %v", err)
+			}
+			defer relay.Close()
+			if !strings.HasPrefix(relay.LocalAddr().String(), "127.0.0.1:") {
+				t.Fatalf("relay address %s", relay.LocalAddr())
+			}
+			relayEcho(t, relay, echo)
+		})
+	}
+}
+
+func TestTURNRefusesBadCredentials(t *testing.T) {
+	roots, fetch := turnEnv(t)
+	cred := fetch("bob").ICEServers[1]
+	tampered := []byte(cred.Credential)
+	tampered[3] ^= 1
+	expired := turncreds.Username(time.Now().Add(-time.Second), "bob")
+	fresh := turncreds.Username(time.Now().Add(time.Hour), "bob")
+	tests := []struct {
+		name, user, pass string
+		ok               bool
+	}{
+		{"issued", cred.Username, cred.Credential, true},
+		{"old secret still listed", fresh, turncreds.Password(oldSecret, fresh), true},
+		{"tampered password", cred.Username, string(tampered), false},
+		{"tampered user", strings.Replace(cred.Username, "bob", "eve", 1), cred.Credential, false},
+		{"expired", expired, turncreds.Password(newSecret, expired), false},
+		{"unknown secret", fresh, turncreds.Password("retired-secret", fresh), false},
+		{"not TURN REST", "bob", turncreds.Password(newSecret, "bob"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := turnClient(t, "udp", tc.user, tc.pass, roots)
+			relay, err := c.Allocate()
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && err == nil {
+				relay.Close()
+				t.Fatal("allocated")
+			}
+			if err == nil {
+				relay.Close()
+			}
+		})
+	}
+}
+
+func TestTURNRefusesDeniedPeers(t *testing.T) {
+	roots, fetch := turnEnv(t)
+	cred := fetch("carol").ICEServers[1]
+	c := turnClient(t, "udp", cred.Username, cred.Credential, roots)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	// CreatePermissions asks the server without sending any data, so a
+	// wrongly granted permission would still relay nothing anywhere.
+	perm, ok := relay.(interface{ CreatePermissions(...net.Addr) error })
+	if !ok {
+		t.Fatal("relay conn has no CreatePermissions")
+	}
+	denied := []string{
+		"127.0.0.2", "127.1.2.3", // loopback beyond the allowed 127.0.0.1
+		"10.0.0.1", "172.16.0.1", "192.168.1.1", // RFC 1918
+		"169.254.169.254", "100.64.0.1", "224.0.0.1", "255.255.255.255", "0.0.0.0",
+	}
+	for _, ip := range denied {
+		if err := perm.CreatePermissions(&net.UDPAddr{IP: net.ParseIP(ip), Port: 9}); err == nil {
+			t.Errorf("permission to %s granted", ip)
+		}
+	}
+	if err := perm.CreatePermissions(&net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9}); err != nil {
+		t.Errorf("permission to the allowed 127.0.0.1 refused: %v", err)
+	}
+}
+
+func TestTURNQuotaPerUser(t *testing.T) {
+	roots, fetch := turnEnv(t)
+	cred := fetch("dave").ICEServers[1]
+	for i := range 3 {
+		c := turnClient(t, "udp", cred.Username, cred.Credential, roots)
+		relay, err := c.Allocate()
+		if i < 2 && err != nil {
+			t.Fatalf("allocation %d refused: %v", i+1, err)
+		}
+		if i == 2 {
+			if err == nil {
+				t.Fatal("third allocation granted with max_allocations_per_user 2")
+			}
+			break
+		}
+		defer relay.Close()
+	}
+	// Another user is not affected.
+	other := fetch("erin").ICEServers[1]
+	if relay, err := turnClient(t, "udp", other.Username, other.Credential, roots).Allocate(); err != nil {
+		t.Fatalf("other user refused: %v", err)
+	} else {
+		relay.Close()
+	}
+}
+
+func TestTURNAllocationSurvivesReload(t *testing.T) {
+	roots, fetch := turnEnv(t)
+	cred := fetch("frank").ICEServers[1]
+	relay, err := turnClient(t, "udp", cred.Username, cred.Credential, roots).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	echo := udpEcho(t)
+	relayEcho(t, relay, echo)
+	// Same listeners, other policy: the server and its allocations stay.
+	loadConfig(t, "text/caddyfile", withGlobals(strings.Replace(turnGlobals, "max_allocations_per_user 2", "max_allocations_per_user 3", 1), turnSites), false)
+	relayEcho(t, relay, echo)
+}
+
+func TestTURNMaxLifetimeStopsRefreshes(t *testing.T) {
+	roots, _ := turnEnv(t)
+	loadConfig(t, "text/caddyfile", withGlobals(strings.Replace(turnGlobals, "max_allocations_per_user 2", "max_allocations_per_user 2\n\t\tmax_lifetime 1s", 1), turnSites), false)
+	user := turncreds.Username(time.Now().Add(time.Hour), "grace")
+	relay, err := turnClient(t, "udp", user, turncreds.Password(newSecret, user), roots).Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	perm := relay.(interface{ CreatePermissions(...net.Addr) error })
+	peer := &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9}
+	if err := perm.CreatePermissions(peer); err != nil {
+		t.Fatalf("young allocation refused: %v", err)
+	}
+	// Once older than max_lifetime, nothing extends it any more.
+	eventually(t, 10*time.Second, "requests on an allocation past max_lifetime to be refused", func() bool {
+		return perm.CreatePermissions(peer) != nil
+	})
+}

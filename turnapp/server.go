@@ -1,0 +1,161 @@
+package turnapp
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+
+	"github.com/pion/turn/v4"
+	"go.uber.org/zap"
+)
+
+// server is one running pion/turn server with its sockets. It lives in a
+// usage pool keyed by everything that needs new sockets, so a reload that
+// keeps the listeners keeps the server and its live allocations; the rest
+// of the config is swapped in through pol and tlsConf.
+type server struct {
+	pion    *turn.Server
+	pol     atomic.Pointer[policy]
+	tlsConf atomic.Pointer[tls.Config]
+	allocs  *allocations
+	secrets *secretMatcher
+}
+
+// Destruct implements caddy.Destructor: the last config using these
+// listeners is gone.
+func (s *server) Destruct() error {
+	if s.pion == nil {
+		return nil
+	}
+	return s.pion.Close()
+}
+
+// setPolicy installs the current config's policy. Remembered secret
+// matches are dropped: a secret that was removed must stop working.
+func (s *server) setPolicy(p *policy) {
+	s.pol.Store(p)
+	s.secrets.reset()
+}
+
+// listen binds the sockets and starts pion. Nothing is bound before Start.
+func (s *server) listen(b *binding, realm string) (err error) {
+	s.allocs = newAllocations()
+	s.secrets = newSecretMatcher(s.pol.Load)
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				_ = c()
+			}
+		}
+	}()
+	gen, err := b.relayGenerator()
+	if err != nil {
+		return err
+	}
+	permit := func(client net.Addr, peer net.IP) bool {
+		p := s.pol.Load()
+		if p.peers.permits(peer) {
+			return true
+		}
+		p.logger.Info("TURN peer refused", zap.String("client", client.String()), zap.String("peer", peer.String()))
+		return false
+	}
+	cfg := turn.ServerConfig{
+		Realm:        realm,
+		AuthHandler:  s.authHandler,
+		QuotaHandler: s.quotaHandler,
+		EventHandler: s.events(),
+	}
+	for _, l := range b.Listeners {
+		switch l.Network {
+		case "udp", "udp4", "udp6":
+			pc, err := net.ListenPacket(l.Network, l.Address)
+			if err != nil {
+				return fmt.Errorf("turn: listening on %s/%s: %w", l.Network, l.Address, err)
+			}
+			closers = append(closers, pc.Close)
+			cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, turn.PacketConnConfig{
+				PacketConn:            observedPacketConn{PacketConn: pc, observe: s.secrets.observe},
+				RelayAddressGenerator: gen,
+				PermissionHandler:     permit,
+			})
+		case "tcp", "tcp4", "tcp6", "tls":
+			network := l.Network
+			if network == "tls" {
+				network = "tcp"
+			}
+			ln, err := net.Listen(network, l.Address)
+			if err != nil {
+				return fmt.Errorf("turn: listening on %s/%s: %w", l.Network, l.Address, err)
+			}
+			closers = append(closers, ln.Close)
+			if l.Network == "tls" {
+				// The config is looked up per handshake, so a reload's
+				// certificates (and Caddy's renewals) apply to new connections.
+				ln = tls.NewListener(ln, &tls.Config{
+					GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+						c := s.tlsConf.Load()
+						if c == nil {
+							return nil, errors.New("turn: no TLS configuration")
+						}
+						if c.GetConfigForClient != nil {
+							return c.GetConfigForClient(hello)
+						}
+						return c, nil
+					},
+				})
+			}
+			cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{
+				Listener:              observedListener{Listener: ln, observe: s.secrets.observe},
+				RelayAddressGenerator: gen,
+				PermissionHandler:     permit,
+			})
+		default:
+			return fmt.Errorf("turn: unsupported listener network %q", l.Network)
+		}
+	}
+	s.pion, err = turn.NewServer(cfg)
+	if err != nil {
+		return fmt.Errorf("turn: starting server: %w", err)
+	}
+	return nil
+}
+
+// authHandler checks the credential and the allocation's age.
+func (s *server) authHandler(username, realm string, src net.Addr) ([]byte, bool) {
+	p := s.pol.Load()
+	if s.allocs.overAge(src, p.maxLifetime) {
+		p.logger.Info("TURN allocation past max_lifetime not extended", zapUser(username), zap.String("client", src.String()))
+		return nil, false
+	}
+	return s.secrets.authHandler(username, realm, src)
+}
+
+func (s *server) quotaHandler(username, _ string, src net.Addr) bool {
+	p := s.pol.Load()
+	if s.allocs.underQuota(username, p.maxPerUser) {
+		return true
+	}
+	p.logger.Info("TURN allocation quota reached", zapUser(username), zap.String("client", src.String()), zap.Int("max_allocations_per_user", p.maxPerUser))
+	return false
+}
+
+func (s *server) events() turn.EventHandler {
+	return turn.EventHandler{
+		OnAllocationCreated: func(src, _ net.Addr, protocol, username, _ string, relay net.Addr, _ int) {
+			s.allocs.created(src, username)
+			s.pol.Load().logger.Debug("TURN allocation created", zapUser(username), zap.String("client", src.String()),
+				zap.String("protocol", protocol), zap.String("relay", relay.String()))
+		},
+		OnAllocationDeleted: func(src, _ net.Addr, protocol, username, _ string) {
+			s.allocs.deleted(src, username)
+			s.pol.Load().logger.Debug("TURN allocation deleted", zapUser(username), zap.String("client", src.String()), zap.String("protocol", protocol))
+		},
+		OnAllocationError: func(src, _ net.Addr, protocol, message string) {
+			s.pol.Load().logger.Info("TURN allocation error", zap.String("client", src.String()), zap.String("protocol", protocol), zap.String("error", message))
+		},
+	}
+}
