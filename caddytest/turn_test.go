@@ -218,20 +218,25 @@ func TestTURNRefusesBadCredentials(t *testing.T) {
 		{"not TURN REST", "bob", turncreds.Password(newSecret, "bob"), false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := turnClient(t, "udp", tc.user, tc.pass, roots)
-			relay, err := c.Allocate()
-			if tc.ok && err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			if !tc.ok && err == nil {
-				relay.Close()
-				t.Fatal("allocated")
-			}
-			if err == nil {
-				relay.Close()
-			}
-		})
+		for _, transport := range []string{"udp", "tcp"} { // datagram and stream filtering
+			t.Run(tc.name+"/"+transport, func(t *testing.T) {
+				c := turnClient(t, transport, tc.user, tc.pass, roots)
+				relay, err := c.Allocate()
+				if tc.ok && err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !tc.ok && err == nil {
+					relay.Close()
+					t.Fatal("allocated")
+				}
+				if !tc.ok && !strings.Contains(err.Error(), "401") {
+					t.Fatalf("refused with %v, want 401 Unauthorized", err)
+				}
+				if err == nil {
+					relay.Close()
+				}
+			})
+		}
 	}
 }
 

@@ -36,32 +36,54 @@ func newSecretMatcher(policy func() *policy) *secretMatcher {
 	return &secretMatcher{policy: policy, matched: make(map[matchKey]matchEntry)}
 }
 
-// observe inspects one STUN message (a copy is decoded; raw is untouched).
-func (s *secretMatcher) observe(raw []byte) {
+// observe inspects one STUN message (a decoded copy; raw is untouched). For
+// an authenticated request that no configured secret signed, or whose
+// credential expired, it returns the 401 response to send instead of
+// handing the message to pion (which would answer 400).
+func (s *secretMatcher) observe(raw []byte) (reject []byte) {
 	if !stun.IsMessage(raw) {
-		return
+		return nil
 	}
 	m := &stun.Message{Raw: append([]byte(nil), raw...)}
-	if m.Decode() != nil || !m.Contains(stun.AttrMessageIntegrity) {
-		return
+	if m.Decode() != nil || !m.Contains(stun.AttrMessageIntegrity) || m.Type.Class != stun.ClassRequest {
+		return nil
 	}
 	var user stun.Username
 	var realm stun.Realm
 	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
-		return
+		return nil // pion answers 400 for these
 	}
 	username := user.String()
+	p := s.policy()
 	expiry, _, err := turncreds.ParseUsername(username)
-	if err != nil || !time.Now().Before(expiry) {
-		return
+	if err == nil && !time.Now().Before(expiry) {
+		err = turncreds.ErrExpired
 	}
-	for _, secret := range s.policy().secrets {
-		password := turncreds.Password(secret, username)
-		if stun.NewLongTermIntegrity(username, realm.String(), password).Check(m) == nil {
-			s.remember(matchKey{username, realm.String()}, turn.GenerateAuthKey(username, realm.String(), password), expiry)
-			return
+	if err == nil {
+		for _, secret := range p.secrets {
+			password := turncreds.Password(secret, username)
+			if stun.NewLongTermIntegrity(username, realm.String(), password).Check(m) == nil {
+				s.remember(matchKey{username, realm.String()}, turn.GenerateAuthKey(username, realm.String(), password), expiry)
+				return nil
+			}
 		}
+		err = turncreds.ErrBadPassword
 	}
+	p.logger.Info("TURN credential refused", zapUser(username), zapReason(err, ""))
+	return unauthorized(m)
+}
+
+// unauthorized builds a 401 error response to request m.
+func unauthorized(m *stun.Message) []byte {
+	resp, err := stun.Build(
+		stun.NewTransactionIDSetter(m.TransactionID),
+		stun.NewType(m.Type.Method, stun.ClassErrorResponse),
+		stun.CodeUnauthorized,
+	)
+	if err != nil {
+		return nil
+	}
+	return resp.Raw
 }
 
 func (s *secretMatcher) remember(k matchKey, key []byte, expiry time.Time) {

@@ -5,26 +5,36 @@ import (
 	"net"
 )
 
+// observer looks at a STUN or ChannelData frame before pion does; a
+// non-nil result is the answer to send instead of passing the frame on.
+type observer func(frame []byte) (reject []byte)
+
 // observedPacketConn shows every datagram pion reads to observe first.
 type observedPacketConn struct {
 	net.PacketConn
-	observe func([]byte)
+	observe observer
 }
 
 // ReadFrom implements net.PacketConn.
 func (c observedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.PacketConn.ReadFrom(p)
-	if err == nil {
-		c.observe(p[:n])
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		reject := c.observe(p[:n])
+		if reject == nil {
+			return n, addr, nil
+		}
+		_, _ = c.PacketConn.WriteTo(reject, addr)
 	}
-	return n, addr, err
 }
 
 // observedListener wraps accepted stream connections (TCP, TLS) so observe
 // sees each whole STUN message in their byte streams.
 type observedListener struct {
 	net.Listener
-	observe func([]byte)
+	observe observer
 }
 
 // Accept implements net.Listener.
@@ -37,44 +47,62 @@ func (l observedListener) Accept() (net.Conn, error) {
 }
 
 // observedConn reassembles the STUN and ChannelData frames of a stream as
-// pion's STUNConn does (RFC 8656 framing over TCP), only to look at them;
-// the bytes reach pion unchanged.
+// pion's STUNConn does (RFC 8656 framing over TCP) and passes pion the
+// frames that observe lets through, unchanged.
 type observedConn struct {
 	net.Conn
-	observe func([]byte)
-	buf     []byte
-	broken  bool // not TURN framing: pion closes such a connection
+	observe observer
+	in      []byte // received, not yet a whole frame
+	out     []byte // frames waiting for pion
+	raw     bool   // not TURN framing: pass bytes through, pion closes it
 }
-
-// stunMagicCookie is the fixed value in every STUN header (RFC 8489 5).
-const stunMagicCookie = 0x2112A442
-
-// maxFrame bounds the reassembly buffer: STUN and ChannelData lengths are
-// 16-bit.
-const maxFrame = 20 + 0xffff
 
 // Read implements net.Conn.
 func (c *observedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 && !c.broken {
-		c.buf = append(c.buf, p[:n]...)
-		for {
-			size, ok := frameSize(c.buf)
-			if size < 0 || len(c.buf) > 2*maxFrame {
-				c.broken, c.buf = true, nil
-				break
-			}
-			if !ok {
-				break
-			}
-			c.observe(c.buf[:size])
-			c.buf = c.buf[size:]
+	for len(c.out) == 0 {
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.split(p[:n])
 		}
-		if len(c.buf) == 0 {
-			c.buf = nil // let a large buffer go
+		if err != nil && len(c.out) == 0 {
+			return 0, err
 		}
 	}
-	return n, err
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	if len(c.out) == 0 {
+		c.out = nil // let a large buffer go
+	}
+	return n, nil
+}
+
+// split moves whole frames from the input to the output, answering the
+// ones observe rejects.
+func (c *observedConn) split(b []byte) {
+	if c.raw {
+		c.out = append(c.out, b...)
+		return
+	}
+	c.in = append(c.in, b...)
+	for {
+		size, complete := frameSize(c.in)
+		if size < 0 {
+			c.raw = true
+			c.out = append(c.out, c.in...)
+			c.in = nil
+			return
+		}
+		if !complete {
+			return
+		}
+		frame := c.in[:size]
+		if reject := c.observe(frame); reject != nil {
+			_, _ = c.Conn.Write(reject)
+		} else {
+			c.out = append(c.out, frame...)
+		}
+		c.in = c.in[size:]
+	}
 }
 
 // frameSize returns the size of the frame at the start of b and whether b
@@ -97,3 +125,6 @@ func frameSize(b []byte) (int, bool) {
 	}
 	return size, len(b) >= size
 }
+
+// stunMagicCookie is the fixed value in every STUN header (RFC 8489 5).
+const stunMagicCookie = 0x2112A442
