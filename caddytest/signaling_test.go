@@ -259,3 +259,22 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestServesBrowserClient(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	tests := []struct{ path, ctype, contains string }{
+		{"/rtc/client.js", "text/javascript", "export class RoomClient"},
+		{"/rtc/client.d.ts", "application/typescript", "export interface RoomClientOptions"},
+	}
+	for _, tc := range tests {
+		resp, err := http.Get("http://localhost:9080" + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.ctype) || !strings.Contains(string(body), tc.contains) {
+			t.Errorf("GET %s: %s %q, %d bytes", tc.path, resp.Status, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
+}
