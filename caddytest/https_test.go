@@ -40,14 +40,7 @@ localhost:9443 {
 }
 `, false)
 	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
-	// Caddy obtains the certificate in the background after a load.
-	eventually(t, 30*time.Second, "the site certificate", func() bool {
-		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	waitForCertificate(t, tlsConf)
 	d := websocket.Dialer{TLSClientConfig: tlsConf}
 	h := http.Header{"Origin": {"https://localhost:9443"}}
 	dialTLS := func() *wsClient {
@@ -83,13 +76,7 @@ localhost:9443 {
 }
 `, false)
 	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
-	eventually(t, 30*time.Second, "the site certificate", func() bool {
-		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	waitForCertificate(t, tlsConf)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
 	resp, err := client.Get("https://localhost:9443/rtc/ws")
 	if err != nil {
@@ -113,4 +100,17 @@ func httpsClient(roots *x509.CertPool) *http.Client {
 // decodeJSON decodes a response body.
 func decodeJSON(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// waitForCertificate waits until the HTTPS site completes a handshake:
+// Caddy obtains certificates in the background after a load.
+func waitForCertificate(t *testing.T, tlsConf *tls.Config) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the site certificate", func() bool {
+		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 }

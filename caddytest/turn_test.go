@@ -59,13 +59,7 @@ func turnEnv(t *testing.T) (*x509.CertPool, func(user string) iceAnswer) {
 	loadConfig(t, "text/caddyfile", withGlobals(turnGlobals, turnSites), false)
 	roots := internalCAPool(t)
 	tlsConf := &tls.Config{RootCAs: roots, ServerName: "localhost"}
-	eventually(t, 30*time.Second, "the site certificate", func() bool {
-		c, err := tls.Dial("tcp", "localhost:9443", tlsConf)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	waitForCertificate(t, tlsConf)
 	client := httpsClient(roots)
 	fetch := func(user string) iceAnswer {
 		t.Helper()

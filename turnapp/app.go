@@ -94,13 +94,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	a.secrets = nil
-	for i, raw := range a.Secrets {
-		s := repl.ReplaceKnown(raw, "")
-		if s == "" {
-			return fmt.Errorf("secret %d of %d (%q) is empty after placeholder replacement", i+1, len(a.Secrets), raw)
-		}
-		a.secrets = append(a.secrets, s)
+	var err error
+	if a.secrets, err = turncreds.ResolveSecrets(repl, a.Secrets); err != nil {
+		return err
 	}
 	if len(a.Listen) == 0 {
 		a.Listen = DefaultListen
@@ -131,7 +127,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.TLS.Hostname = a.Realm
 	}
 	b.Realm = a.Realm
-	var err error
 	if err = a.relayAddresses(&b, repl); err != nil {
 		return err
 	}

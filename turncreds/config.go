@@ -56,16 +56,9 @@ type Config struct {
 func (c *Config) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 
-	c.secrets = make([]string, 0, len(c.Secrets))
-	for i, raw := range c.Secrets {
-		// ReplaceKnown keeps literal braces in secrets that are not placeholders.
-		s := repl.ReplaceKnown(raw, "")
-		if s == "" {
-			// An empty result means raw held nothing but placeholders, so
-			// quoting it cannot reveal a secret.
-			return fmt.Errorf("secret %d of %d (%q) is empty after placeholder replacement", i+1, len(c.Secrets), raw)
-		}
-		c.secrets = append(c.secrets, s)
+	var err error
+	if c.secrets, err = ResolveSecrets(repl, c.Secrets); err != nil {
+		return err
 	}
 
 	if c.TTL == 0 {
@@ -76,7 +69,6 @@ func (c *Config) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("ttl must be at least 1s, got %s", time.Duration(c.TTL))
 	}
 
-	var err error
 	if c.turn, err = parseList(replaceAll(repl, c.URIs), true); err != nil {
 		return err
 	}
@@ -109,6 +101,23 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("at least one of uris/stun is required, or configure the %s app", SourceAppName)
 	}
 	return nil
+}
+
+// ResolveSecrets replaces placeholders such as {env.TURN_SECRET} in
+// configured secrets. A secret that comes out empty is an error; the error
+// quotes the configured text, which can then only hold placeholders, so it
+// never reveals a secret.
+func ResolveSecrets(repl *caddy.Replacer, raw []string) ([]string, error) {
+	out := make([]string, 0, len(raw))
+	for i, r := range raw {
+		// ReplaceKnown keeps literal braces in secrets that are not placeholders.
+		s := repl.ReplaceKnown(r, "")
+		if s == "" {
+			return nil, fmt.Errorf("secret %d of %d (%q) is empty after placeholder replacement", i+1, len(raw), r)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // replaceAll replaces known placeholders in every element of in.
