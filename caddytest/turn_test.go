@@ -324,3 +324,17 @@ func TestTURNMaxLifetimeStopsRefreshes(t *testing.T) {
 		return perm.CreatePermissions(peer) != nil
 	})
 }
+
+// A reload that changes what needs a new server (here the realm) binds the
+// same addresses again while the old server still holds them.
+func TestTURNReloadWithNewRealmRebinds(t *testing.T) {
+	roots, _ := turnEnv(t)
+	loadConfig(t, "text/caddyfile", withGlobals(strings.Replace(turnGlobals, "realm localhost", "realm other.test", 1), turnSites), false)
+	user := turncreds.Username(time.Now().Add(time.Hour), "henry")
+	relay, err := turnClient(t, "udp", user, turncreds.Password(newSecret, user), roots).Allocate()
+	if err != nil {
+		t.Fatalf("allocation after the rebinding reload: %v", err)
+	}
+	relayEcho(t, relay, udpEcho(t))
+	relay.Close()
+}

@@ -170,7 +170,7 @@ func (a *App) Start() error {
 	v, loaded, err := servers.LoadOrNew(a.binding.key(), func() (caddy.Destructor, error) {
 		s := &server{}
 		s.pol.Store(a.policy)
-		if err := s.listen(&a.binding, a.Realm); err != nil {
+		if err := s.listen(a.ctx, &a.binding, a.Realm); err != nil {
 			return nil, err
 		}
 		return s, nil

@@ -1,12 +1,14 @@
 package turnapp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/pion/turn/v4"
 	"go.uber.org/zap"
 )
@@ -40,7 +42,10 @@ func (s *server) setPolicy(p *policy) {
 }
 
 // listen binds the sockets and starts pion. Nothing is bound before Start.
-func (s *server) listen(b *binding, realm string) (err error) {
+// Sockets come from Caddy's listener pool, which shares a socket between
+// the old and the new config during a reload, so a reload that changes the
+// relay settings but not the addresses can bind them again.
+func (s *server) listen(ctx context.Context, b *binding, realm string) (err error) {
 	s.allocs = newAllocations()
 	s.secrets = newSecretMatcher(s.pol.Load)
 	var closers []func() error
@@ -72,9 +77,9 @@ func (s *server) listen(b *binding, realm string) (err error) {
 	for _, l := range b.Listeners {
 		switch l.Network {
 		case "udp", "udp4", "udp6":
-			pc, err := net.ListenPacket(l.Network, l.Address)
+			pc, err := listenPacket(ctx, l)
 			if err != nil {
-				return fmt.Errorf("turn: listening on %s/%s: %w", l.Network, l.Address, err)
+				return err
 			}
 			closers = append(closers, pc.Close)
 			cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, turn.PacketConnConfig{
@@ -87,9 +92,9 @@ func (s *server) listen(b *binding, realm string) (err error) {
 			if network == "tls" {
 				network = "tcp"
 			}
-			ln, err := net.Listen(network, l.Address)
+			ln, err := listenStream(ctx, network, l)
 			if err != nil {
-				return fmt.Errorf("turn: listening on %s/%s: %w", l.Network, l.Address, err)
+				return err
 			}
 			closers = append(closers, ln.Close)
 			if l.Network == "tls" {
@@ -122,6 +127,43 @@ func (s *server) listen(b *binding, realm string) (err error) {
 		return fmt.Errorf("turn: starting server: %w", err)
 	}
 	return nil
+}
+
+func listenPacket(ctx context.Context, l listenerSpec) (net.PacketConn, error) {
+	v, err := listenVia(ctx, l.Network, l)
+	if err != nil {
+		return nil, err
+	}
+	pc, ok := v.(net.PacketConn)
+	if !ok {
+		return nil, fmt.Errorf("turn: %s/%s is not a packet listener", l.Network, l.Address)
+	}
+	return pc, nil
+}
+
+func listenStream(ctx context.Context, network string, l listenerSpec) (net.Listener, error) {
+	v, err := listenVia(ctx, network, l)
+	if err != nil {
+		return nil, err
+	}
+	ln, ok := v.(net.Listener)
+	if !ok {
+		return nil, fmt.Errorf("turn: %s/%s is not a stream listener", network, l.Address)
+	}
+	return ln, nil
+}
+
+// listenVia binds through Caddy's listener pool.
+func listenVia(ctx context.Context, network string, l listenerSpec) (any, error) {
+	na, err := caddy.ParseNetworkAddress(network + "/" + l.Address)
+	if err != nil {
+		return nil, fmt.Errorf("turn: %s/%s: %w", network, l.Address, err)
+	}
+	v, err := na.Listen(ctx, 0, net.ListenConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("turn: listening on %s/%s: %w", network, l.Address, err)
+	}
+	return v, nil
 }
 
 // authHandler checks the credential and the allocation's age.
