@@ -250,6 +250,9 @@ func fullMesh(t *testing.T, ps []*page) {
 	others := len(ps) - 1
 	start := time.Now()
 	for _, p := range ps {
+		p.waitFor("clearing the chat log", `(() => { window.demo.messages = []; return true; })()`)
+	}
+	for _, p := range ps {
 		p.waitFor("all peers connected", fmt.Sprintf(jsAllConnected, others))
 	}
 	t.Logf("%d pages fully connected after %s", len(ps), time.Since(start).Round(time.Millisecond))
@@ -307,6 +310,16 @@ func browserCall(t *testing.T) {
 		for _, p := range ps {
 			p.waitFor("only relay candidates in use", jsOnlyRelay)
 		}
+
+		// The server drops everyone (the route is removed: close 1001);
+		// when it is back, the clients reconnect with backoff and the
+		// mesh forms again.
+		loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, "localhost:9443 {\n\trespond 503\n}\n"), false)
+		for _, p := range ps {
+			p.waitFor("the drop to be noticed", `document.querySelectorAll(".tile:not(.local)").length === 0`)
+		}
+		loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
+		fullMesh(t, ps)
 	})
 }
 
