@@ -206,7 +206,7 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 		return
 	case err != nil:
 		h.logger.Error("joining room", zap.String("room", roomName), zap.Error(err))
-		h.refuse(peer, "unavailable", "signaling is shutting down", CloseGoingAway)
+		h.refuse(peer, CodeUnavailable, "signaling is shutting down", CloseGoingAway)
 		return
 	}
 	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id))

@@ -31,6 +31,7 @@ const (
 	CodeForbiddenOrigin = "forbidden_origin"
 	CodeMissingRoom     = "missing_room"
 	CodeInvalidRoom     = "invalid_room"
+	CodeUnavailable     = "unavailable" // the hub is shutting down
 )
 
 // WebSocket close codes the server uses. The 4xxx codes mirror the HTTP
