@@ -80,32 +80,11 @@ func startTURN(t *testing.T, secret string) {
 	t.Cleanup(func() { _ = srv.Close() })
 }
 
-// allocate asks the TURN server at turnAddr for a relay with the given
-// credentials.
+// allocate asks the external TURN server at turnAddr for a relay with the
+// given credentials.
 func allocate(t *testing.T, username, password string) error {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: turnAddr,
-		TURNServerAddr: turnAddr,
-		Conn:           conn,
-		Username:       username,
-		Password:       password,
-		Realm:          "test",
-		RTO:            200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	relay, err := c.Allocate()
+	relay, err := turnClientAt(t, "udp", turnAddr, username, password, nil).Allocate()
 	if err != nil {
 		return err
 	}

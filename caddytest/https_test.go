@@ -32,15 +32,7 @@ func internalCAPool(t *testing.T) *x509.CertPool {
 // HTTPS, as browsers use it (HTTP/2 is on for the site; WebSocket upgrades
 // still arrive over HTTP/1.1 and must be hijacked through Caddy's wrappers).
 func TestSignalingOverHTTPS(t *testing.T) {
-	loadCaddyfile(t, `
-localhost:9443 {
-	handle /rtc/* {
-		webrtc_signaling
-	}
-}
-`, false)
-	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
-	waitForCertificate(t, tlsConf)
+	tlsConf := loadHTTPSSite(t)
 	d := websocket.Dialer{TLSClientConfig: tlsConf}
 	h := http.Header{"Origin": {"https://localhost:9443"}}
 	dialTLS := func() *wsClient {
@@ -68,15 +60,7 @@ localhost:9443 {
 // drop the stream when they see one. Go's client tolerates it, so the test
 // checks the header itself.
 func TestPlainGetOverHTTP2(t *testing.T) {
-	loadCaddyfile(t, `
-localhost:9443 {
-	handle /rtc/* {
-		webrtc_signaling
-	}
-}
-`, false)
-	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
-	waitForCertificate(t, tlsConf)
+	tlsConf := loadHTTPSSite(t)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
 	resp, err := client.Get("https://localhost:9443/rtc/ws")
 	if err != nil {
@@ -113,4 +97,20 @@ func waitForCertificate(t *testing.T, tlsConf *tls.Config) {
 		}
 		return err == nil
 	})
+}
+
+// loadHTTPSSite runs the signaling route on an automatic-HTTPS site and
+// returns a TLS config that trusts it, once its certificate is there.
+func loadHTTPSSite(t *testing.T) *tls.Config {
+	t.Helper()
+	loadCaddyfile(t, `
+localhost:9443 {
+	handle /rtc/* {
+		webrtc_signaling
+	}
+}
+`, false)
+	tlsConf := &tls.Config{RootCAs: internalCAPool(t), ServerName: "localhost"}
+	waitForCertificate(t, tlsConf)
+	return tlsConf
 }

@@ -101,10 +101,20 @@ func udpEcho(t *testing.T) net.Addr {
 	return pc.LocalAddr()
 }
 
-// turnClient connects a pion TURN client over udp, tcp or tls.
+// turnClient connects a pion TURN client to the embedded server over udp,
+// tcp or tls.
 func turnClient(t *testing.T, transport, user, pass string, roots *x509.CertPool) *turn.Client {
 	t.Helper()
 	addr := "127.0.0.1:" + turnPort
+	if transport == "tls" {
+		addr = "127.0.0.1:" + turnsPort
+	}
+	return turnClientAt(t, transport, addr, user, pass, roots)
+}
+
+// turnClientAt connects a pion TURN client to addr.
+func turnClientAt(t *testing.T, transport, addr, user, pass string, roots *x509.CertPool) *turn.Client {
+	t.Helper()
 	var conn net.PacketConn
 	switch transport {
 	case "udp":
@@ -120,7 +130,6 @@ func turnClient(t *testing.T, transport, user, pass string, roots *x509.CertPool
 		}
 		conn = turn.NewSTUNConn(c)
 	case "tls":
-		addr = "127.0.0.1:" + turnsPort
 		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
 		if err != nil {
 			t.Fatalf("TURNS handshake with Caddy's certificate: %v", err)
