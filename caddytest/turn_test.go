@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v3"
 	"github.com/pion/turn/v4"
 
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
@@ -346,4 +347,30 @@ func TestTURNReloadWithNewRealmRebinds(t *testing.T) {
 	}
 	relayEcho(t, relay, udpEcho(t))
 	relay.Close()
+}
+
+// When a reload replaces the server, its TCP clients are disconnected
+// rather than left to a server that no longer exists.
+func TestTURNReplacedServerClosesStreams(t *testing.T) {
+	turnEnv(t)
+	conn, err := net.Dial("tcp", "127.0.0.1:"+turnPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+	if _, err := conn.Write(req.Raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1500)
+	if n, err := conn.Read(buf); err != nil || !stun.IsMessage(buf[:n]) {
+		t.Fatalf("binding over TCP: %d bytes, %v", n, err)
+	}
+	loadConfig(t, "text/caddyfile", withGlobals(strings.Replace(turnGlobals, "realm localhost", "realm replaced.test", 1), turnSites), false)
+	if _, err := conn.Read(buf); err == nil {
+		t.Fatal("connection to the replaced server still open")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("connection to the replaced server still open after 10s")
+	}
 }

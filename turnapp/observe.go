@@ -3,6 +3,7 @@ package turnapp
 import (
 	"encoding/binary"
 	"net"
+	"sync"
 )
 
 // observer looks at a STUN or ChannelData frame before pion does; a
@@ -31,10 +32,13 @@ func (c observedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 // observedListener wraps accepted stream connections (TCP, TLS) so observe
-// sees each whole STUN message in their byte streams.
+// sees each whole STUN message in their byte streams, and records them in
+// live so that stopping the server closes them (pion leaves accepted
+// connections open when its listener closes).
 type observedListener struct {
 	net.Listener
 	observe observer
+	live    *connSet
 }
 
 // Accept implements net.Listener.
@@ -43,7 +47,41 @@ func (l observedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &observedConn{Conn: c, observe: l.observe}, nil
+	oc := &observedConn{Conn: c, observe: l.observe, live: l.live}
+	l.live.add(oc)
+	return oc, nil
+}
+
+// connSet is the set of open stream connections of a server.
+type connSet struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (s *connSet) add(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns == nil {
+		s.conns = make(map[net.Conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+}
+
+func (s *connSet) remove(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
+// closeAll closes every connection still open.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for c := range conns {
+		_ = c.Close()
+	}
 }
 
 // observedConn reassembles the STUN and ChannelData frames of a stream as
@@ -52,9 +90,16 @@ func (l observedListener) Accept() (net.Conn, error) {
 type observedConn struct {
 	net.Conn
 	observe observer
+	live    *connSet
 	in      []byte // received, not yet a whole frame
 	out     []byte // frames waiting for pion
 	raw     bool   // not TURN framing: pass bytes through, pion closes it
+}
+
+// Close implements net.Conn.
+func (c *observedConn) Close() error {
+	c.live.remove(c)
+	return c.Conn.Close()
 }
 
 // Read implements net.Conn.

@@ -23,6 +23,7 @@ type server struct {
 	tlsConf atomic.Pointer[tls.Config]
 	allocs  *allocations
 	secrets *secretMatcher
+	streams connSet // accepted TCP/TLS connections
 }
 
 // Destruct implements caddy.Destructor: the last config using these
@@ -31,7 +32,9 @@ func (s *server) Destruct() error {
 	if s.pion == nil {
 		return nil
 	}
-	return s.pion.Close()
+	err := s.pion.Close()
+	s.streams.closeAll()
+	return err
 }
 
 // setPolicy installs the current config's policy. Remembered secret
@@ -114,7 +117,7 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 				})
 			}
 			cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{
-				Listener:              observedListener{Listener: ln, observe: s.secrets.observe},
+				Listener:              observedListener{Listener: ln, observe: s.secrets.observe, live: &s.streams},
 				RelayAddressGenerator: gen,
 				PermissionHandler:     permit,
 			})
