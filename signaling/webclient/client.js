@@ -198,10 +198,16 @@ export class RoomClient extends EventTarget {
         peer.makingOffer = false;
       }
     };
+    // Restart ICE when the path fails (a dead relay, a network change).
+    // Chromium may report the failure only on connectionState, with
+    // iceConnectionState stuck at "disconnected", so watch both.
     pc.oniceconnectionstatechange = () => {
       if (pc.iceConnectionState === "failed") pc.restartIce();
     };
-    pc.onconnectionstatechange = () => this.emit("connectionstatechange", { id, state: pc.connectionState });
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed") pc.restartIce();
+      this.emit("connectionstatechange", { id, state: pc.connectionState });
+    };
     pc.ontrack = ({ track, streams }) => this.emit("track", { id, track, streams });
 
     // Negotiated channels with fixed ids exist on both sides without an
