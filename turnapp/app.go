@@ -20,7 +20,7 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
-// Defaults.
+// DefaultListen are the STUN/TURN sockets when listen is not set.
 var DefaultListen = []string{"udp/:3478", "tcp/:3478"}
 
 // App is the embedded STUN/TURN server, Caddy app "turn".

@@ -80,14 +80,3 @@ func (a *allocations) overAge(src net.Addr, max time.Duration) bool {
 	t, ok := a.started[addrKey(src)]
 	return ok && time.Since(t) > max
 }
-
-// total is the number of live allocations.
-func (a *allocations) total() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	n := 0
-	for _, c := range a.perUser {
-		n += c
-	}
-	return n
-}
