@@ -52,6 +52,13 @@ localhost:9443 {
 			credentials
 		}
 	}
+	# A route whose welcome carries no iceServers, and a credentials route.
+	handle /plain/* {
+		webrtc_signaling
+	}
+	handle /credentials {
+		turn_credentials
+	}
 	handle {
 		root * %s
 		file_server
@@ -306,6 +313,21 @@ func browserCall(t *testing.T) {
 			t.Fatal(err)
 		}
 		fullMesh(t, ps)
+	})
+
+	t.Run("client options", func(t *testing.T) {
+		p := openPage(t, ctx, "options page", "https://localhost:9443/")
+		// Without iceServers in the welcome, the client fetches them from
+		// credentialsUrl; the URL defaults to "ws" next to client.js.
+		p.waitFor("credentials fetched by the client", `(async () => {
+			const { RoomClient } = await import("/plain/client.js");
+			const c = new RoomClient({ room: "options", credentialsUrl: "/credentials" });
+			const w = await c.connect();
+			const ok = !w.iceServers && c.iceServers.length === 2 && c.iceServers[1].username.includes(":") &&
+				c.ws.url.startsWith("wss://localhost:9443/plain/ws?room=options");
+			c.close();
+			return ok;
+		})()`)
 	})
 
 	t.Run("six pages relay only", func(t *testing.T) {

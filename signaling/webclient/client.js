@@ -57,6 +57,7 @@ export class RoomClient extends EventTarget {
 
   /** Connects and resolves with the welcome frame (rejects on a fatal error). */
   connect() {
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.close();
     this.closed = false;
     return new Promise((resolve, reject) => {
       this.pendingConnect = { resolve, reject };
@@ -164,7 +165,14 @@ export class RoomClient extends EventTarget {
     this.attempt = 0;
     if (!this.options.iceServers) {
       if (m.iceServers?.length) this.iceServers = m.iceServers;
-      else if (this.options.credentialsUrl) this.iceServers = await fetchICEServers(this.options.credentialsUrl);
+      else if (this.options.credentialsUrl) {
+        try {
+          this.iceServers = await fetchICEServers(this.options.credentialsUrl);
+        } catch (err) {
+          // Direct and STUN-less paths may still work; say why TURN is missing.
+          this.emit("error", { code: "credentials", message: String(err), fatal: false });
+        }
+      }
     }
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.ws?.readyState === WebSocket.OPEN && this.ws.send('{"type":"ping"}'), this.options.pingIntervalMs);
