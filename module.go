@@ -18,6 +18,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(new(signaling.Handler))
+	caddy.RegisterModule(signaling.Admin{})
 	caddy.RegisterModule(new(turncreds.Handler))
 	caddy.RegisterModule(new(turnapp.App))
 

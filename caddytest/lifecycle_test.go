@@ -148,6 +148,14 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 		r, p := hubTotals()
 		return r == 0 && p == 0
 	})
+	// The admin endpoint says the same.
+	var stats struct {
+		Hubs map[string]struct{ Rooms, Peers int } `json:"hubs"`
+	}
+	adminJSON(t, "/webrtc/signaling", &stats)
+	if h, ok := stats.Hubs["default"]; !ok || h.Rooms != 0 || h.Peers != 0 {
+		t.Fatalf("admin stats after churn: %+v", stats)
+	}
 	// Each connection runs two goroutines; a leak of even a few
 	// connections' worth shows.
 	eventually(t, 20*time.Second, "goroutines to return to the baseline", func() bool {
@@ -161,6 +169,13 @@ func TestReloadKeepsPeersConnected(t *testing.T) {
 	a, _ := join(t, url)
 	b, _ := join(t, url)
 	a.expect("peer-joined")
+	var stats struct {
+		Hubs map[string]struct{ Rooms, Peers int } `json:"hubs"`
+	}
+	adminJSON(t, "/webrtc/signaling", &stats)
+	if h := stats.Hubs["default"]; h.Rooms != 1 || h.Peers != 2 {
+		t.Fatalf("admin stats with one room of two: %+v", stats)
+	}
 
 	// An equivalent config with a changed option, and then the same config
 	// forced: both are real reloads that replace the handler.
