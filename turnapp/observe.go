@@ -86,14 +86,16 @@ func (s *connSet) closeAll() {
 
 // observedConn reassembles the STUN and ChannelData frames of a stream as
 // pion's STUNConn does (RFC 8656 framing over TCP) and passes pion the
-// frames that observe lets through, unchanged.
+// frames that observe lets through, unchanged. Its buffers are reused, so
+// relaying media over TCP does not allocate per read.
 type observedConn struct {
 	net.Conn
 	observe observer
 	live    *connSet
 	in      []byte // received, not yet a whole frame
-	out     []byte // frames waiting for pion
-	raw     bool   // not TURN framing: pass bytes through, pion closes it
+	out     []byte // frames waiting for pion, from outPos on
+	outPos  int
+	raw     bool // not TURN framing: pass bytes through, pion closes it
 }
 
 // Close implements net.Conn.
@@ -104,7 +106,8 @@ func (c *observedConn) Close() error {
 
 // Read implements net.Conn.
 func (c *observedConn) Read(p []byte) (int, error) {
-	for len(c.out) == 0 {
+	for c.outPos == len(c.out) {
+		c.out, c.outPos = c.out[:0], 0
 		n, err := c.Conn.Read(p)
 		if n > 0 {
 			c.split(p[:n])
@@ -113,11 +116,8 @@ func (c *observedConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	if len(c.out) == 0 {
-		c.out = nil // let a large buffer go
-	}
+	n := copy(p, c.out[c.outPos:])
+	c.outPos += n
 	return n, nil
 }
 
@@ -129,25 +129,27 @@ func (c *observedConn) split(b []byte) {
 		return
 	}
 	c.in = append(c.in, b...)
+	off := 0
 	for {
-		size, complete := frameSize(c.in)
+		size, complete := frameSize(c.in[off:])
 		if size < 0 {
 			c.raw = true
-			c.out = append(c.out, c.in...)
-			c.in = nil
-			return
+			c.out = append(c.out, c.in[off:]...)
+			off = len(c.in)
+			break
 		}
 		if !complete {
-			return
+			break
 		}
-		frame := c.in[:size]
+		frame := c.in[off : off+size]
 		if reject := c.observe(frame); reject != nil {
 			_, _ = c.Conn.Write(reject)
 		} else {
 			c.out = append(c.out, frame...)
 		}
-		c.in = c.in[size:]
+		off += size
 	}
+	c.in = c.in[:copy(c.in, c.in[off:])]
 }
 
 // frameSize returns the size of the frame at the start of b and whether b
