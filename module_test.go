@@ -3,6 +3,7 @@ package caddywebrtc
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -38,5 +39,31 @@ func TestExampleCaddyfileValidates(t *testing.T) {
 	}
 	if err := caddy.Validate(&cfg); err != nil {
 		t.Fatalf("validating: %v", err)
+	}
+}
+
+// The README's JSON config example loads (caddy validate), so it stays true.
+func TestReadmeJSONExampleValidates(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "## JSON config\n\n```json\n")
+	if !ok {
+		t.Fatal("README has no JSON config example")
+	}
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("unterminated JSON example")
+	}
+	t.Setenv("TURN_SECRET", "readme-secret")
+	t.Setenv("PUBLIC_IP", "203.0.113.10")
+	var cfg caddy.Config
+	if err := json.Unmarshal([]byte(example), &cfg); err != nil {
+		t.Fatalf("README JSON: %v", err)
+	}
+	cfg.Admin = &caddy.AdminConfig{Disabled: true}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Fatalf("validating the README JSON: %v", err)
 	}
 }
