@@ -250,3 +250,21 @@ func TestBurstIsPacedNotDropped(t *testing.T) {
 	}
 	a.roundTrip()
 }
+
+// A peer that answers no pings (it stopped reading, like a dead network
+// path) leaves within about two ping intervals (2s here), and the others
+// are told.
+func TestDeadPeerLeavesAfterMissedPings(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	watcher, _ := join(t, roomURL+"dead")
+	silent, _ := join(t, roomURL+"dead") // reads its welcome, then nothing
+	watcher.expect("peer-joined")
+	start := time.Now()
+	if f := watcher.expect("peer-left"); f.ID != silent.id {
+		t.Fatalf("peer-left %q, want %q", f.ID, silent.id)
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Fatalf("dropped after %s, before two ping intervals passed", took)
+	}
+	t.Logf("silent peer dropped after %s (ping_interval 2s)", time.Since(start).Round(100*time.Millisecond))
+}
