@@ -35,6 +35,7 @@ const browserGlobals = `	turn {
 		realm localhost
 		secret browser-secret
 		listen udp/127.0.0.1:34790 tcp/127.0.0.1:34790
+		tls 127.0.0.1:34791 localhost
 		relay_address 127.0.0.1
 		allow_peers 127.0.0.1/32
 	}
@@ -327,6 +328,30 @@ func browserCall(t *testing.T) {
 				c.ws.url.startsWith("wss://localhost:9443/plain/ws?room=options");
 			c.close();
 			return ok;
+		})()`)
+	})
+
+	t.Run("relay over TURNS", func(t *testing.T) {
+		p := openPage(t, ctx, "turns page", "https://localhost:9443/")
+		// Two clients in one page, allowed nothing but the turns: server
+		// with the certificate Caddy manages for localhost.
+		p.waitFor("a data channel message over TURNS", `(async () => {
+			const { RoomClient } = await import("/plain/client.js");
+			const creds = await (await fetch("/credentials")).json();
+			const turns = creds.iceServers.find(s => s.urls.some(u => u.startsWith("turns:")));
+			const iceServers = [{ ...turns, urls: turns.urls.filter(u => u.startsWith("turns:")) }];
+			const opts = { room: "turns", iceServers, iceTransportPolicy: "relay", dataChannels: ["d"] };
+			const a = new RoomClient(opts), b = new RoomClient(opts);
+			const got = new Promise(resolve => b.addEventListener("message", e => resolve(e.detail.data)));
+			a.addEventListener("datachannelopen", e => e.detail.channel.send("over turns"));
+			await a.connect();
+			await b.connect();
+			const msg = await Promise.race([got, new Promise(r => setTimeout(() => r("timeout"), 20000))]);
+			const stats = await b.connection(a.id).getStats();
+			let local = null;
+			stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) local = stats.get(stats.get(r.selectedCandidatePairId).localCandidateId); });
+			a.close(); b.close();
+			return msg === "over turns" && local && local.candidateType === "relay" && local.relayProtocol === "tls";
 		})()`)
 	})
 
