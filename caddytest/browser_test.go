@@ -1,11 +1,7 @@
 package caddytest
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"image"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +37,8 @@ const browserGlobals = `	turn {
 	}
 `
 
+// browserSite is the demo site as examples/Caddyfile serves it, on the
+// test ports, plus routes for the client option cases.
 func browserSite(t *testing.T) string {
 	root, err := filepath.Abs("../examples/site")
 	if err != nil {
@@ -103,193 +101,37 @@ func runInNetns(t *testing.T) {
 	cmd := exec.Command("ip", args...)
 	cmd.Env = append(os.Environ(), inNetnsEnv+"=1", "TEST_OUTPUT_DIR="+outDir)
 	out, err := cmd.CombinedOutput()
+	passed := err == nil && strings.Contains(string(out), "--- PASS: TestBrowser")
 	for _, line := range strings.Split(string(out), "\n") {
-		if !strings.HasPrefix(line, "{") { // Caddy's JSON logs are noise here
+		// Caddy's JSON logs are noise here, and so are the TURN server's
+		// logs of connections cut when the test replaces it, unless the
+		// run failed.
+		if !strings.HasPrefix(line, "{") && (!passed || isTestOutput(line)) {
 			t.Log(line)
 		}
 	}
 	if err != nil {
 		t.Fatalf("browser tests in network namespace %s: %v", ns, err)
 	}
-	if !strings.Contains(string(out), "--- PASS: TestBrowser") {
+	if !passed {
 		t.Fatal("the browser tests did not report a pass")
 	}
 }
 
-// screenshotDir is where screenshots go: $TEST_OUTPUT_DIR, or testoutput/
-// at the repository root (ignored by git).
-func screenshotDir(t *testing.T) string {
-	dir := os.Getenv("TEST_OUTPUT_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "testoutput")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// browser starts one headless Chromium; each page is a tab of it.
-func browser(t *testing.T) context.Context {
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// Host candidates on loopback (the namespace has nothing else), in
-		// the clear rather than behind mDNS names, which would need
-		// multicast queries.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		// The site's certificate comes from Caddy's internal CA.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.WindowSize(1280, 800),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void]("1")); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	return ctx
-}
-
-// page is one tab showing the demo.
-type page struct {
-	t    *testing.T
-	name string
-	ctx  context.Context
-}
-
-func openPage(t *testing.T, browserCtx context.Context, name, url string) *page {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(browserCtx)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(url)); err != nil {
-		t.Fatalf("%s: opening %s: %v", name, url, err)
-	}
-	return &page{t: t, name: name, ctx: ctx}
-}
-
-// eval runs a script (awaiting a promise) in the page.
-func eval[T any](p *page, js string) (T, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
-	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
-}
-
-// waitFor polls a boolean script in the page until it holds.
-func (p *page) waitFor(what, js string) {
-	p.t.Helper()
-	deadline := time.Now().Add(browserWait)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := eval[bool](p, js)
-		if err == nil && ok {
-			return
+// isTestOutput tells the testing package's own lines (results and t.Log
+// output) from what the server under test logs.
+func isTestOutput(line string) bool {
+	trimmed := strings.TrimLeft(line, " ")
+	for _, prefix := range []string{"=== ", "--- ", "PASS", "FAIL", "ok ", "browser_test.go:"} {
+		if strings.HasPrefix(trimmed, prefix) {
+			return true
 		}
-		last = err
-		time.Sleep(200 * time.Millisecond)
 	}
-	state, _ := eval[string](p, `JSON.stringify({
-		tiles: [...document.querySelectorAll(".tile")].map(t => t.dataset.peer.slice(0,4) + ":" + t.dataset.state),
-		notice: document.getElementById("notice").textContent,
-		peers: window.demo.client ? [...window.demo.client.peers.values()].map(p => [p.id.slice(0,4), p.polite, p.pc.signalingState, p.pc.iceConnectionState, p.pc.connectionState]) : [],
-		errors: window.demo.errors,
-	})`)
-	p.t.Fatalf("%s: timed out waiting for %s (last error %v); state %s", p.name, what, last, state)
+	return false
 }
 
-// Page-side checks, evaluated in each tab.
-const (
-	jsAllConnected = `(() => {
-		const tiles = [...document.querySelectorAll(".tile:not(.local)")];
-		return tiles.length === %d && tiles.every(t => t.dataset.state === "connected");
-	})()`
-	jsVideoFlowing = `(async () => {
-		const c = window.demo.client;
-		if (!c || c.peers.size !== %d) return false;
-		for (const p of c.peers.values()) {
-			const stats = await p.pc.getStats();
-			let frames = 0;
-			stats.forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0; });
-			if (frames === 0) return false;
-		}
-		return [...document.querySelectorAll(".tile:not(.local) video")].every(v => v.videoWidth > 0);
-	})()`
-	jsChannelsOpen = `[...window.demo.client.peers.values()].every(p => p.channels.get("chat")?.readyState === "open")`
-	jsSayHello     = `(() => { window.demo.client.send("chat", "hello from " + window.demo.client.id); return true; })()`
-	jsHeardAll     = `new Set(window.demo.messages.filter(m => m.text.startsWith("hello from ")).map(m => m.text)).size >= %d`
-	// jsOnlyRelay: the selected pair of every connection is relayed.
-	jsOnlyRelay = `(async () => {
-		for (const p of window.demo.client.peers.values()) {
-			const stats = await p.pc.getStats();
-			let pair = null;
-			stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
-			if (!pair) return false;
-			// Every page checks its own end, which it knows for sure; the
-			// remote end may show as peer-reflexive when a check arrives
-			// before its candidate did (the other page checks it as local).
-			const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
-			if (local.candidateType !== "relay" || !["relay", "prflx"].includes(remote.candidateType)) return false;
-		}
-		return true;
-	})()`
-)
-
-// fullMesh checks every page sees every other one connected, video frames
-// decoded from each, and a data channel message from each.
-func fullMesh(t *testing.T, ps []*page) {
-	t.Helper()
-	others := len(ps) - 1
-	start := time.Now()
-	for _, p := range ps {
-		p.waitFor("clearing the chat log", `(() => { window.demo.messages = []; return true; })()`)
-	}
-	for _, p := range ps {
-		p.waitFor("all peers connected", fmt.Sprintf(jsAllConnected, others))
-	}
-	t.Logf("%d pages fully connected after %s", len(ps), time.Since(start).Round(time.Millisecond))
-	for _, p := range ps {
-		p.waitFor("video frames from every peer", fmt.Sprintf(jsVideoFlowing, others))
-		p.waitFor("chat channels open", jsChannelsOpen)
-	}
-	for _, p := range ps {
-		p.waitFor("sending hello", jsSayHello)
-	}
-	for _, p := range ps {
-		p.waitFor("a hello from every peer", fmt.Sprintf(jsHeardAll, others))
-	}
-	t.Logf("media and data flowing between all pairs after %s", time.Since(start).Round(time.Millisecond))
-}
-
-func openRoom(t *testing.T, ctx context.Context, room, query string) []*page {
-	ps := make([]*page, pages)
-	for i := range ps {
-		ps[i] = openPage(t, ctx, fmt.Sprintf("page %d", i+1), "https://localhost:9443/?quality=low&room="+room+query)
-		ps[i].waitFor("joining", `!!(window.demo && window.demo.client && window.demo.client.id)`)
-	}
-	return ps
-}
-
+// browserCall runs the browser cases, in order, against one Caddy and one
+// Chromium inside the network namespace.
 func browserCall(t *testing.T) {
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
 	ctx := browser(t)
@@ -328,6 +170,33 @@ func browserCall(t *testing.T) {
 				c.ws.url.startsWith("wss://localhost:9443/plain/ws?room=options");
 			c.close();
 			return ok;
+		})()`)
+		// close() before the welcome rejects connect() with code "closed".
+		p.check("close() during connect()", `(async () => {
+			const { RoomClient } = await import("/plain/client.js");
+			const c = new RoomClient({ room: "closing" });
+			const pending = c.connect();
+			c.close();
+			const err = await pending.then(() => null, (e) => e);
+			return err && err.code === "closed" ? "ok" : "connect() gave " + (err ? err.code : "a welcome");
+		})()`)
+		// A server that stops answering pings (here: the pings never reach
+		// it) is given up after one ping interval without any frame, and
+		// the client rejoins on a new socket.
+		p.check("the ping watchdog", `(async () => {
+			const { RoomClient } = await import("/plain/client.js");
+			const c = new RoomClient({ room: "watchdog", pingIntervalMs: 300, minBackoffMs: 50, maxBackoffMs: 100 });
+			const first = (await c.connect()).id;
+			const closed = new Promise((r) => c.addEventListener("close", (e) => r(e.detail), { once: true }));
+			const reopened = new Promise((r) => c.addEventListener("open", (e) => r(e.detail), { once: true }));
+			const dead = c.ws;
+			dead.send = () => {};
+			const timeout = new Promise((r) => setTimeout(() => r(null), 10000));
+			const d = await Promise.race([closed, timeout]), o = d && await Promise.race([reopened, timeout]);
+			c.close();
+			if (!d) return "no close event";
+			if (!o) return "no rejoin";
+			return d.willReconnect && d.reason === "no answer to ping" && o.id !== first && c.ws !== dead ? "ok" : JSON.stringify(d);
 		})()`)
 	})
 
@@ -385,49 +254,4 @@ func browserCall(t *testing.T) {
 		loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
 		fullMesh(t, ps)
 	})
-}
-
-// saveScreenshot writes the page as a PNG and checks it is not blank.
-func saveScreenshot(t *testing.T, p *page, name string) {
-	t.Helper()
-	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(buf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := notBlank(img); err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	path := filepath.Join(screenshotDir(t), name)
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}
-
-// notBlank demands real variety in the picture: many distinct colours and
-// a spread of brightness, as six video tiles with fake camera frames give.
-func notBlank(img image.Image) error {
-	b := img.Bounds()
-	colours := map[uint32]bool{}
-	var sum, sumSq, n float64
-	for y := b.Min.Y; y < b.Max.Y; y += 4 {
-		for x := b.Min.X; x < b.Max.X; x += 4 {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			colours[(r>>11)<<10|(g>>11)<<5|bl>>11] = true
-			l := 0.299*float64(r>>8) + 0.587*float64(g>>8) + 0.114*float64(bl>>8)
-			sum += l
-			sumSq += l * l
-			n++
-		}
-	}
-	mean := sum / n
-	variance := sumSq/n - mean*mean
-	if len(colours) < 64 || variance < 100 {
-		return fmt.Errorf("looks blank: %d colours, brightness variance %.0f", len(colours), variance)
-	}
-	return nil
 }

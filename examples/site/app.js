@@ -86,7 +86,11 @@ async function join(room, relay) {
   client.addEventListener("connectionstatechange", (e) => setState(e.detail.id, e.detail.state));
   client.addEventListener("message", (e) => addMessage("Peer " + e.detail.id.slice(0, 4), String(e.detail.data)));
   client.addEventListener("close", (e) => {
-    if (!e.detail.willReconnect) return;
+    if (!e.detail.willReconnect) {
+      // A fatal error after joining (the notice says which): back to the form.
+      if (state.client === client) leave(false);
+      return;
+    }
     for (const id of [...state.tiles.keys()]) if (id !== "local") removeTile(id);
     notice("Connection lost, reconnecting…");
   });
@@ -105,7 +109,7 @@ async function join(room, relay) {
   try {
     await client.connect();
   } catch {
-    leave(false);
+    if (state.client === client) leave(false);
   }
 }
 

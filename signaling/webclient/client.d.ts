@@ -20,8 +20,22 @@ export interface RoomClientOptions {
   /** Backoff between reconnects, doubling from min to max. Defaults 500 and 10000. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Application-level ping period. Default 20000. */
+  /** Application-level ping period; a connection that brings no frame at
+   * all between two pings is given up and reconnected. Default 20000. */
   pingIntervalMs?: number;
+  /** Restart ICE on a connection that stays "disconnected" this long
+   * (0: only once it is "failed"). Default 3000. */
+  iceRestartDelayMs?: number;
+}
+
+/** The client's state for one remote peer. */
+export interface PeerState {
+  readonly id: string;
+  readonly pc: RTCPeerConnection;
+  /** Perfect negotiation role: the polite peer yields on offer collisions. */
+  readonly polite: boolean;
+  /** The data channels, by label. */
+  readonly channels: ReadonlyMap<string, RTCDataChannel>;
 }
 
 /** The welcome frame of signaling protocol v1. */
@@ -55,16 +69,28 @@ export declare class RoomClient extends EventTarget {
   readonly options: Required<RoomClientOptions>;
   /** This peer's id, once joined. */
   id: string | null;
+  /** The remote peers, by id. */
+  readonly peers: ReadonlyMap<string, PeerState>;
+  /** The signaling WebSocket (replaced on reconnects). */
+  readonly ws: WebSocket | null;
   /** ICE servers in use. */
   iceServers: RTCIceServer[];
-  /** Resolves with the welcome frame; rejects with an Error whose code is the server's error code. */
+  /** Resolves with the welcome frame (after reconnects, if the first
+   * attempts fail); rejects with an Error whose code is the server's error
+   * code (room_full, ...), or "closed" when close() came first. */
   connect(): Promise<Welcome>;
+  /** Leaves the room and closes every peer connection. */
   close(): void;
+  /** Sends on the named data channel to every peer whose channel is open. */
   send(label: string, data: string | Blob | ArrayBuffer | ArrayBufferView): void;
+  /** Sends on the named data channel to one peer; false if it is not open. */
   sendTo(id: string, label: string, data: string | Blob | ArrayBuffer | ArrayBufferView): boolean;
+  /** The RTCPeerConnection to a peer, for getStats() and the like. */
   connection(id: string): RTCPeerConnection | null;
   addEventListener<K extends keyof RoomClientEventMap>(type: K, listener: (ev: RoomClientEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof RoomClientEventMap>(type: K, listener: (ev: RoomClientEventMap[K]) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
 
 /** Fetches the iceServers list from a turn_credentials route. */

@@ -10,8 +10,9 @@
 //
 // Types: client.d.ts next to this file.
 
-/** Close codes after which reconnecting cannot help. */
+/** Close codes and error codes after which reconnecting cannot help. */
 const FATAL_CLOSE = new Set([4400, 4403, 4409, 4413]);
+const FATAL_CODES = new Set(["room_full", "forbidden_origin", "missing_room", "invalid_room", "too_large"]);
 
 /** Default options. */
 const DEFAULTS = {
@@ -21,11 +22,12 @@ const DEFAULTS = {
   dataChannels: [],
   iceServers: undefined,
   credentialsUrl: undefined,
-  iceTransportPolicy: "all",
+  iceTransportPolicy: /** @type {RTCIceTransportPolicy} */ ("all"),
   reconnect: true,
   minBackoffMs: 500,
   maxBackoffMs: 10000,
   pingIntervalMs: 20000,
+  iceRestartDelayMs: 3000,
 };
 
 /** The WebSocket URL next to this module: /rtc/client.js -> wss://host/rtc/ws. */
@@ -42,7 +44,7 @@ function defaultURL() {
  */
 export class RoomClient extends EventTarget {
   /** @param {import("./client").RoomClientOptions} options */
-  constructor(options = {}) {
+  constructor(options) {
     super();
     this.options = { ...DEFAULTS, ...options };
     if (!this.options.room) throw new Error("RoomClient: options.room is required");
@@ -65,13 +67,16 @@ export class RoomClient extends EventTarget {
     });
   }
 
-  /** Leaves the room and closes every peer connection. */
+  /** Leaves the room and closes every peer connection; a pending
+   * connect() rejects with code "closed". */
   close() {
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pingTimer);
     this.ws?.close(1000, "bye");
     for (const id of [...this.peers.keys()]) this.dropPeer(id);
+    this.pendingConnect?.reject(Object.assign(new Error("closed"), { code: "closed" }));
+    this.pendingConnect = null;
   }
 
   /** Sends data on the named data channel to every open peer. */
@@ -99,10 +104,14 @@ export class RoomClient extends EventTarget {
     url.searchParams.set("room", this.options.room);
     const ws = new WebSocket(url);
     this.ws = ws;
-    // Frames are handled one at a time, in order, even across awaits.
+    // Frames are handled one at a time, in order, even across awaits; those
+    // still queued when the socket closes are dropped (but for errors).
+    const session = {};
+    this.session = session;
     let chain = Promise.resolve();
     ws.onmessage = (ev) => {
-      chain = chain.then(() => this.onFrame(ev.data)).catch((err) => this.emit("error", { code: "client", message: String(err), fatal: false }));
+      this.heard = true;
+      chain = chain.then(() => this.onFrame(ev.data, session)).catch((err) => this.emit("error", { code: "client", message: String(err), fatal: false }));
     };
     ws.onclose = (ev) => this.onSocketClose(ws, ev);
     ws.onerror = () => {}; // onclose follows with the details
@@ -110,13 +119,13 @@ export class RoomClient extends EventTarget {
 
   onSocketClose(ws, ev) {
     if (ws !== this.ws) return;
+    this.session = null;
     clearInterval(this.pingTimer);
     for (const id of [...this.peers.keys()]) this.dropPeer(id);
     this.id = null;
     const fatal = FATAL_CLOSE.has(ev.code);
     const willReconnect = !this.closed && !fatal && this.options.reconnect;
-    this.emit("close", { code: ev.code, reason: ev.reason, willReconnect });
-    if (this.pendingConnect && (fatal || !willReconnect)) {
+    if (this.pendingConnect && !willReconnect) {
       this.pendingConnect.reject(Object.assign(new Error(ev.reason || `closed (${ev.code})`), { code: this.lastErrorCode ?? String(ev.code) }));
       this.pendingConnect = null;
     }
@@ -124,22 +133,48 @@ export class RoomClient extends EventTarget {
       const base = Math.min(this.options.maxBackoffMs, this.options.minBackoffMs * 2 ** this.attempt++);
       this.retryTimer = setTimeout(() => this.openSocket(), base / 2 + Math.random() * (base / 2));
     }
+    // Last, so that a listener may call close() or connect().
+    this.emit("close", { code: ev.code, reason: ev.reason, willReconnect });
+  }
+
+  /** Gives up on a socket the server no longer answers on (a half-open
+   * TCP connection may take minutes to report its close) and goes on as
+   * if it had closed. */
+  abandonSocket(ws, reason) {
+    ws.onclose = ws.onmessage = null;
+    ws.close();
+    this.onSocketClose(ws, { code: 1006, reason });
+  }
+
+  /** Pings the server; no frame at all since the previous ping means the
+   * connection is dead. */
+  startPings() {
+    clearInterval(this.pingTimer);
+    this.heard = true;
+    this.pingTimer = setInterval(() => {
+      const ws = this.ws;
+      if (ws?.readyState !== WebSocket.OPEN) return;
+      if (!this.heard) return this.abandonSocket(ws, "no answer to ping");
+      this.heard = false;
+      ws.send('{"type":"ping"}');
+    }, this.options.pingIntervalMs);
   }
 
   signal(to, data) {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: "signal", to, data }));
   }
 
-  async onFrame(raw) {
+  async onFrame(raw, session) {
     let m;
     try {
       m = JSON.parse(raw);
     } catch {
       return;
     }
+    if (session !== this.session && m.type !== "error") return;
     switch (m.type) {
       case "welcome":
-        await this.onWelcome(m);
+        await this.onWelcome(m, session);
         break;
       case "peer-joined":
         // The newcomer calls; waiting for its offer avoids offer glare in
@@ -155,14 +190,15 @@ export class RoomClient extends EventTarget {
         break;
       case "error":
         this.lastErrorCode = m.code;
-        this.emit("error", { code: m.code, message: m.message, fatal: ["room_full", "forbidden_origin", "missing_room", "invalid_room", "too_large"].includes(m.code) });
+        this.emit("error", { code: m.code, message: m.message, fatal: FATAL_CODES.has(m.code) });
         break;
     }
   }
 
-  async onWelcome(m) {
+  async onWelcome(m, session) {
     this.id = m.id;
     this.attempt = 0;
+    this.lastErrorCode = undefined;
     if (!this.options.iceServers) {
       if (m.iceServers?.length) this.iceServers = m.iceServers;
       else if (this.options.credentialsUrl) {
@@ -174,8 +210,8 @@ export class RoomClient extends EventTarget {
         }
       }
     }
-    clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => this.ws?.readyState === WebSocket.OPEN && this.ws.send('{"type":"ping"}'), this.options.pingIntervalMs);
+    if (session !== this.session) return; // closed while fetching
+    this.startPings();
     for (const p of m.peers) this.ensurePeer(p.id);
     this.emit("open", { id: m.id, room: m.room, peers: m.peers.map((p) => p.id) });
     this.pendingConnect?.resolve(m);
@@ -191,7 +227,7 @@ export class RoomClient extends EventTarget {
     if (this.peers.has(id) || id === this.id) return this.peers.get(id);
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.options.iceTransportPolicy });
     /** @type {PeerState} */
-    const peer = { id, pc, polite: this.id < id, makingOffer: false, ignoreOffer: false, channels: new Map() };
+    const peer = { id, pc, polite: this.id < id, makingOffer: false, ignoreOffer: false, channels: new Map(), restartTimer: null };
     this.peers.set(id, peer);
 
     pc.onicecandidate = ({ candidate }) => candidate && this.signal(id, { candidate });
@@ -206,14 +242,9 @@ export class RoomClient extends EventTarget {
         peer.makingOffer = false;
       }
     };
-    // Restart ICE when the path fails (a dead relay, a network change).
-    // Chromium may report the failure only on connectionState, with
-    // iceConnectionState stuck at "disconnected", so watch both.
-    pc.oniceconnectionstatechange = () => {
-      if (pc.iceConnectionState === "failed") pc.restartIce();
-    };
+    pc.oniceconnectionstatechange = () => this.watchPath(peer);
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed") pc.restartIce();
+      this.watchPath(peer);
       this.emit("connectionstatechange", { id, state: pc.connectionState });
     };
     pc.ontrack = ({ track, streams }) => this.emit("track", { id, track, streams });
@@ -229,6 +260,30 @@ export class RoomClient extends EventTarget {
     const stream = this.options.stream;
     if (stream) for (const track of stream.getTracks()) pc.addTrack(track, stream);
     return peer;
+  }
+
+  /** Restarts ICE when the path fails (a dead relay, a network change),
+   * or has stayed disconnected for iceRestartDelayMs: browsers take tens
+   * of seconds to call a silent path failed. Chromium may report it only
+   * on connectionState, with iceConnectionState stuck at "disconnected",
+   * so both are watched. Both ends may restart at once; perfect
+   * negotiation settles the glare. */
+  watchPath(peer) {
+    const { pc } = peer;
+    const is = (s) => pc.connectionState === s || pc.iceConnectionState === s;
+    if (is("failed")) {
+      clearTimeout(peer.restartTimer);
+      peer.restartTimer = null;
+      pc.restartIce();
+    } else if (!is("disconnected")) {
+      clearTimeout(peer.restartTimer);
+      peer.restartTimer = null;
+    } else if (!peer.restartTimer && this.options.iceRestartDelayMs > 0) {
+      peer.restartTimer = setTimeout(() => {
+        peer.restartTimer = null;
+        if (is("disconnected") && this.peers.get(peer.id) === peer) pc.restartIce();
+      }, this.options.iceRestartDelayMs);
+    }
   }
 
   /** The perfect negotiation pattern (W3C WebRTC, section 10.7). */
@@ -263,6 +318,7 @@ export class RoomClient extends EventTarget {
     const peer = this.peers.get(id);
     if (!peer) return;
     this.peers.delete(id);
+    clearTimeout(peer.restartTimer);
     peer.pc.close();
     this.emit("connectionstatechange", { id, state: "closed" });
   }
@@ -287,4 +343,5 @@ export async function fetchICEServers(url) {
  * @property {boolean} makingOffer
  * @property {boolean} ignoreOffer
  * @property {Map<string, RTCDataChannel>} channels
+ * @property {ReturnType<typeof setTimeout>|null} restartTimer
  */
