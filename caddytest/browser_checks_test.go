@@ -31,36 +31,28 @@ const (
 	// loopback addresses (host candidates or TURN relays on 127.0.0.1).
 	// Chromium hides the address of peer-reflexive remote candidates; the
 	// other page checks that end as its local one.
-	jsOnlyLoopback = `(async () => {
+	jsOnlyLoopback = jsEveryPair + `((local, remote) => {
+		const addr = (c) => c.address || c.ip;
+		if (addr(local) === "127.0.0.1" && (addr(remote) || (remote.candidateType === "prflx" ? "127.0.0.1" : "")) === "127.0.0.1") return true;
+		window.demo.lastCheck = JSON.stringify([local, remote]);
+		return false;
+	})`
+	// jsOnlyRelay: the selected pair of every connection is relayed. Every
+	// page checks its own end, which it knows for sure; the remote end may
+	// show as peer-reflexive when a check arrives before its candidate did
+	// (the other page checks it as local).
+	jsOnlyRelay = jsEveryPair + `((local, remote) => local.candidateType === "relay" && ["relay", "prflx"].includes(remote.candidateType))`
+	// jsEveryPair, followed by a predicate on (local, remote) candidate
+	// stats, holds when every connection has a selected pair satisfying it.
+	jsEveryPair = `(async (ok) => {
 		for (const p of window.demo.client.peers.values()) {
 			const stats = await p.pc.getStats();
 			let pair = null;
 			stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
-			if (!pair) return false;
-			const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
-			const addr = (c) => c.address || c.ip;
-			if (addr(local) !== "127.0.0.1" || (addr(remote) || (remote.candidateType === "prflx" ? "127.0.0.1" : "")) !== "127.0.0.1") {
-				window.demo.lastCheck = JSON.stringify([local, remote]);
-				return false;
-			}
+			if (!pair || !ok(stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId))) return false;
 		}
 		return true;
-	})()`
-	// jsOnlyRelay: the selected pair of every connection is relayed.
-	jsOnlyRelay = `(async () => {
-		for (const p of window.demo.client.peers.values()) {
-			const stats = await p.pc.getStats();
-			let pair = null;
-			stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
-			if (!pair) return false;
-			// Every page checks its own end, which it knows for sure; the
-			// remote end may show as peer-reflexive when a check arrives
-			// before its candidate did (the other page checks it as local).
-			const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
-			if (local.candidateType !== "relay" || !["relay", "prflx"].includes(remote.candidateType)) return false;
-		}
-		return true;
-	})()`
+	})`
 )
 
 // fullMesh checks every page sees every other one connected, video frames
