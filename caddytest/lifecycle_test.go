@@ -40,19 +40,7 @@ http://localhost:9080 {
 
 	// The slow peer reads its welcome, then never again; a small receive
 	// buffer makes the server's side fill up sooner.
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}}
-	slowConn, _, err := d.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slowConn.Close()
-	slow := &wsClient{t: t, conn: slowConn}
+	slow := dialSlowReader(t, url)
 	slowID := slow.expect("welcome").ID
 	reader.expect("peer-joined")
 	sender.expect("peer-joined")
@@ -96,6 +84,25 @@ http://localhost:9080 {
 		t.Fatalf("sender got peer-left %q, want %q", f.ID, slowID)
 	}
 	sender.roundTrip()
+}
+
+// dialSlowReader opens a connection with a small receive buffer, so that
+// the server's side fills up soon once the test stops reading it.
+func dialSlowReader(t *testing.T, url string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	conn, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &wsClient{t: t, conn: conn}
 }
 
 func TestChurnLeavesNothingBehind(t *testing.T) {

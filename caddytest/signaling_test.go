@@ -149,6 +149,10 @@ func TestBadInput(t *testing.T) {
 		{name: "to not a string", frame: []byte(`{"type":"signal","to":5,"data":1}`), code: "bad_message"},
 		{name: "broadcast without data", frame: []byte(`{"type":"broadcast"}`), code: "bad_message"},
 		{name: "binary frame", frame: []byte{1, 2, 3}, binary: true, code: "bad_message"},
+		// Relayed, invalid UTF-8 would make browsers drop the connection.
+		{name: "invalid utf-8 in a signal", frame: []byte("{\"type\":\"signal\",\"to\":\"PEER\",\"data\":\"\xff\xfe\"}"), code: "bad_message"},
+		{name: "invalid utf-8 in a broadcast", frame: []byte("{\"type\":\"broadcast\",\"data\":{\"sdp\":\"a\xc3\"}}"), code: "bad_message"},
+		{name: "invalid utf-8 outside strings", frame: []byte("{\"type\":\"ping\"}\xff"), code: "bad_message"},
 		{name: "unknown peer", frame: []byte(`{"type":"signal","to":"nobody","data":1}`), code: "unknown_peer"},
 		{name: "too large", frame: []byte(`{"type":"broadcast","data":"` + strings.Repeat("x", 5000) + `"}`), code: "too_large", close: 4413},
 		{name: "too large binary", frame: make([]byte, 5000), binary: true, code: "too_large", close: 4413},

@@ -20,6 +20,7 @@ type frame struct {
 	Message    string                `json:"message"`
 	Data       json.RawMessage       `json:"data"`
 	Peers      []struct{ ID string } `json:"peers"`
+	Resume     string                `json:"resume"`
 	ICEServers []struct {
 		URLs       []string `json:"urls"`
 		Username   string   `json:"username"`
@@ -81,9 +82,12 @@ func (c *wsClient) next() frame {
 	return f
 }
 
-func (c *wsClient) read() (frame, error) {
+func (c *wsClient) read() (frame, error) { return c.readFor(frameWait) }
+
+// readFor reads one frame, waiting at most d.
+func (c *wsClient) readFor(d time.Duration) (frame, error) {
 	var f frame
-	_ = c.conn.SetReadDeadline(time.Now().Add(frameWait))
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
 	typ, b, err := c.conn.ReadMessage()
 	if err != nil {
 		return f, err

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -79,6 +80,26 @@ func (p *wsPeer) Send(frame []byte) bool {
 // Close implements Peer.
 func (p *wsPeer) Close(code int, reason string) { p.disconnect(code, reason, false) }
 
+// fail tells the peer why it is being disconnected and closes. It does not
+// wait for room in the queue: a peer being evicted may not be reading.
+func (p *wsPeer) fail(code, msg string, closeCode int) {
+	select {
+	case p.queue <- errorFrame(code, msg):
+	default:
+	}
+	p.closeAfterQueued(closeCode, code)
+}
+
+// evict disconnects a peer the hub handed back, with an error frame where
+// the peer can carry one.
+func evict(p Peer, code, msg string, closeCode int) {
+	if wp, ok := p.(*wsPeer); ok {
+		wp.fail(code, msg, closeCode)
+		return
+	}
+	p.Close(closeCode, code)
+}
+
 // closeAfterQueued sends what is queued (such as an error frame) and then
 // the close frame.
 func (p *wsPeer) closeAfterQueued(code int, reason string) { p.disconnect(code, reason, true) }
@@ -101,9 +122,14 @@ func (p *wsPeer) writeLoop(pingInterval time.Duration, onClose func()) {
 	ticker := time.NewTicker(pingInterval)
 	defer ticker.Stop()
 	for {
+		// A closing peer wins over a full queue: select alone would pick
+		// at random and could go on writing to a peer that reads nothing.
+		if p.closing() {
+			break
+		}
 		select {
 		case frame := <-p.queue:
-			if err := p.write(frame); err != nil {
+			if err := p.write(frame, time.Now().Add(writeWait)); err != nil {
 				p.Close(websocket.CloseAbnormalClosure, "write failed")
 			}
 		case <-ticker.C:
@@ -111,22 +137,41 @@ func (p *wsPeer) writeLoop(pingInterval time.Duration, onClose func()) {
 				p.Close(websocket.CloseAbnormalClosure, "ping failed")
 			}
 		case <-p.done:
-			onClose()
-			p.finish()
-			return
 		}
 	}
+	onClose()
+	p.finish()
 }
 
-func (p *wsPeer) write(frame []byte) error {
-	if err := p.ws.SetWriteDeadline(time.Now().Add(writeWait)); err != nil {
+// errClosing stops a write to a peer that started disconnecting.
+var errClosing = errors.New("peer is disconnecting")
+
+// write sends one frame by the deadline. Unless the queue is being flushed
+// on purpose, a peer that started disconnecting gets nothing more: checked
+// after the deadline is set, so that the immediate deadline Close sets to
+// interrupt a stuck write cannot be overwritten by a later one.
+func (p *wsPeer) write(frame []byte, deadline time.Time) error {
+	if err := p.ws.SetWriteDeadline(deadline); err != nil {
 		return err
+	}
+	if p.closing() && !p.flush {
+		return errClosing
 	}
 	return p.ws.WriteMessage(websocket.TextMessage, frame)
 }
 
+func (p *wsPeer) closing() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // finish flushes if asked, sends the close frame and gives the peer
 // closeGrace to answer it; the reader then fails and the connection closes.
+// All of it is bounded by closeGrace, also for a peer that reads nothing.
 func (p *wsPeer) finish() {
 	deadline := time.Now().Add(closeGrace)
 	if p.flush {
@@ -134,7 +179,7 @@ func (p *wsPeer) finish() {
 		for {
 			select {
 			case frame := <-p.queue:
-				if p.write(frame) != nil {
+				if p.write(frame, deadline) != nil {
 					break drain
 				}
 			default:

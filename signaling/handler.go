@@ -181,7 +181,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	return nil
 }
 
-// serveConn runs one connection from admission to close.
+// serveConn runs one connection from admission to close: the whole
+// lifecycle of a peer is in this function.
 func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl == nil {
@@ -194,19 +195,7 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 		h.refuse(peer, code, msg, closeCode)
 		return
 	}
-	welcome := h.welcomeBuilder(peer, roomName, r)
-	err := h.hub.Join(roomName, peer, h.MaxPeers, welcome)
-	for errors.Is(err, ErrDuplicateID) { // practically impossible with 128-bit ids
-		peer.id = newPeerID()
-		err = h.hub.Join(roomName, peer, h.MaxPeers, welcome)
-	}
-	switch {
-	case errors.Is(err, ErrRoomFull):
-		h.refuse(peer, CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull)
-		return
-	case err != nil:
-		h.logger.Error("joining room", zap.String("room", roomName), zap.Error(err))
-		h.refuse(peer, CodeUnavailable, "signaling is shutting down", CloseGoingAway)
+	if !h.join(peer, roomName, r) {
 		return
 	}
 	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id))
@@ -227,6 +216,35 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 	peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
 	<-writerDone
 	h.logger.Debug("peer left", zap.String("room", roomName), zap.String("peer", peer.id))
+}
+
+// join puts the peer in its room, taking over the seat of its own session's
+// stale connection when the request presents that session's token. It
+// refuses the peer and returns false when it cannot join.
+func (h *Handler) join(peer *wsPeer, roomName string, r *http.Request) bool {
+	req := JoinRequest{MaxPeers: h.MaxPeers, Welcome: h.welcomeBuilder(peer, roomName, r)}
+	if token := r.URL.Query().Get("resume"); token != "" {
+		req.Replace, _ = sessionTokenPeer(token, h.Hub, roomName)
+	}
+	replaced, err := h.hub.Join(roomName, peer, req)
+	for errors.Is(err, ErrDuplicateID) { // practically impossible with 128-bit ids
+		peer.id = newPeerID()
+		replaced, err = h.hub.Join(roomName, peer, req)
+	}
+	switch {
+	case errors.Is(err, ErrRoomFull):
+		h.refuse(peer, CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull)
+		return false
+	case err != nil:
+		h.logger.Error("joining room", zap.String("room", roomName), zap.Error(err))
+		h.refuse(peer, CodeUnavailable, "signaling is shutting down", CloseGoingAway)
+		return false
+	}
+	if replaced != nil {
+		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
+		evict(replaced, CodeReplaced, "a newer connection of this session took its place", CloseReplaced)
+	}
+	return true
 }
 
 // startWriter runs the peer's writer goroutine; the channel closes when it ends.
@@ -273,7 +291,10 @@ func (h *Handler) welcomeBuilder(p *wsPeer, room string, r *http.Request) func([
 		ice = h.Credentials.Issue(r, time.Now()).ICEServers
 	}
 	return func(members []PeerInfo) []byte {
-		return encode(Welcome{Type: TypeWelcome, ID: p.id, Room: room, Peers: members, ICEServers: ice})
+		return encode(Welcome{
+			Type: TypeWelcome, ID: p.id, Room: room, Peers: members, ICEServers: ice,
+			Resume: sessionToken(h.Hub, room, p.id),
+		})
 	}
 }
 

@@ -8,6 +8,9 @@ var (
 	ErrRoomFull = errors.New("room is full")
 	// ErrUnknownPeer means the addressee is not in the room.
 	ErrUnknownPeer = errors.New("no such peer in the room")
+	// ErrNotMember means the sender is not (or no longer) in the room, so
+	// what it sends goes nowhere.
+	ErrNotMember = errors.New("sender is not in the room")
 	// ErrDuplicateID means another member already uses the peer's id.
 	ErrDuplicateID = errors.New("peer id already in use in the room")
 	// ErrHubClosed means the hub has shut down and takes no new peers.
@@ -31,19 +34,40 @@ type Peer interface {
 	Close(code int, reason string)
 }
 
+// JoinRequest says how a peer joins a room.
+type JoinRequest struct {
+	// MaxPeers is the most members the room may hold; 0 means no limit.
+	MaxPeers int
+	// Replace names a member whose seat the new peer takes: a session that
+	// reconnects before its stale connection was noticed (a reloaded page,
+	// a dead socket). The seat changes hands atomically, so this works in a
+	// full room. Ignored when no such member is in the room.
+	Replace string
+	// Welcome builds the first frame the peer receives from the members
+	// already present; it is queued before anyone can address the peer.
+	Welcome func(members []PeerInfo) []byte
+}
+
 // Hub holds the rooms. It is the state that outlives a request and a config
 // reload, kept behind this interface so that a clustered implementation can
 // replace the in-memory one without touching the WebSocket code.
+//
+// Ordering guarantees every implementation keeps: frames from one peer to
+// another arrive in the order sent; a peer's welcome precedes anything else
+// it receives; and nothing a peer sent reaches anyone after that peer's
+// peer-left (so clients never see a departed peer come back to life).
 type Hub interface {
 	// Join adds p to room, creating the room if needed, unless it already
-	// holds maxPeers peers. welcome builds the first frame p receives from
-	// the members already present; it is queued before anyone can address p.
-	// The other members are sent peer-joined.
-	Join(room string, p Peer, maxPeers int, welcome func(members []PeerInfo) []byte) error
+	// holds req.MaxPeers peers. The other members are sent peer-joined. When
+	// p takes over req.Replace's seat, the others first get peer-left for it
+	// and Join returns that peer, no longer a member, for the caller to
+	// disconnect.
+	Join(room string, p Peer, req JoinRequest) (replaced Peer, err error)
 	// Leave removes the peer with id from room, tells the others peer-left
 	// and frees the room when it is empty. Leaving twice is harmless.
 	Leave(room, id string)
 	// Deliver queues frame to the member to of room, or, when to is empty,
-	// to every member but from.
+	// to every member but from. It fails with ErrNotMember once from has
+	// left.
 	Deliver(room, from, to string, frame []byte) error
 }

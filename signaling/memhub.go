@@ -17,8 +17,17 @@ type MemoryHub struct {
 // contending with other rooms; membership changes also hold the hub lock.
 type room struct {
 	mu    sync.Mutex
-	peers map[string]Peer
+	peers map[string]*member
 	order []string // join order, so welcome lists members predictably
+}
+
+// member is a peer in a room. relaying is held for reading while frames
+// from the peer are being queued to others, outside the room lock; removal
+// takes it for writing before announcing peer-left, so a frame already on
+// its way is queued first and none can follow.
+type member struct {
+	peer     Peer
+	relaying sync.RWMutex
 }
 
 var _ Hub = (*MemoryHub)(nil)
@@ -29,72 +38,100 @@ func NewMemoryHub() *MemoryHub {
 }
 
 // Join implements Hub.
-func (h *MemoryHub) Join(name string, p Peer, maxPeers int, welcome func([]PeerInfo) []byte) error {
-	others, err := h.add(name, p, maxPeers, welcome)
+func (h *MemoryHub) Join(name string, p Peer, req JoinRequest) (Peer, error) {
+	others, replaced, err := h.add(name, p, req)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if replaced != nil {
+		replaced.retire()
+		sendAll(others, membershipFrame(TypePeerLeft, replaced.peer.ID()))
 	}
 	sendAll(others, membershipFrame(TypePeerJoined, p.ID()))
-	return nil
+	if replaced != nil {
+		return replaced.peer, nil
+	}
+	return nil, nil
 }
 
-// add puts p in the room and returns the members it found there.
-func (h *MemoryHub) add(name string, p Peer, maxPeers int, welcome func([]PeerInfo) []byte) ([]Peer, error) {
+// add puts p in the room, in place of req.Replace if that is a member, and
+// returns the other members and the replaced one.
+func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, replaced *member, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrHubClosed
+		return nil, nil, ErrHubClosed
 	}
 	r := h.rooms[name]
 	if r == nil {
-		r = &room{peers: make(map[string]Peer)}
+		r = &room{peers: make(map[string]*member)}
 		h.rooms[name] = r
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.peers[p.ID()]; dup {
-		return nil, ErrDuplicateID
+		return nil, nil, ErrDuplicateID
 	}
-	if maxPeers > 0 && len(r.peers) >= maxPeers {
-		return nil, ErrRoomFull
+	replaced = r.peers[req.Replace]
+	seats := len(r.peers)
+	if replaced != nil {
+		seats--
+	}
+	if req.MaxPeers > 0 && seats >= req.MaxPeers {
+		return nil, nil, ErrRoomFull
+	}
+	if replaced != nil {
+		r.delete(req.Replace)
 	}
 	members := make([]PeerInfo, 0, len(r.order))
 	for _, id := range r.order {
 		members = append(members, PeerInfo{ID: id})
 	}
-	others := r.members()
+	others = r.members()
 	// Queued before p becomes addressable, so it is p's first frame; p's
 	// queue is empty, so this cannot wait while the locks are held.
-	p.Send(welcome(members))
-	r.peers[p.ID()] = p
+	p.Send(req.Welcome(members))
+	r.peers[p.ID()] = &member{peer: p}
 	r.order = append(r.order, p.ID())
-	return others, nil
+	return others, replaced, nil
 }
 
 // Leave implements Hub.
 func (h *MemoryHub) Leave(name, id string) {
-	sendAll(h.remove(name, id), membershipFrame(TypePeerLeft, id))
+	m, others := h.remove(name, id)
+	if m == nil {
+		return
+	}
+	m.retire()
+	sendAll(others, membershipFrame(TypePeerLeft, id))
 }
 
-// remove takes the peer out of the room and returns who remains.
-func (h *MemoryHub) remove(name, id string) []Peer {
+// remove takes the peer out of the room and returns it and who remains.
+func (h *MemoryHub) remove(name, id string) (*member, []Peer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.rooms[name]
 	if r == nil {
-		return nil
+		return nil, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.peers[id]; !ok {
-		return nil
+	m := r.peers[id]
+	if m == nil {
+		return nil, nil
 	}
-	delete(r.peers, id)
-	r.order = slices.DeleteFunc(r.order, func(v string) bool { return v == id })
+	r.delete(id)
 	if len(r.peers) == 0 {
 		delete(h.rooms, name)
 	}
-	return r.members()
+	return m, r.members()
+}
+
+// retire waits until no frame from a removed member is still on its way.
+func (m *member) retire() {
+	m.relaying.Lock()
+	//lint:ignore SA2001 an empty critical section: waiting is the point
+	m.relaying.Unlock()
 }
 
 // Deliver implements Hub.
@@ -103,37 +140,51 @@ func (h *MemoryHub) Deliver(name, from, to string, frame []byte) error {
 	r := h.rooms[name]
 	h.mu.RUnlock()
 	if r == nil {
-		return ErrUnknownPeer
+		return ErrNotMember
 	}
 	r.mu.Lock()
+	sender := r.peers[from]
+	if sender == nil {
+		r.mu.Unlock()
+		return ErrNotMember
+	}
 	var targets []Peer
 	if to != "" {
-		p, ok := r.peers[to]
+		m, ok := r.peers[to]
 		if !ok {
 			r.mu.Unlock()
 			return ErrUnknownPeer
 		}
-		targets = []Peer{p}
+		targets = []Peer{m.peer}
 	} else {
 		targets = make([]Peer, 0, len(r.peers))
-		for id, p := range r.peers {
+		for id, m := range r.peers {
 			if id != from {
-				targets = append(targets, p)
+				targets = append(targets, m.peer)
 			}
 		}
 	}
+	// Taken under the room lock, before removal can see the sender gone.
+	sender.relaying.RLock()
 	r.mu.Unlock()
-	// Sending may wait for a peer's queue to drain: never under a lock, so
-	// only the sender is held back, not the room.
+	// Sending may wait for a peer's queue to drain: never under the room
+	// lock, so only the sender is held back, not the room.
 	sendAll(targets, frame)
+	sender.relaying.RUnlock()
 	return nil
+}
+
+// delete drops a member from the maps; the caller holds r.mu.
+func (r *room) delete(id string) {
+	delete(r.peers, id)
+	r.order = slices.DeleteFunc(r.order, func(v string) bool { return v == id })
 }
 
 // members lists the room's peers in join order; the caller holds r.mu.
 func (r *room) members() []Peer {
 	out := make([]Peer, 0, len(r.peers))
 	for _, id := range r.order {
-		out = append(out, r.peers[id])
+		out = append(out, r.peers[id].peer)
 	}
 	return out
 }
@@ -163,8 +214,8 @@ func (h *MemoryHub) Shutdown() {
 	var all []Peer
 	for _, r := range h.rooms {
 		r.mu.Lock()
-		for _, p := range r.peers {
-			all = append(all, p)
+		for _, m := range r.peers {
+			all = append(all, m.peer)
 		}
 		r.mu.Unlock()
 	}

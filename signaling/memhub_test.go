@@ -37,6 +37,12 @@ func (p *fakePeer) take() []string {
 	return f
 }
 
+// join is Join without a seat to take over.
+func join(h *MemoryHub, room string, p Peer, maxPeers int, welcome func([]PeerInfo) []byte) error {
+	_, err := h.Join(room, p, JoinRequest{MaxPeers: maxPeers, Welcome: welcome})
+	return err
+}
+
 func welcomeFor(id, room string) func([]PeerInfo) []byte {
 	return func(m []PeerInfo) []byte {
 		return encode(Welcome{Type: TypeWelcome, ID: id, Room: room, Peers: m})
@@ -51,14 +57,15 @@ func TestMemoryHubMembership(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"a joins", func() error { return h.Join("r", a, 2, welcomeFor("a", "r")) }, nil},
-		{"a again", func() error { return h.Join("r", &fakePeer{id: "a"}, 2, welcomeFor("a", "r")) }, ErrDuplicateID},
-		{"b joins", func() error { return h.Join("r", b, 2, welcomeFor("b", "r")) }, nil},
-		{"c refused", func() error { return h.Join("r", c, 2, welcomeFor("c", "r")) }, ErrRoomFull},
-		{"c elsewhere", func() error { return h.Join("s", c, 2, welcomeFor("c", "s")) }, nil},
+		{"a joins", func() error { return join(h, "r", a, 2, welcomeFor("a", "r")) }, nil},
+		{"a again", func() error { return join(h, "r", &fakePeer{id: "a"}, 2, welcomeFor("a", "r")) }, ErrDuplicateID},
+		{"b joins", func() error { return join(h, "r", b, 2, welcomeFor("b", "r")) }, nil},
+		{"c refused", func() error { return join(h, "r", c, 2, welcomeFor("c", "r")) }, ErrRoomFull},
+		{"c elsewhere", func() error { return join(h, "s", c, 2, welcomeFor("c", "s")) }, nil},
 		{"to unknown", func() error { return h.Deliver("r", "a", "c", []byte("x")) }, ErrUnknownPeer},
 		{"to b", func() error { return h.Deliver("r", "a", "b", []byte("x")) }, nil},
-		{"no room", func() error { return h.Deliver("zz", "a", "b", []byte("x")) }, ErrUnknownPeer},
+		{"no room", func() error { return h.Deliver("zz", "a", "b", []byte("x")) }, ErrNotMember},
+		{"not a member", func() error { return h.Deliver("r", "c", "a", []byte("x")) }, ErrNotMember},
 	}
 	for _, s := range steps {
 		if err := s.do(); !errors.Is(err, s.want) {
@@ -89,14 +96,14 @@ func TestMemoryHubMembership(t *testing.T) {
 func TestMemoryHubShutdown(t *testing.T) {
 	h := NewMemoryHub()
 	a := &fakePeer{id: "a"}
-	if err := h.Join("r", a, 6, welcomeFor("a", "r")); err != nil {
+	if err := join(h, "r", a, 6, welcomeFor("a", "r")); err != nil {
 		t.Fatal(err)
 	}
 	h.Shutdown()
 	if a.closed != CloseGoingAway {
 		t.Fatalf("close code %d, want %d", a.closed, CloseGoingAway)
 	}
-	if err := h.Join("r", &fakePeer{id: "b"}, 6, welcomeFor("b", "r")); !errors.Is(err, ErrHubClosed) {
+	if err := join(h, "r", &fakePeer{id: "b"}, 6, welcomeFor("b", "r")); !errors.Is(err, ErrHubClosed) {
 		t.Fatalf("join after shutdown: %v", err)
 	}
 }
@@ -106,7 +113,7 @@ func TestMemoryHubBroadcastSkipsSender(t *testing.T) {
 	peers := make([]*fakePeer, 4)
 	for i := range peers {
 		peers[i] = &fakePeer{id: fmt.Sprint(i)}
-		if err := h.Join("r", peers[i], 6, welcomeFor(peers[i].id, "r")); err != nil {
+		if err := join(h, "r", peers[i], 6, welcomeFor(peers[i].id, "r")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -131,7 +138,7 @@ func BenchmarkDeliver(b *testing.B) {
 	for r := range 1000 {
 		for p := range 2 {
 			id := fmt.Sprint(p)
-			if err := h.Join(fmt.Sprint(r), nopPeer(id), 6, welcomeFor(id, "")); err != nil {
+			if err := join(h, fmt.Sprint(r), nopPeer(id), 6, welcomeFor(id, "")); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -32,6 +32,7 @@ const (
 	CodeMissingRoom     = "missing_room"
 	CodeInvalidRoom     = "invalid_room"
 	CodeUnavailable     = "unavailable" // the hub is shutting down
+	CodeReplaced        = "replaced"    // a newer connection of the same session took the seat
 )
 
 // WebSocket close codes the server uses. The 4xxx codes mirror the HTTP
@@ -43,6 +44,7 @@ const (
 	CloseForbiddenOrigin = 4403 // forbidden_origin
 	CloseTooSlow         = 4408 // the peer did not read its messages in time
 	CloseRoomFull        = 4409 // room_full
+	CloseReplaced        = 4410 // replaced: the session continues on a newer connection
 	CloseTooLarge        = 4413 // too_large
 )
 
@@ -58,6 +60,10 @@ type Welcome struct {
 	Room       string                `json:"room"`
 	Peers      []PeerInfo            `json:"peers"`
 	ICEServers []turncreds.ICEServer `json:"iceServers,omitempty"`
+	// Resume is the session token: presented again as ?resume=<token> by
+	// a reconnecting client, it takes over the seat of this session's
+	// stale connection.
+	Resume string `json:"resume,omitempty"`
 }
 
 // Inbound is a frame sent by a peer. Which fields are required depends on Type.

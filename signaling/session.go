@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -23,12 +24,15 @@ type session struct {
 // readLoop processes the peer's frames until the connection fails or closes.
 func (s *session) readLoop() {
 	ws := s.peer.ws
-	renew := func() { _ = ws.SetReadDeadline(time.Now().Add(s.idle)) }
+	// Once closing, the close handshake's deadline (closeGrace) rules.
+	renew := func() {
+		if !s.closing() {
+			_ = ws.SetReadDeadline(time.Now().Add(s.idle))
+		}
+	}
 	renew()
 	ws.SetPongHandler(func(string) error {
-		if !s.closing() {
-			renew()
-		}
+		renew()
 		return nil
 	})
 	for {
@@ -39,7 +43,6 @@ func (s *session) readLoop() {
 		if s.closing() {
 			continue // discard until the peer answers our close frame
 		}
-		renew()
 		data, err := io.ReadAll(io.LimitReader(r, s.maxSize+1))
 		if err != nil {
 			return
@@ -50,20 +53,21 @@ func (s *session) readLoop() {
 		}
 		if typ != websocket.TextMessage {
 			s.reply(CodeBadMessage, "binary frames are not supported: send JSON text frames")
-			continue
+		} else if !utf8.Valid(data) {
+			// Relayed verbatim, invalid UTF-8 in a text frame would make
+			// every receiving browser fail its connection (RFC 6455 8.1).
+			s.reply(CodeBadMessage, "text frames must be valid UTF-8")
+		} else {
+			s.handle(data)
 		}
-		s.handle(data)
+		// Renewed after handling: time spent waiting for room in other
+		// peers' queues is ours, not the peer's, whose pongs are read
+		// only between frames.
+		renew()
 	}
 }
 
-func (s *session) closing() bool {
-	select {
-	case <-s.peer.done:
-		return true
-	default:
-		return false
-	}
-}
+func (s *session) closing() bool { return s.peer.closing() }
 
 // handle acts on one text frame. Errors are reported to the sender only.
 func (s *session) handle(data []byte) {
@@ -84,11 +88,12 @@ func (s *session) handle(data []byte) {
 		}
 		frame := encode(Outbound{Type: TypeSignal, From: s.peer.id, Data: in.Data})
 		if err := s.hub.Deliver(s.room, s.peer.id, in.To, frame); err != nil {
-			if errors.Is(err, ErrUnknownPeer) {
+			switch {
+			case errors.Is(err, ErrUnknownPeer):
 				s.reply(CodeUnknownPeer, "no peer "+quote(in.To)+" in this room")
-				return
+			case !errors.Is(err, ErrNotMember): // a peer on its way out
+				s.logger.Error("delivering signal", zap.Error(err))
 			}
-			s.logger.Error("delivering signal", zap.Error(err))
 		}
 	case TypeBroadcast:
 		if len(in.Data) == 0 {
@@ -96,7 +101,7 @@ func (s *session) handle(data []byte) {
 			return
 		}
 		frame := encode(Outbound{Type: TypeBroadcast, From: s.peer.id, Data: in.Data})
-		if err := s.hub.Deliver(s.room, s.peer.id, "", frame); err != nil && !errors.Is(err, ErrUnknownPeer) {
+		if err := s.hub.Deliver(s.room, s.peer.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
 			s.logger.Error("delivering broadcast", zap.Error(err))
 		}
 	case TypePing:
