@@ -3,6 +3,7 @@ package caddytest
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -244,33 +245,96 @@ func TestTURNRefusesBadCredentials(t *testing.T) {
 	}
 }
 
+// errorCode is the STUN error code in err, 0 if it carries none.
+func errorCode(err error) stun.ErrorCode {
+	var te *stun.TurnError
+	if errors.As(err, &te) {
+		return te.ErrorCodeAttr.Code
+	}
+	return 0
+}
+
+// peerAttr is an XOR-PEER-ADDRESS attribute.
+type peerAttr net.UDPAddr
+
+func (p peerAttr) AddTo(m *stun.Message) error {
+	return (&stun.XORMappedAddress{IP: p.IP, Port: p.Port}).AddToAs(m, stun.AttrXORPeerAddress)
+}
+
+// channelBind sends a ChannelBind request for peer on c's allocation, as
+// a client does (first unauthenticated, for the nonce), and returns the
+// answer's error code, 0 for success. pion's client binds channels in the
+// background and drops the error code, so the request is built here.
+func channelBind(t *testing.T, c *turn.Client, number uint16, peer *net.UDPAddr, user, pass string) stun.ErrorCode {
+	t.Helper()
+	setters := []stun.Setter{
+		stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrChannelNumber, Value: []byte{byte(number >> 8), byte(number), 0, 0}},
+		peerAttr(*peer),
+	}
+	res, err := c.PerformTransaction(stun.MustBuild(setters...), c.TURNServerAddr(), false)
+	var nonce stun.Nonce
+	if err != nil || nonce.GetFrom(res.Msg) != nil {
+		t.Fatalf("no nonce for ChannelBind: %v", err)
+	}
+	setters[0] = stun.TransactionID
+	setters = append(setters, stun.NewUsername(user), stun.NewRealm("localhost"), nonce,
+		stun.NewLongTermIntegrity(user, "localhost", pass), stun.Fingerprint)
+	if res, err = c.PerformTransaction(stun.MustBuild(setters...), c.TURNServerAddr(), false); err != nil {
+		t.Fatalf("ChannelBind: %v", err)
+	}
+	var code stun.ErrorCodeAttribute
+	if code.GetFrom(res.Msg) != nil {
+		if res.Msg.Type.Class == stun.ClassErrorResponse {
+			return -1 // an error without ERROR-CODE
+		}
+		return 0
+	}
+	return code.Code
+}
+
+// Requests to relay to a denied peer get 403 Forbidden (RFC 8656 9.2,
+// 11.2), over datagrams and streams alike.
 func TestTURNRefusesDeniedPeers(t *testing.T) {
 	roots, fetch := turnEnv(t)
 	cred := fetch("carol").ICEServers[1]
-	c := turnClient(t, "udp", cred.Username, cred.Credential, roots)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Close()
-	// CreatePermissions asks the server without sending any data, so a
-	// wrongly granted permission would still relay nothing anywhere.
-	perm, ok := relay.(interface{ CreatePermissions(...net.Addr) error })
-	if !ok {
-		t.Fatal("relay conn has no CreatePermissions")
-	}
 	denied := []string{
 		"127.0.0.2", "127.1.2.3", // loopback beyond the allowed 127.0.0.1
 		"10.0.0.1", "172.16.0.1", "192.168.1.1", // RFC 1918
 		"169.254.169.254", "100.64.0.1", "224.0.0.1", "255.255.255.255", "0.0.0.0",
+		"192.0.2.1", "168.63.129.16",
 	}
-	for _, ip := range denied {
-		if err := perm.CreatePermissions(&net.UDPAddr{IP: net.ParseIP(ip), Port: 9}); err == nil {
-			t.Errorf("permission to %s granted", ip)
-		}
-	}
-	if err := perm.CreatePermissions(&net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9}); err != nil {
-		t.Errorf("permission to the allowed 127.0.0.1 refused: %v", err)
+	allowed := &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9}
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			c := turnClient(t, transport, cred.Username, cred.Credential, roots)
+			relay, err := c.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			// CreatePermission asks the server without sending any data, so a
+			// wrongly granted permission would still relay nothing anywhere.
+			for i, ip := range denied {
+				peer := &net.UDPAddr{IP: net.ParseIP(ip), Port: 9}
+				if err := c.CreatePermission(peer); errorCode(err) != stun.CodeForbidden {
+					t.Errorf("CreatePermission to %s: %v, want 403 Forbidden", ip, err)
+				}
+				if code := channelBind(t, c, 0x4000+uint16(i), peer, cred.Username, cred.Credential); code != stun.CodeForbidden {
+					t.Errorf("ChannelBind to %s: error code %d, want 403 Forbidden", ip, code)
+				}
+			}
+			// Sending asks for the permission first, and fails the same way.
+			if _, err := relay.WriteTo([]byte("x"), &net.UDPAddr{IP: net.ParseIP("10.0.0.1"), Port: 9}); errorCode(err) != stun.CodeForbidden {
+				t.Errorf("relaying to 10.0.0.1: %v, want 403 Forbidden", err)
+			}
+			if err := c.CreatePermission(allowed); err != nil {
+				t.Errorf("permission to the allowed 127.0.0.1 refused: %v", err)
+			}
+			if code := channelBind(t, c, 0x4FFF, allowed, cred.Username, cred.Credential); code != 0 {
+				t.Errorf("ChannelBind to the allowed 127.0.0.1: error code %d", code)
+			}
+		})
 	}
 }
 

@@ -24,7 +24,8 @@ func signedRequest(t *testing.T, username, password string) []byte {
 
 func TestSecretMatcher(t *testing.T) {
 	var s server
-	s.secrets = newSecretMatcher(s.pol.Load)
+	s.refusals = newRefusalLog(s.logger)
+	s.secrets = newSecretMatcher(s.pol.Load, s.refusals)
 	s.allocs = newAllocations()
 	s.setPolicy(&policy{secrets: []string{"new", "old"}, logger: zap.NewNop()})
 	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
@@ -42,7 +43,7 @@ func TestSecretMatcher(t *testing.T) {
 		{"malformed", "u", turncreds.Password("new", "u"), false},
 	}
 	for _, tc := range tests {
-		reject := s.secrets.observe(signedRequest(t, tc.username, tc.password))
+		reject := s.observe(signedRequest(t, tc.username, tc.password), src)
 		if tc.accepted != (reject == nil) {
 			t.Errorf("%s: rejected %v, want accepted %v", tc.name, reject != nil, tc.accepted)
 		}
@@ -71,7 +72,49 @@ func TestSecretMatcher(t *testing.T) {
 	if _, ok := s.authHandler(user, "r", src); ok {
 		t.Error("a remembered match survived the secret's removal")
 	}
-	if s.secrets.observe(signedRequest(t, user, turncreds.Password("old", user))) == nil {
+	if s.observe(signedRequest(t, user, turncreds.Password("old", user)), src) == nil {
 		t.Error("credential signed by a removed secret accepted")
 	}
+}
+
+// A CreatePermission for a denied peer gets 403 with MESSAGE-INTEGRITY
+// under the request's credential; one for an allowed peer goes to pion.
+func TestDeniedPeerForbidden(t *testing.T) {
+	var s server
+	s.refusals = newRefusalLog(s.logger)
+	s.secrets = newSecretMatcher(s.pol.Load, s.refusals)
+	peers, err := newPeerPolicy(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.setPolicy(&policy{secrets: []string{"s"}, peers: peers, logger: zap.NewNop()})
+	src := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+	user := turncreds.Username(time.Now().Add(time.Hour), "u")
+	integrity := stun.NewLongTermIntegrity(user, "r", turncreds.Password("s", user))
+	request := func(peer string) []byte {
+		m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodCreatePermission, stun.ClassRequest),
+			peerAddress{IP: net.ParseIP(peer), Port: 9}, stun.NewUsername(user), stun.NewRealm("r"), stun.NewNonce("n"), integrity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Raw
+	}
+	if reject := s.observe(request("8.8.8.8"), src); reject != nil {
+		t.Error("permission to a public peer answered by the filter")
+	}
+	m := &stun.Message{Raw: s.observe(request("10.0.0.1"), src)}
+	var code stun.ErrorCodeAttribute
+	if m.Decode() != nil || code.GetFrom(m) != nil || code.Code != stun.CodeForbidden || m.Type != stun.NewType(stun.MethodCreatePermission, stun.ClassErrorResponse) {
+		t.Fatalf("denied peer answered %v %v, want a 403 CreatePermission error response", m.Type, code)
+	}
+	if err := integrity.Check(m); err != nil {
+		t.Errorf("403 integrity: %v", err)
+	}
+}
+
+// peerAddress is an XOR-PEER-ADDRESS attribute.
+type peerAddress net.UDPAddr
+
+func (p peerAddress) AddTo(m *stun.Message) error {
+	return (&stun.XORMappedAddress{IP: p.IP, Port: p.Port}).AddToAs(m, stun.AttrXORPeerAddress)
 }

@@ -1,18 +1,23 @@
 package turnapp
 
 import (
-	"strings"
-
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
-// zapUser logs the user part of a TURN REST username; the expiry and the
-// user are not secret, but keep logs to what identifies the user.
+// Messages of log lines written in more than one place; refusalLog limits
+// each per client IP.
+const (
+	msgCredentialRefused = "TURN credential refused"
+	msgPeerRefused       = "TURN peer refused"
+)
+
+// zapUser logs the user part of a TURN REST username, the same user the
+// quota counts (turncreds.UserOf); the expiry is not secret but adds
+// nothing that identifies the user.
 func zapUser(username string) zap.Field {
-	if _, user, ok := strings.Cut(username, ":"); ok {
-		return zap.String("user", user)
-	}
-	return zap.String("user", "")
+	return zap.String("user", turncreds.UserOf(username))
 }
 
 func zapReason(err error, fallback string) zap.Field {

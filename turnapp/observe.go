@@ -4,11 +4,32 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"time"
 )
 
-// observer looks at a STUN or ChannelData frame before pion does; a
-// non-nil result is the answer to send instead of passing the frame on.
-type observer func(frame []byte) (reject []byte)
+// observer looks at a STUN or ChannelData frame from src before pion does;
+// a non-nil result is the answer to send instead of passing the frame on.
+type observer func(frame []byte, src net.Addr) (reject []byte)
+
+// Read timeouts of stream (TCP, TLS) connections, variables so tests can
+// shorten them. pion never times out a stream, so without them a client
+// that connects and sends nothing, or stops halfway through a frame, holds
+// its connection, buffer and goroutine for good.
+var (
+	// streamIdleTimeout is how long a connection without an allocation may
+	// go without a whole frame (this covers the TLS handshake and a client
+	// that sends nothing), and how long any frame may take from its first
+	// byte to its last, so trickling bytes does not keep it open. Clients
+	// send a request as one write and allocate right after connecting.
+	streamIdleTimeout = 30 * time.Second
+	// allocatedIdleTimeout is how long a connection that holds an
+	// allocation may be silent: longer than the longest allocation
+	// lifetime pion grants (one hour), so even a client that only
+	// refreshes just before expiry is never cut; once it misses a refresh
+	// its allocation is gone anyway. In a call, media and consent checks
+	// flow every few seconds.
+	allocatedIdleTimeout = time.Hour + time.Minute
+)
 
 // observedPacketConn shows every datagram pion reads to observe first.
 type observedPacketConn struct {
@@ -23,7 +44,7 @@ func (c observedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if err != nil {
 			return n, addr, err
 		}
-		reject := c.observe(p[:n])
+		reject := c.observe(p[:n], addr)
 		if reject == nil {
 			return n, addr, nil
 		}
@@ -32,13 +53,14 @@ func (c observedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 }
 
 // observedListener wraps accepted stream connections (TCP, TLS) so observe
-// sees each whole STUN message in their byte streams, and records them in
-// live so that stopping the server closes them (pion leaves accepted
-// connections open when its listener closes).
+// sees each whole STUN message in their byte streams, records them in live
+// so that stopping the server closes them (pion leaves accepted
+// connections open when its listener closes), and times out idle ones.
 type observedListener struct {
 	net.Listener
-	observe observer
-	live    *connSet
+	observe   observer
+	live      *connSet
+	allocated func(addrKey string) bool // whether the client holds an allocation
 }
 
 // Accept implements net.Listener.
@@ -47,7 +69,7 @@ func (l observedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	oc := &observedConn{Conn: c, observe: l.observe, live: l.live}
+	oc := &observedConn{Conn: c, observe: l.observe, live: l.live, allocated: l.allocated, key: addrKey(c.RemoteAddr())}
 	l.live.add(oc)
 	return oc, nil
 }
@@ -87,15 +109,20 @@ func (s *connSet) closeAll() {
 // observedConn reassembles the STUN and ChannelData frames of a stream as
 // pion's STUNConn does (RFC 8656 framing over TCP) and passes pion the
 // frames that observe lets through, unchanged. Its buffers are reused, so
-// relaying media over TCP does not allocate per read.
+// relaying media over TCP does not allocate per read. A read that times
+// out (see streamIdleTimeout) ends pion's read loop, which closes the
+// connection and deletes its allocation.
 type observedConn struct {
 	net.Conn
-	observe observer
-	live    *connSet
-	in      []byte // received, not yet a whole frame
-	out     []byte // frames waiting for pion, from outPos on
-	outPos  int
-	raw     bool // not TURN framing: pass bytes through, pion closes it
+	observe      observer
+	live         *connSet
+	allocated    func(addrKey string) bool // nil: never allocated
+	key          string                    // addrKey of the client
+	in           []byte                    // received, not yet a whole frame
+	partialSince time.Time                 // when the frame in in began
+	out          []byte                    // frames waiting for pion, from outPos on
+	outPos       int
+	raw          bool // not TURN framing: pass bytes through, pion closes it
 }
 
 // Close implements net.Conn.
@@ -108,9 +135,12 @@ func (c *observedConn) Close() error {
 func (c *observedConn) Read(p []byte) (int, error) {
 	for c.outPos == len(c.out) {
 		c.out, c.outPos = c.out[:0], 0
+		if err := c.Conn.SetReadDeadline(c.deadline(time.Now())); err != nil {
+			return 0, err
+		}
 		n, err := c.Conn.Read(p)
 		if n > 0 {
-			c.split(p[:n])
+			c.split(p[:n], time.Now())
 		}
 		if err != nil && len(c.out) == 0 {
 			return 0, err
@@ -121,13 +151,28 @@ func (c *observedConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// deadline is when the next read must have returned: a partial frame must
+// be complete streamIdleTimeout after its first byte; otherwise the
+// connection may idle for streamIdleTimeout, or allocatedIdleTimeout
+// while its client holds an allocation.
+func (c *observedConn) deadline(now time.Time) time.Time {
+	switch {
+	case len(c.in) > 0:
+		return c.partialSince.Add(streamIdleTimeout)
+	case c.allocated != nil && c.allocated(c.key):
+		return now.Add(allocatedIdleTimeout)
+	}
+	return now.Add(streamIdleTimeout)
+}
+
 // split moves whole frames from the input to the output, answering the
-// ones observe rejects.
-func (c *observedConn) split(b []byte) {
+// ones observe rejects. now is when b arrived.
+func (c *observedConn) split(b []byte, now time.Time) {
 	if c.raw {
 		c.out = append(c.out, b...)
 		return
 	}
+	continued := len(c.in) > 0 // b continues a partial frame
 	c.in = append(c.in, b...)
 	off := 0
 	for {
@@ -142,12 +187,15 @@ func (c *observedConn) split(b []byte) {
 			break
 		}
 		frame := c.in[off : off+size]
-		if reject := c.observe(frame); reject != nil {
+		if reject := c.observe(frame, c.Conn.RemoteAddr()); reject != nil {
 			_, _ = c.Conn.Write(reject)
 		} else {
 			c.out = append(c.out, frame...)
 		}
 		off += size
+	}
+	if off > 0 || !continued {
+		c.partialSince = now // what is left, if anything, is a new frame
 	}
 	c.in = c.in[:copy(c.in, c.in[off:])]
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 )
 
 func TestFrameSize(t *testing.T) {
@@ -33,14 +34,6 @@ func TestFrameSize(t *testing.T) {
 	}
 }
 
-func TestUserOf(t *testing.T) {
-	for in, want := range map[string]string{"1700000000:alice": "alice", "1700000000": "1700000000", "1:a:b": "a:b"} {
-		if got := userOf(in); got != want {
-			t.Errorf("userOf(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // pipeConn is a net.Conn whose reads come from a byte slice in chunks of
 // the given sizes.
 type pipeConn struct {
@@ -65,6 +58,16 @@ func (c *pipeConn) Read(p []byte) (int, error) {
 }
 
 func (c *pipeConn) Write(p []byte) (int, error) { return c.wrote.Write(p) }
+
+// SetReadDeadline accepts the idle timeouts; pipeConn never blocks.
+func (c *pipeConn) SetReadDeadline(time.Time) error { return nil }
+
+// pipeClient is the client address of every pipeConn: one value, as a
+// real connection's RemoteAddr is.
+var pipeClient = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}
+
+// RemoteAddr is the client address observe is told.
+func (c *pipeConn) RemoteAddr() net.Addr { return pipeClient }
 
 // FuzzObservedConn: whatever the stream and however it is split, the bytes
 // pion reads are the input minus exactly the rejected frames, in order.
@@ -103,7 +106,7 @@ func FuzzObservedConn(f *testing.F) {
 			want.Write(rest)
 		}
 		pc := &pipeConn{data: append([]byte(nil), data...), chunks: chunks}
-		oc := &observedConn{Conn: pc, live: &connSet{}, observe: func(fr []byte) []byte {
+		oc := &observedConn{Conn: pc, live: &connSet{}, observe: func(fr []byte, _ net.Addr) []byte {
 			if fr[0]>>6 == 0 && fr[3]%2 == 1 {
 				return []byte("401")
 			}
@@ -128,7 +131,7 @@ func BenchmarkObservedConnChannelData(b *testing.B) {
 	b.SetBytes(int64(len(stream)))
 	b.ReportAllocs()
 	for b.Loop() {
-		oc := &observedConn{Conn: &pipeConn{data: stream, chunks: []int{len(buf)}}, live: &connSet{}, observe: func([]byte) []byte { return nil }}
+		oc := &observedConn{Conn: &pipeConn{data: stream, chunks: []int{len(buf)}}, live: &connSet{}, observe: func([]byte, net.Addr) []byte { return nil }}
 		for {
 			if _, err := oc.Read(buf); err != nil {
 				break

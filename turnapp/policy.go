@@ -2,11 +2,12 @@ package turnapp
 
 import (
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
 // policy is the part of the config a reload may change without restarting
@@ -19,8 +20,10 @@ type policy struct {
 	logger      *zap.Logger
 }
 
-// allocations tracks live allocations for the per-user quota and the
-// lifetime cap. pion reports them through its EventHandler.
+// allocations tracks live allocations for the per-user quota, the
+// lifetime cap and the idle timeout of stream connections. pion reports
+// them through its EventHandler. The quota counts turncreds.UserOf, the
+// user that logs name too.
 type allocations struct {
 	mu      sync.Mutex
 	perUser map[string]int
@@ -31,27 +34,19 @@ func newAllocations() *allocations {
 	return &allocations{perUser: make(map[string]int), started: make(map[string]time.Time)}
 }
 
-// userOf is the quota identity: the user part of a TURN REST username.
-func userOf(username string) string {
-	if _, user, ok := strings.Cut(username, ":"); ok {
-		return user
-	}
-	return username
-}
-
 func addrKey(a net.Addr) string { return a.Network() + "/" + a.String() }
 
 func (a *allocations) created(src net.Addr, username string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.perUser[userOf(username)]++
+	a.perUser[turncreds.UserOf(username)]++
 	a.started[addrKey(src)] = time.Now()
 }
 
 func (a *allocations) deleted(src net.Addr, username string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	u := userOf(username)
+	u := turncreds.UserOf(username)
 	if a.perUser[u] <= 1 {
 		delete(a.perUser, u)
 	} else {
@@ -67,7 +62,7 @@ func (a *allocations) underQuota(username string, max int) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.perUser[userOf(username)] < max
+	return a.perUser[turncreds.UserOf(username)] < max
 }
 
 // overAge reports whether the allocation of src is older than max.
@@ -79,4 +74,13 @@ func (a *allocations) overAge(src net.Addr, max time.Duration) bool {
 	defer a.mu.Unlock()
 	t, ok := a.started[addrKey(src)]
 	return ok && time.Since(t) > max
+}
+
+// has reports whether the client at the transport address with addrKey
+// key holds an allocation.
+func (a *allocations) has(key string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.started[key]
+	return ok
 }

@@ -18,12 +18,14 @@ import (
 // keeps the listeners keeps the server and its live allocations; the rest
 // of the config is swapped in through pol and tlsConf.
 type server struct {
-	pion    *turn.Server
-	pol     atomic.Pointer[policy]
-	tlsConf atomic.Pointer[tls.Config]
-	allocs  *allocations
-	secrets *secretMatcher
-	streams connSet // accepted TCP/TLS connections
+	pion     *turn.Server
+	pol      atomic.Pointer[policy]
+	tlsConf  atomic.Pointer[tls.Config]
+	allocs   *allocations
+	secrets  *secretMatcher
+	refusals *refusalLog
+	streams  connSet    // accepted TCP/TLS connections
+	addrs    []net.Addr // the listeners' local addresses, in binding order
 }
 
 // Destruct implements caddy.Destructor: the last config using these
@@ -34,6 +36,7 @@ func (s *server) Destruct() error {
 	}
 	err := s.pion.Close()
 	s.streams.closeAll()
+	s.refusals.stop()
 	return err
 }
 
@@ -50,7 +53,8 @@ func (s *server) setPolicy(p *policy) {
 // relay settings but not the addresses can bind them again.
 func (s *server) listen(ctx context.Context, b *binding, realm string) (err error) {
 	s.allocs = newAllocations()
-	s.secrets = newSecretMatcher(s.pol.Load)
+	s.refusals = newRefusalLog(s.logger)
+	s.secrets = newSecretMatcher(s.pol.Load, s.refusals)
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -63,19 +67,21 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 	if err != nil {
 		return err
 	}
+	// observe answers 403 to requests for denied peers before pion sees
+	// them; this is the second line, for anything that got past it.
 	permit := func(client net.Addr, peer net.IP) bool {
-		p := s.pol.Load()
-		if p.peers.permits(peer) {
+		if s.pol.Load().peers.permits(peer) {
 			return true
 		}
-		p.logger.Info("TURN peer refused", zap.String("client", client.String()), zap.String("peer", peer.String()))
+		s.refusals.info(msgPeerRefused, client, zap.String("peer", peer.String()))
 		return false
 	}
 	cfg := turn.ServerConfig{
-		Realm:        realm,
-		AuthHandler:  s.authHandler,
-		QuotaHandler: s.quotaHandler,
-		EventHandler: s.events(),
+		Realm:         realm,
+		AuthHandler:   s.authHandler,
+		QuotaHandler:  s.quotaHandler,
+		EventHandler:  s.events(),
+		LoggerFactory: pionLoggerFactory{logger: s.logger},
 	}
 	for _, l := range b.Listeners {
 		switch l.Network {
@@ -85,8 +91,9 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 				return err
 			}
 			closers = append(closers, pc.Close)
+			s.addrs = append(s.addrs, pc.LocalAddr())
 			cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, turn.PacketConnConfig{
-				PacketConn:            observedPacketConn{PacketConn: pc, observe: s.secrets.observe},
+				PacketConn:            observedPacketConn{PacketConn: pc, observe: s.observe},
 				RelayAddressGenerator: gen,
 				PermissionHandler:     permit,
 			})
@@ -100,6 +107,7 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 				return err
 			}
 			closers = append(closers, ln.Close)
+			s.addrs = append(s.addrs, ln.Addr())
 			if l.Network == "tls" {
 				// The config is looked up per handshake, so a reload's
 				// certificates (and Caddy's renewals) apply to new connections.
@@ -117,7 +125,7 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 				})
 			}
 			cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{
-				Listener:              observedListener{Listener: ln, observe: s.secrets.observe, live: &s.streams},
+				Listener:              observedListener{Listener: ln, observe: s.observe, live: &s.streams, allocated: s.allocs.has},
 				RelayAddressGenerator: gen,
 				PermissionHandler:     permit,
 			})
@@ -169,11 +177,13 @@ func listenVia(ctx context.Context, network string, l listenerSpec) (any, error)
 	return v, nil
 }
 
+// logger is the current config's logger.
+func (s *server) logger() *zap.Logger { return s.pol.Load().logger }
+
 // authHandler checks the credential and the allocation's age.
 func (s *server) authHandler(username, realm string, src net.Addr) ([]byte, bool) {
-	p := s.pol.Load()
-	if s.allocs.overAge(src, p.maxLifetime) {
-		p.logger.Info("TURN allocation past max_lifetime not extended", zapUser(username), zap.String("client", src.String()))
+	if s.allocs.overAge(src, s.pol.Load().maxLifetime) {
+		s.refusals.info("TURN allocation past max_lifetime not extended", src, zapUser(username))
 		return nil, false
 	}
 	return s.secrets.authHandler(username, realm, src)
@@ -184,7 +194,7 @@ func (s *server) quotaHandler(username, _ string, src net.Addr) bool {
 	if s.allocs.underQuota(username, p.maxPerUser) {
 		return true
 	}
-	p.logger.Info("TURN allocation quota reached", zapUser(username), zap.String("client", src.String()), zap.Int("max_allocations_per_user", p.maxPerUser))
+	s.refusals.info("TURN allocation quota reached", src, zapUser(username), zap.Int("max_allocations_per_user", p.maxPerUser))
 	return false
 }
 
@@ -199,8 +209,11 @@ func (s *server) events() turn.EventHandler {
 			s.allocs.deleted(src, username)
 			s.pol.Load().logger.Debug("TURN allocation deleted", zapUser(username), zap.String("client", src.String()), zap.String("protocol", protocol))
 		},
+		// pion reports every request it fails to handle, e.g. one for an
+		// allocation that does not exist, which needs no credential: a
+		// client-caused line like the refusals.
 		OnAllocationError: func(src, _ net.Addr, protocol, message string) {
-			s.pol.Load().logger.Info("TURN allocation error", zap.String("client", src.String()), zap.String("protocol", protocol), zap.String("error", message))
+			s.refusals.info("TURN allocation error", src, zap.String("protocol", protocol), zap.String("error", message))
 		},
 	}
 }

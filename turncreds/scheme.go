@@ -45,12 +45,28 @@ func Password(secret, username string) string {
 
 // ParseUsername splits a TURN REST username into its expiry and user parts.
 func ParseUsername(username string) (expiry time.Time, user string, err error) {
-	ts, user, _ := strings.Cut(username, ":")
+	ts, user := splitUsername(username)
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || sec <= 0 {
 		return time.Time{}, "", fmt.Errorf("%w: %q", ErrMalformed, username)
 	}
 	return time.Unix(sec, 0), user, nil
+}
+
+// UserOf returns the user part of a TURN REST username, as ParseUsername
+// splits it: everything after the first ':', "" when there is none. It is
+// the one definition of "user" for quotas and logs, so both always name
+// the same user.
+func UserOf(username string) string {
+	_, user := splitUsername(username)
+	return user
+}
+
+// splitUsername cuts "<expiry>:<user>" at the first colon; the user part
+// may itself contain colons.
+func splitUsername(username string) (expiry, user string) {
+	expiry, user, _ = strings.Cut(username, ":")
+	return expiry, user
 }
 
 // MatchSecret returns the index of the first secret under which password is

@@ -86,3 +86,22 @@ func TestMatchSecret(t *testing.T) {
 		})
 	}
 }
+
+func TestUserOfAgreesWithParseUsername(t *testing.T) {
+	tests := []struct{ username, user string }{
+		{"1700000000:alice", "alice"},
+		{"1700000000", ""},            // no colon: timestamp only
+		{"1700000000:", ""},           // empty user
+		{"1700000000:a:b:c", "a:b:c"}, // several colons: only the first splits
+		{"alice", ""},                 // not TURN REST: no user part either
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := UserOf(tc.username); got != tc.user {
+			t.Errorf("UserOf(%q) = %q, want %q", tc.username, got, tc.user)
+		}
+		if _, user, err := ParseUsername(tc.username); err == nil && user != UserOf(tc.username) {
+			t.Errorf("ParseUsername(%q) user %q, UserOf %q", tc.username, user, UserOf(tc.username))
+		}
+	}
+}
