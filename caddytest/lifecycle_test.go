@@ -30,6 +30,11 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 http://localhost:9080 {
 	webrtc_signaling {
 		max_message_size 64KiB
+		# These tests relay floods on purpose: no frame rate limit.
+		limits {
+			frames_per_second 1000000
+			burst 1000000
+		}
 	}
 }
 `, false)

@@ -18,6 +18,11 @@ http://localhost:9080 {
 	handle /rtc/* {
 		webrtc_signaling {
 			max_message_size 4KiB
+			# These tests relay floods on purpose: no frame rate limit.
+			limits {
+				frames_per_second 1000000
+				burst 1000000
+			}
 			ping_interval 2s
 		}
 	}

@@ -1,14 +1,11 @@
 package signaling
 
 import (
-	"strconv"
-
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyfileopt"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
@@ -30,71 +27,93 @@ func ParseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    ping_interval    <duration>
 //	    origins          <origin...>
 //	    hub              <name>
+//	    token_secret     <secret...>
+//	    user             <placeholder expr>
+//	    name             <placeholder expr>
+//	    limits {
+//	        frames_per_second  <n>
+//	        burst              <n>
+//	        connections_per_ip <n>
+//	        max_rooms          <n>
+//	        max_peers_total    <n>
+//	    }
 //	    credentials {
 //	        secret <secret...>
 //	        ...    # as in turn_credentials
 //	    }
 //	}
+//
+// Values are checked by Validate, after defaults apply.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := caddyfileopt.NoArgs(d); err != nil {
+		return err
 	}
 	for d.NextBlock(0) {
+		var err error
 		switch d.Val() {
 		case "room":
-			if !d.AllArgs(&h.Room) {
-				return d.ArgErr()
-			}
+			h.Room, err = caddyfileopt.String(d)
 		case "max_peers":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return d.Errf("max_peers must be a positive integer, got %q", v)
-			}
-			h.MaxPeers = n
+			h.MaxPeers, err = caddyfileopt.PositiveInt(d)
 		case "max_message_size":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil {
-				return d.Errf("max_message_size %q: %v", v, err)
-			}
-			h.MaxMessageSize = int64(n)
+			h.MaxMessageSize, err = caddyfileopt.Size(d)
 		case "ping_interval":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("ping_interval %q: %v", v, err)
-			}
-			h.PingInterval = caddy.Duration(dur)
+			h.PingInterval, err = caddyfileopt.Duration(d)
 		case "origins":
-			h.Origins = append(h.Origins, d.RemainingArgs()...)
-			if len(h.Origins) == 0 {
-				return d.ArgErr()
-			}
+			var v []string
+			v, err = caddyfileopt.Strings(d)
+			h.Origins = append(h.Origins, v...)
 		case "hub":
-			if !d.AllArgs(&h.Hub) {
-				return d.ArgErr()
-			}
+			h.Hub, err = caddyfileopt.String(d)
+		case "token_secret":
+			var v []string
+			v, err = caddyfileopt.Strings(d)
+			h.TokenSecrets = append(h.TokenSecrets, v...)
+		case "user":
+			h.User, err = caddyfileopt.String(d)
+		case "name":
+			h.Name, err = caddyfileopt.String(d)
+		case "limits":
+			err = h.Limits.unmarshalCaddyfile(d)
 		case "credentials":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.Credentials = new(turncreds.Config)
-			if err := h.Credentials.ParseBlock(d); err != nil {
-				return err
+			if err = caddyfileopt.NoArgs(d); err == nil {
+				h.Credentials = new(turncreds.Config)
+				err = h.Credentials.ParseBlock(d)
 			}
 		default:
-			return d.Errf("unknown webrtc_signaling option %q", d.Val())
+			err = d.Errf("unknown webrtc_signaling option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmarshalCaddyfile reads a limits block.
+func (l *Limits) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	if err := caddyfileopt.NoArgs(d); err != nil {
+		return err
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "frames_per_second":
+			l.FramesPerSecond, err = caddyfileopt.Float(d)
+		case "burst":
+			l.Burst, err = caddyfileopt.PositiveInt(d)
+		case "connections_per_ip":
+			l.ConnectionsPerIP, err = caddyfileopt.PositiveInt(d)
+		case "max_rooms":
+			l.MaxRooms, err = caddyfileopt.Int(d)
+		case "max_peers_total":
+			l.MaxPeersTotal, err = caddyfileopt.Int(d)
+		default:
+			err = d.Errf("unknown limits option %q", d.Val())
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

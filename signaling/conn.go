@@ -25,9 +25,10 @@ const (
 // wsPeer is a Peer on a WebSocket connection. One goroutine (the writer)
 // does all writes; the request goroutine does all reads.
 type wsPeer struct {
-	id    string
-	ws    *websocket.Conn
-	queue chan []byte
+	id      string
+	ws      *websocket.Conn
+	queue   chan []byte
+	metrics *hubMetrics
 
 	closeOnce   sync.Once
 	done        chan struct{} // closed when the peer starts disconnecting
@@ -38,12 +39,13 @@ type wsPeer struct {
 
 var _ Peer = (*wsPeer)(nil)
 
-func newWSPeer(id string, ws *websocket.Conn) *wsPeer {
+func newWSPeer(id string, ws *websocket.Conn, metrics *hubMetrics) *wsPeer {
 	return &wsPeer{
-		id:    id,
-		ws:    ws,
-		queue: make(chan []byte, sendQueueSize),
-		done:  make(chan struct{}),
+		id:      id,
+		ws:      ws,
+		queue:   make(chan []byte, sendQueueSize),
+		metrics: metrics,
+		done:    make(chan struct{}),
 	}
 }
 
@@ -72,6 +74,9 @@ func (p *wsPeer) Send(frame []byte) bool {
 	case <-p.done:
 		return false
 	case <-t.C:
+		if !p.closing() {
+			p.metrics.slow.Inc()
+		}
 		p.Close(CloseTooSlow, "outbound queue full: peer is not reading")
 		return false
 	}
@@ -157,7 +162,11 @@ func (p *wsPeer) write(frame []byte, deadline time.Time) error {
 	if p.closing() && !p.flush {
 		return errClosing
 	}
-	return p.ws.WriteMessage(websocket.TextMessage, frame)
+	if err := p.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		return err
+	}
+	p.metrics.frameOut(frame)
+	return nil
 }
 
 func (p *wsPeer) closing() bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -56,10 +57,25 @@ type Handler struct {
 	// Credentials, when set, adds fresh TURN credentials (iceServers) to
 	// every welcome frame.
 	Credentials *turncreds.Config `json:"credentials,omitempty"`
+	// TokenSecrets, when set, makes every peer present a room token (a JWT
+	// signed with HS256 under one of them) as the token query parameter.
+	// Placeholders such as {env.ROOM_TOKEN_SECRET} are resolved at load;
+	// apps sign with the first, the others are accepted (rotation).
+	TokenSecrets []string `json:"token_secrets,omitempty"`
+	// User is a placeholder expression for the peer's user id (e.g.
+	// {http.auth.user.id}), shown to the others; a token's sub wins.
+	User string `json:"user,omitempty"`
+	// Name is a placeholder expression for the peer's display name; a
+	// token's name wins.
+	Name string `json:"name,omitempty"`
+	// Limits bound what one client may take.
+	Limits Limits `json:"limits,omitempty"`
 
 	hub      Hub
 	released bool
 	origins  originPolicy
+	tokens   *TokenVerifier
+	metrics  *hubMetrics
 	upgrader websocket.Upgrader
 	logger   *zap.Logger
 }
@@ -97,6 +113,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Hub == "" {
 		h.Hub = DefaultHub
 	}
+	h.Limits = h.Limits.withDefaults()
+	if len(h.TokenSecrets) > 0 {
+		secrets, err := turncreds.ResolveSecrets(caddy.NewReplacer(), h.TokenSecrets)
+		if err != nil {
+			return fmt.Errorf("token_secret: %w", err)
+		}
+		keys := make([][]byte, len(secrets))
+		for i, s := range secrets {
+			keys[i] = []byte(s)
+		}
+		h.tokens = NewTokenVerifier(keys)
+	}
+	if err := registerSignalingMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	h.metrics = newHubMetrics(h.Hub)
 	var err error
 	if h.origins, err = parseOrigins(h.Origins); err != nil {
 		return err
@@ -137,7 +169,7 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("credentials: %w", err)
 		}
 	}
-	return nil
+	return h.Limits.validate()
 }
 
 // Cleanup releases the hub; the pool shuts it down when no config uses it.
@@ -167,6 +199,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		_, _ = fmt.Fprintln(w, "This is a WebRTC signaling endpoint: connect with a WebSocket, e.g. new WebSocket(\"wss://<host><path>?room=<name>\").")
 		return nil
 	}
+	release, ok := connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	if !ok {
+		h.metrics.refused(tooManyConnections)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
+		return nil
+	}
+	defer release()
 	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
 	// through the ResponseController, which follows Unwrap.
 	ws, err := h.upgrader.Upgrade(hijackable{w}, r, nil)
@@ -189,16 +230,18 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 		repl = caddy.NewReplacer()
 	}
 	roomName := repl.ReplaceAll(h.Room, "")
-	peer := newWSPeer(newPeerID(), ws)
-	if code, msg, closeCode := h.admit(r, roomName); code != "" {
-		h.logger.Debug("refused peer", zap.String("code", code), zap.String("remote", r.RemoteAddr))
-		h.refuse(peer, code, msg, closeCode)
+	peer := newWSPeer(newPeerID(), ws, h.metrics)
+	info, refusal := h.admit(r, repl, roomName)
+	if refusal.code != "" {
+		h.logger.Debug("refused peer", zap.String("code", refusal.code), zap.String("reason", refusal.reason), zap.String("remote", r.RemoteAddr))
+		h.refuse(peer, refusal)
 		return
 	}
-	if !h.join(peer, roomName, r) {
+	if !h.join(peer, roomName, info, r) {
 		return
 	}
-	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id))
+	h.metrics.joins.Inc()
+	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id), zap.String("user", info.User))
 	// Leave runs on the writer goroutine as soon as the peer starts closing
 	// (a slow peer is gone for the others at once), or after the read loop.
 	leave := sync.OnceFunc(func() { h.hub.Leave(roomName, peer.id) })
@@ -209,20 +252,29 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 		room:    roomName,
 		maxSize: h.MaxMessageSize,
 		idle:    2 * time.Duration(h.PingInterval),
+		rate:    newFrameRate(h.Limits),
+		metrics: h.metrics,
 		logger:  h.logger,
 	}
 	s.readLoop()
 	leave()
 	peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
 	<-writerDone
+	h.metrics.leaves.Inc()
 	h.logger.Debug("peer left", zap.String("room", roomName), zap.String("peer", peer.id))
 }
 
 // join puts the peer in its room, taking over the seat of its own session's
 // stale connection when the request presents that session's token. It
 // refuses the peer and returns false when it cannot join.
-func (h *Handler) join(peer *wsPeer, roomName string, r *http.Request) bool {
-	req := JoinRequest{MaxPeers: h.MaxPeers, Welcome: h.welcomeBuilder(peer, roomName, r)}
+func (h *Handler) join(peer *wsPeer, roomName string, info PeerInfo, r *http.Request) bool {
+	req := JoinRequest{
+		Info:          info,
+		MaxPeers:      h.MaxPeers,
+		MaxRooms:      h.Limits.MaxRooms,
+		MaxPeersTotal: h.Limits.MaxPeersTotal,
+		Welcome:       h.welcomeBuilder(peer, roomName, info.User, r),
+	}
 	if token := r.URL.Query().Get("resume"); token != "" {
 		req.Replace, _ = sessionTokenPeer(token, h.Hub, roomName)
 	}
@@ -233,11 +285,14 @@ func (h *Handler) join(peer *wsPeer, roomName string, r *http.Request) bool {
 	}
 	switch {
 	case errors.Is(err, ErrRoomFull):
-		h.refuse(peer, CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull)
+		h.refuse(peer, refusal{CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull})
+		return false
+	case errors.Is(err, ErrHubFull):
+		h.refuse(peer, refusal{CodeUnavailable, "the server holds as many rooms or peers as it may", CloseGoingAway})
 		return false
 	case err != nil:
 		h.logger.Error("joining room", zap.String("room", roomName), zap.Error(err))
-		h.refuse(peer, CodeUnavailable, "signaling is shutting down", CloseGoingAway)
+		h.refuse(peer, refusal{CodeUnavailable, "signaling is shutting down", CloseGoingAway})
 		return false
 	}
 	if replaced != nil {
@@ -257,38 +312,68 @@ func (h *Handler) startWriter(p *wsPeer, onClose func()) <-chan struct{} {
 	return done
 }
 
+// refusal is why a peer may not join: an error code, a message for people,
+// and the close code. The zero value admits.
+type refusal struct {
+	code, reason string
+	closeCode    int
+}
+
 // refuse sends a fatal error frame and a close frame to a peer that did not
 // join, then reads until the peer answers the close, so it sees both.
-func (h *Handler) refuse(p *wsPeer, code, msg string, closeCode int) {
+func (h *Handler) refuse(p *wsPeer, why refusal) {
+	h.metrics.refused(why.code)
 	// Bounds the wait should the close frame never go out; finish() then
 	// shortens it to closeGrace.
 	_ = p.ws.SetReadDeadline(time.Now().Add(writeWait + closeGrace))
 	writerDone := h.startWriter(p, func() {})
-	p.Send(errorFrame(code, msg))
-	p.closeAfterQueued(closeCode, code)
+	p.Send(errorFrame(why.code, why.reason))
+	p.closeAfterQueued(why.closeCode, why.code)
 	p.drainReads()
 	<-writerDone
 }
 
-// admit checks the origin and room before joining; a non-empty code refuses.
-func (h *Handler) admit(r *http.Request, room string) (code, msg string, closeCode int) {
+// admit checks the origin, room and token before joining, and says who the
+// peer is.
+func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (PeerInfo, refusal) {
 	if !h.origins.allowed(r) {
-		return CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", CloseForbiddenOrigin
+		return PeerInfo{}, refusal{CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", CloseForbiddenOrigin}
 	}
 	if room == "" {
-		return CodeMissingRoom, "no room given (e.g. ?room=<name>)", CloseMissingRoom
+		return PeerInfo{}, refusal{CodeMissingRoom, "no room given (e.g. ?room=<name>)", CloseMissingRoom}
 	}
-	if len(room) > maxRoomLen || !utf8.ValidString(room) || containsControl(room) {
-		return CodeInvalidRoom, fmt.Sprintf("room name must be at most %d bytes of printable UTF-8", maxRoomLen), CloseMissingRoom
+	if !validName(room, maxRoomLen) {
+		return PeerInfo{}, refusal{CodeInvalidRoom, fmt.Sprintf("room name must be at most %d bytes of printable UTF-8", maxRoomLen), CloseMissingRoom}
 	}
-	return "", "", 0
+	if h.tokens != nil {
+		claims, err := h.tokens.Verify(r.URL.Query().Get("token"), room, time.Now())
+		if err != nil {
+			h.metrics.tokenRefused(TokenReason(err))
+			// err never contains the token.
+			return PeerInfo{}, refusal{CodeUnauthorized, "room token refused: " + err.Error(), CloseUnauthorized}
+		}
+		return PeerInfo{User: identity(claims.Subject), Name: identity(claims.Name)}, refusal{}
+	}
+	return PeerInfo{User: identity(repl.ReplaceAll(h.User, "")), Name: identity(repl.ReplaceAll(h.Name, ""))}, refusal{}
+}
+
+// maxIdentityLen bounds user ids and display names shown to other peers.
+const maxIdentityLen = 256
+
+// identity returns a user id or name fit to show to others: printable,
+// and bounded, or empty.
+func identity(s string) string {
+	if !validName(s, maxIdentityLen) {
+		return ""
+	}
+	return s
 }
 
 // welcomeBuilder returns the function that renders the welcome frame.
-func (h *Handler) welcomeBuilder(p *wsPeer, room string, r *http.Request) func([]PeerInfo) []byte {
+func (h *Handler) welcomeBuilder(p *wsPeer, room, user string, r *http.Request) func([]PeerInfo) []byte {
 	var ice []turncreds.ICEServer
 	if h.Credentials != nil {
-		ice = h.Credentials.Issue(r, time.Now()).ICEServers
+		ice = h.Credentials.IssueFor(r, time.Now(), user).ICEServers
 	}
 	return func(members []PeerInfo) []byte {
 		return encode(Welcome{
@@ -296,6 +381,24 @@ func (h *Handler) welcomeBuilder(p *wsPeer, room string, r *http.Request) func([
 			Resume: sessionToken(h.Hub, room, p.id),
 		})
 	}
+}
+
+// clientIP is the client's address as Caddy determines it: the connection's
+// peer, or what trusted proxies say it is.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// validName reports whether s is at most max bytes of printable UTF-8.
+func validName(s string, max int) bool {
+	return len(s) <= max && utf8.ValidString(s) && !containsControl(s)
 }
 
 func containsControl(s string) bool {

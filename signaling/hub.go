@@ -13,6 +13,8 @@ var (
 	ErrNotMember = errors.New("sender is not in the room")
 	// ErrDuplicateID means another member already uses the peer's id.
 	ErrDuplicateID = errors.New("peer id already in use in the room")
+	// ErrHubFull means the hub holds its maximum number of rooms or peers.
+	ErrHubFull = errors.New("signaling hub is at capacity")
 	// ErrHubClosed means the hub has shut down and takes no new peers.
 	ErrHubClosed = errors.New("signaling hub is shut down")
 )
@@ -36,8 +38,13 @@ type Peer interface {
 
 // JoinRequest says how a peer joins a room.
 type JoinRequest struct {
+	// Info describes the peer to the others; its ID is p's.
+	Info PeerInfo
 	// MaxPeers is the most members the room may hold; 0 means no limit.
 	MaxPeers int
+	// MaxRooms and MaxPeersTotal cap the whole hub (ErrHubFull); 0 means
+	// no limit.
+	MaxRooms, MaxPeersTotal int
 	// Replace names a member whose seat the new peer takes: a session that
 	// reconnects before its stale connection was noticed (a reloaded page,
 	// a dead socket). The seat changes hands atomically, so this works in a

@@ -10,6 +10,7 @@ import (
 type MemoryHub struct {
 	mu     sync.RWMutex
 	rooms  map[string]*room
+	peers  int // over all rooms
 	closed bool
 }
 
@@ -27,6 +28,7 @@ type room struct {
 // its way is queued first and none can follow.
 type member struct {
 	peer     Peer
+	info     PeerInfo
 	relaying sync.RWMutex
 }
 
@@ -45,9 +47,11 @@ func (h *MemoryHub) Join(name string, p Peer, req JoinRequest) (Peer, error) {
 	}
 	if replaced != nil {
 		replaced.retire()
-		sendAll(others, membershipFrame(TypePeerLeft, replaced.peer.ID()))
+		sendAll(others, leftFrame(replaced.peer.ID()))
 	}
-	sendAll(others, membershipFrame(TypePeerJoined, p.ID()))
+	info := req.Info
+	info.ID = p.ID()
+	sendAll(others, joinedFrame(info))
 	if replaced != nil {
 		return replaced.peer, nil
 	}
@@ -64,15 +68,27 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 	}
 	r := h.rooms[name]
 	if r == nil {
+		if req.MaxRooms > 0 && len(h.rooms) >= req.MaxRooms {
+			return nil, nil, ErrHubFull
+		}
 		r = &room{peers: make(map[string]*member)}
 		h.rooms[name] = r
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A room created above and then refused stays empty: drop it again.
+	defer func() {
+		if len(r.peers) == 0 {
+			delete(h.rooms, name)
+		}
+	}()
 	if _, dup := r.peers[p.ID()]; dup {
 		return nil, nil, ErrDuplicateID
 	}
 	replaced = r.peers[req.Replace]
+	if replaced == nil && req.MaxPeersTotal > 0 && h.peers >= req.MaxPeersTotal {
+		return nil, nil, ErrHubFull
+	}
 	seats := len(r.peers)
 	if replaced != nil {
 		seats--
@@ -85,14 +101,19 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 	}
 	members := make([]PeerInfo, 0, len(r.order))
 	for _, id := range r.order {
-		members = append(members, PeerInfo{ID: id})
+		members = append(members, r.peers[id].info)
 	}
 	others = r.members()
 	// Queued before p becomes addressable, so it is p's first frame; p's
 	// queue is empty, so this cannot wait while the locks are held.
 	p.Send(req.Welcome(members))
-	r.peers[p.ID()] = &member{peer: p}
+	m := &member{peer: p, info: req.Info}
+	m.info.ID = p.ID()
+	r.peers[p.ID()] = m
 	r.order = append(r.order, p.ID())
+	if replaced == nil {
+		h.peers++
+	}
 	return others, replaced, nil
 }
 
@@ -103,7 +124,7 @@ func (h *MemoryHub) Leave(name, id string) {
 		return
 	}
 	m.retire()
-	sendAll(others, membershipFrame(TypePeerLeft, id))
+	sendAll(others, leftFrame(id))
 }
 
 // remove takes the peer out of the room and returns it and who remains.
@@ -121,6 +142,7 @@ func (h *MemoryHub) remove(name, id string) (*member, []Peer) {
 		return nil, nil
 	}
 	r.delete(id)
+	h.peers--
 	if len(r.peers) == 0 {
 		delete(h.rooms, name)
 	}
@@ -199,12 +221,7 @@ func sendAll(peers []Peer, frame []byte) {
 func (h *MemoryHub) Stats() (rooms, peers int) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for _, r := range h.rooms {
-		r.mu.Lock()
-		peers += len(r.peers)
-		r.mu.Unlock()
-	}
-	return len(h.rooms), peers
+	return len(h.rooms), h.peers
 }
 
 // Shutdown refuses new peers and closes every member with code 1001.

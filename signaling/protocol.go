@@ -33,7 +33,13 @@ const (
 	CodeInvalidRoom     = "invalid_room"
 	CodeUnavailable     = "unavailable" // the hub is shutting down
 	CodeReplaced        = "replaced"    // a newer connection of the same session took the seat
+	CodeUnauthorized    = "unauthorized"
+	CodeRateLimited     = "rate_limited"
 )
+
+// tooManyConnections labels upgrades refused with HTTP 429 in the metrics;
+// it never appears in a frame.
+const tooManyConnections = "too_many_connections"
 
 // WebSocket close codes the server uses. The 4xxx codes mirror the HTTP
 // status a plain request would have got (4000 + status), so they are easy to
@@ -41,16 +47,21 @@ const (
 const (
 	CloseGoingAway       = 1001 // server stopping
 	CloseMissingRoom     = 4400 // missing_room, invalid_room
+	CloseUnauthorized    = 4401 // unauthorized: no valid room token
 	CloseForbiddenOrigin = 4403 // forbidden_origin
 	CloseTooSlow         = 4408 // the peer did not read its messages in time
 	CloseRoomFull        = 4409 // room_full
 	CloseReplaced        = 4410 // replaced: the session continues on a newer connection
 	CloseTooLarge        = 4413 // too_large
+	CloseRateLimited     = 4429 // over the frame rate for too long
 )
 
-// PeerInfo describes a room member in welcome frames.
+// PeerInfo describes a room member in welcome and peer-joined frames.
+// User and Name come from the room token or the user/name options.
 type PeerInfo struct {
-	ID string `json:"id"`
+	ID   string `json:"id"`
+	User string `json:"user,omitempty"`
+	Name string `json:"name,omitempty"`
 }
 
 // Welcome is the first frame a peer receives after joining.
@@ -77,6 +88,8 @@ type Inbound struct {
 type Outbound struct {
 	Type string          `json:"type"`
 	ID   string          `json:"id,omitempty"`
+	User string          `json:"user,omitempty"`
+	Name string          `json:"name,omitempty"`
 	From string          `json:"from,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`
 }
@@ -98,9 +111,14 @@ func encode(v any) []byte {
 	return b
 }
 
-// membershipFrame builds peer-joined and peer-left frames.
-func membershipFrame(typ, id string) []byte {
-	return encode(Outbound{Type: typ, ID: id})
+// joinedFrame announces a new member.
+func joinedFrame(p PeerInfo) []byte {
+	return encode(Outbound{Type: TypePeerJoined, ID: p.ID, User: p.User, Name: p.Name})
+}
+
+// leftFrame announces a member's departure.
+func leftFrame(id string) []byte {
+	return encode(Outbound{Type: TypePeerLeft, ID: id})
 }
 
 // errorFrame builds an error frame.

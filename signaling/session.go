@@ -18,6 +18,8 @@ type session struct {
 	room    string
 	maxSize int64
 	idle    time.Duration // read deadline, renewed by any frame or pong
+	rate    *frameRate
+	metrics *hubMetrics
 	logger  *zap.Logger
 }
 
@@ -51,15 +53,7 @@ func (s *session) readLoop() {
 			s.fatal(CodeTooLarge, "message exceeds the maximum size", CloseTooLarge)
 			continue
 		}
-		if typ != websocket.TextMessage {
-			s.reply(CodeBadMessage, "binary frames are not supported: send JSON text frames")
-		} else if !utf8.Valid(data) {
-			// Relayed verbatim, invalid UTF-8 in a text frame would make
-			// every receiving browser fail its connection (RFC 6455 8.1).
-			s.reply(CodeBadMessage, "text frames must be valid UTF-8")
-		} else {
-			s.handle(data)
-		}
+		s.process(typ, data)
 		// Renewed after handling: time spent waiting for room in other
 		// peers' queues is ours, not the peer's, whose pongs are read
 		// only between frames.
@@ -69,13 +63,41 @@ func (s *session) readLoop() {
 
 func (s *session) closing() bool { return s.peer.closing() }
 
+// process acts on one frame within the size limit, if it fits the peer's
+// frame rate.
+func (s *session) process(typ int, data []byte) {
+	if ok, abusive := s.rate.admit(time.Now()); !ok {
+		s.metrics.rateLimited.Inc()
+		if abusive {
+			s.fatal(CodeRateLimited, "too many frames for too long", CloseRateLimited)
+		} else {
+			s.reply(CodeRateLimited, "too many frames: this one was dropped")
+		}
+		return
+	}
+	switch {
+	case typ != websocket.TextMessage:
+		s.metrics.frameIn("invalid", len(data))
+		s.reply(CodeBadMessage, "binary frames are not supported: send JSON text frames")
+	case !utf8.Valid(data):
+		// Relayed verbatim, invalid UTF-8 in a text frame would make every
+		// receiving browser fail its connection (RFC 6455 8.1).
+		s.metrics.frameIn("invalid", len(data))
+		s.reply(CodeBadMessage, "text frames must be valid UTF-8")
+	default:
+		s.handle(data)
+	}
+}
+
 // handle acts on one text frame. Errors are reported to the sender only.
 func (s *session) handle(data []byte) {
 	var in Inbound
 	if err := json.Unmarshal(data, &in); err != nil {
+		s.metrics.frameIn("invalid", len(data))
 		s.reply(CodeBadMessage, "frame is not a JSON object: "+err.Error())
 		return
 	}
+	s.metrics.frameIn(in.Type, len(data))
 	switch in.Type {
 	case TypeSignal:
 		if in.To == "" {

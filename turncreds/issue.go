@@ -43,6 +43,12 @@ type Credentials struct {
 // expression evaluated with r's replacer; URIs and secret fall back on the
 // TURN app when the config has none of its own.
 func (c *Config) Issue(r *http.Request, now time.Time) Credentials {
+	return c.IssueFor(r, now, "")
+}
+
+// IssueFor is Issue for a user the caller already knows (such as the
+// subject of a room token); the config's own User expression still wins.
+func (c *Config) IssueFor(r *http.Request, now time.Time, user string) Credentials {
 	ttl := time.Duration(c.TTL)
 	if ttl <= 0 { // not provisioned; never hand out already-expired credentials
 		ttl = DefaultTTL
@@ -72,8 +78,12 @@ func (c *Config) Issue(r *http.Request, now time.Time) Credentials {
 	if len(turn) == 0 || secret == "" {
 		return creds
 	}
-	creds.Username = Username(expires, c.user(r))
+	if c.User != "" || user == "" {
+		user = c.user(r)
+	}
+	creds.Username = Username(expires, truncateUTF8(user, maxUserLen))
 	creds.Password = Password(secret, creds.Username)
+	countIssued()
 	creds.TURNURIs = slices.Clone(turn)
 	creds.ICEServers = append(creds.ICEServers, ICEServer{
 		URLs:       slices.Clone(turn),
