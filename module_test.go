@@ -57,6 +57,7 @@ func TestReadmeJSONExampleValidates(t *testing.T) {
 		t.Fatal("unterminated JSON example")
 	}
 	t.Setenv("TURN_SECRET", "readme-secret")
+	t.Setenv("ROOM_TOKEN_SECRET", "readme-room-secret")
 	t.Setenv("PUBLIC_IP", "203.0.113.10")
 	var cfg caddy.Config
 	if err := json.Unmarshal([]byte(example), &cfg); err != nil {
