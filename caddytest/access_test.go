@@ -1,12 +1,15 @@
 package caddytest
 
 import (
+	"bytes"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/spf13/cobra"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
@@ -77,12 +80,9 @@ func TestRoomTokens(t *testing.T) {
 			c.expectClose(4401)
 		})
 	}
-	// A valid token, minted the way `caddy webrtc-token` mints it, and one
-	// signed with the second (rotated-out) secret.
-	good, err := signaling.MintToken(key, "standup", "alice", "Alice", time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A valid token, printed by `caddy webrtc-token`, and one signed with
+	// the second (rotated-out) secret.
+	good := mintWithCommand(t, "--secret", "{env.CADDYWEBRTC_TEST_TOKEN_SECRET}", "--room", "standup", "--sub", "alice", "--name", "Alice", "--ttl", "1h")
 	alice, w := join(t, roomURL+"standup&token="+url.QueryEscape(good))
 	if len(w.ICEServers) == 0 || !hasUser(w.ICEServers[len(w.ICEServers)-1].Username, "alice") {
 		t.Fatalf("welcome iceServers %+v: want a TURN username for alice", w.ICEServers)
@@ -136,6 +136,25 @@ http://localhost:9080 {
 	if f := a.expect("peer-joined"); f.User != "u2" || f.Name != "" {
 		t.Fatalf("peer-joined %+v", f)
 	}
+}
+
+// mintWithCommand runs the registered `caddy webrtc-token` command, as
+// Caddy's CLI does, and returns the token it prints.
+func mintWithCommand(t testing.TB, args ...string) string {
+	t.Helper()
+	reg, ok := caddycmd.Commands()[signaling.TokenCommand]
+	if !ok {
+		t.Fatalf("command %q is not registered", signaling.TokenCommand)
+	}
+	cmd := &cobra.Command{Use: reg.Name, SilenceUsage: true}
+	reg.CobraFunc(cmd)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("caddy %s: %v", reg.Name, err)
+	}
+	return strings.TrimSuffix(out.String(), "\n")
 }
 
 func hasUser(username, user string) bool {
