@@ -19,6 +19,7 @@ import (
 func init() {
 	caddy.RegisterModule(new(signaling.Handler))
 	caddy.RegisterModule(signaling.Admin{})
+	caddy.RegisterModule(signaling.MemoryBackend{})
 	caddy.RegisterModule(new(turncreds.Handler))
 	caddy.RegisterModule(new(turnapp.App))
 

@@ -18,9 +18,9 @@ import (
 
 // hubTotals sums rooms and peers over every live hub.
 func hubTotals() (rooms, peers int) {
-	for _, v := range signaling.HubStats() {
-		rooms += v[0]
-		peers += v[1]
+	for _, st := range signaling.LiveHubs() {
+		rooms += st.Rooms
+		peers += st.Peers
 	}
 	return rooms, peers
 }
@@ -213,7 +213,7 @@ func TestRemovedHandlerClosesPeersWithGoingAway(t *testing.T) {
 	// A config without the signaling handler releases the hub.
 	loadCaddyfile(t, "http://localhost:9080 {\n\trespond \"no calls today\"\n}\n", false)
 	a.expectClose(websocket.CloseGoingAway)
-	eventually(t, 10*time.Second, "the hub to be gone", func() bool { return len(signaling.HubStats()) == 0 })
+	eventually(t, 10*time.Second, "the hub to be gone", func() bool { return len(signaling.LiveHubs()) == 0 })
 }
 
 func TestCaddyStopClosesPeersWithGoingAway(t *testing.T) {

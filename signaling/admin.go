@@ -11,7 +11,7 @@ import (
 // Admin serves the rooms and peers of every live hub on Caddy's admin
 // endpoint, GET /webrtc/signaling, for monitoring:
 //
-//	{"hubs":{"default":{"rooms":2,"peers":5}}}
+//	{"hubs":{"default":{"backend":"memory","local_peers":5,"rooms":2,"peers":5}}}
 //
 // Module ID admin.api.webrtc_signaling.
 type Admin struct{}
@@ -31,22 +31,13 @@ func (Admin) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/webrtc/signaling", Handler: caddy.AdminHandlerFunc(serveStats)}}
 }
 
-// HubCounts is one hub's entry in the admin answer.
-type HubCounts struct {
-	Rooms int `json:"rooms"`
-	Peers int `json:"peers"`
-}
-
 func serveStats(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed: use GET", r.Method)}
 	}
 	out := struct {
-		Hubs map[string]HubCounts `json:"hubs"`
-	}{Hubs: make(map[string]HubCounts)}
-	for name, v := range HubStats() {
-		out.Hubs[name] = HubCounts{Rooms: v[0], Peers: v[1]}
-	}
+		Hubs map[string]HubStats `json:"hubs"`
+	}{Hubs: LiveHubs()}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(out)
 }

@@ -1,6 +1,9 @@
 package signaling
 
 import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -27,6 +30,7 @@ func ParseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    ping_interval    <duration>
 //	    origins          <origin...>
 //	    hub              <name>
+//	    backend          <module> [{ ... }]   # default memory
 //	    token_secret     <secret...>
 //	    user             <placeholder expr>
 //	    name             <placeholder expr>
@@ -66,6 +70,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Origins = append(h.Origins, v...)
 		case "hub":
 			h.Hub, err = caddyfileopt.String(d)
+		case "backend":
+			h.BackendRaw, err = unmarshalBackend(d)
 		case "token_secret":
 			var v []string
 			v, err = caddyfileopt.Strings(d)
@@ -89,6 +95,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// unmarshalBackend reads `backend <name> [{...}]` into the guest module's
+// JSON, with the module's own Caddyfile syntax for the block.
+func unmarshalBackend(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	name := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, backendNamespace+"."+name)
+	if err != nil {
+		return nil, err
+	}
+	return caddyconfig.JSONModuleObject(unm, "module", name, nil), nil
 }
 
 // unmarshalCaddyfile reads a limits block.

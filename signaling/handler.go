@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -54,6 +55,10 @@ type Handler struct {
 	// hub name share rooms, and rooms survive config reloads as long as a
 	// handler with their hub name stays loaded. Default "default".
 	Hub string `json:"hub,omitempty"`
+	// BackendRaw is the hub backend, a module in the namespace
+	// http.handlers.webrtc_signaling.hubs: memory (the default) keeps rooms
+	// in this process. Handlers sharing a hub must use the same backend.
+	BackendRaw json.RawMessage `json:"backend,omitempty" caddy:"namespace=http.handlers.webrtc_signaling.hubs inline_key=module"`
 	// Credentials, when set, adds fresh TURN credentials (iceServers) to
 	// every welcome frame.
 	Credentials *turncreds.Config `json:"credentials,omitempty"`
@@ -145,12 +150,33 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
 	}
-	hub, err := loadHub(h.Hub)
+	backendName, backend, err := h.loadBackend(ctx)
+	if err != nil {
+		return err
+	}
+	hub, err := loadHub(ctx, h.Hub, backendName, backend)
 	if err != nil {
 		return fmt.Errorf("loading signaling hub %q: %w", h.Hub, err)
 	}
 	h.hub = hub
 	return nil
+}
+
+// loadBackend loads the backend guest module, memory when none is set.
+func (h *Handler) loadBackend(ctx caddy.Context) (string, HubBackend, error) {
+	if h.BackendRaw == nil {
+		return memoryBackendName, MemoryBackend{}, nil
+	}
+	mod, err := ctx.LoadModule(h, "BackendRaw")
+	if err != nil {
+		return "", nil, fmt.Errorf("loading hub backend: %w", err)
+	}
+	backend, ok := mod.(HubBackend)
+	if !ok {
+		return "", nil, fmt.Errorf("module %T is not a hub backend", mod)
+	}
+	info := mod.(caddy.Module).CaddyModule()
+	return info.ID.Name(), backend, nil
 }
 
 // Validate checks the options.

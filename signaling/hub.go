@@ -77,4 +77,19 @@ type Hub interface {
 	// to every member but from. It fails with ErrNotMember once from has
 	// left.
 	Deliver(room, from, to string, frame []byte) error
+	// Stats counts rooms and peers for the admin endpoint and metrics.
+	Stats() HubStats
+	// Shutdown refuses new peers (ErrHubClosed) and closes this process's
+	// peers with 1001. The pool calls it when no loaded config uses the hub.
+	Shutdown()
+}
+
+// HubStats are a hub's counts. For a clustered hub, Rooms and Peers are
+// cluster-wide and LocalPeers are those connected to this process; for the
+// memory hub all peers are local.
+type HubStats struct {
+	Backend    string `json:"backend"`
+	LocalPeers int    `json:"local_peers"`
+	Rooms      int    `json:"rooms"`
+	Peers      int    `json:"peers"`
 }

@@ -217,14 +217,14 @@ func sendAll(peers []Peer, frame []byte) {
 	}
 }
 
-// Stats returns how many rooms and peers the hub holds.
-func (h *MemoryHub) Stats() (rooms, peers int) {
+// Stats implements Hub.
+func (h *MemoryHub) Stats() HubStats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.rooms), h.peers
+	return HubStats{Backend: memoryBackendName, LocalPeers: h.peers, Rooms: len(h.rooms), Peers: h.peers}
 }
 
-// Shutdown refuses new peers and closes every member with code 1001.
+// Shutdown implements Hub.
 func (h *MemoryHub) Shutdown() {
 	h.mu.Lock()
 	h.closed = true

@@ -52,7 +52,7 @@ func TestMemoryHubNothingAfterPeerLeft(t *testing.T) {
 	<-x.entered
 	left := make(chan struct{})
 	go func() { h.Leave("r", "s"); close(left) }()
-	waitFor(t, "s removed from the room", func() bool { _, n := h.Stats(); return n == 1 })
+	waitFor(t, "s removed from the room", func() bool { return h.Stats().Peers == 1 })
 	// Leave must now wait for the signal in flight: peer-left may not
 	// overtake it.
 	deadline := time.Now().Add(100 * time.Millisecond)

@@ -78,8 +78,8 @@ func TestMemoryHubMembership(t *testing.T) {
 	if got := b.take(); len(got) != 2 || got[0] != `{"type":"welcome","id":"b","room":"r","peers":[{"id":"a"}]}` || got[1] != "x" {
 		t.Fatalf("b got %q", got)
 	}
-	if rooms, peers := h.Stats(); rooms != 2 || peers != 3 {
-		t.Fatalf("stats = %d rooms %d peers", rooms, peers)
+	if st := h.Stats(); st.Rooms != 2 || st.Peers != 3 || st.LocalPeers != 3 {
+		t.Fatalf("stats = %+v", st)
 	}
 	h.Leave("r", "a")
 	h.Leave("r", "a") // twice is harmless
@@ -88,8 +88,8 @@ func TestMemoryHubMembership(t *testing.T) {
 	}
 	h.Leave("r", "b")
 	h.Leave("s", "c")
-	if rooms, peers := h.Stats(); rooms != 0 || peers != 0 {
-		t.Fatalf("after everyone left: %d rooms %d peers", rooms, peers)
+	if st := h.Stats(); st.Rooms != 0 || st.Peers != 0 {
+		t.Fatalf("after everyone left: %+v", st)
 	}
 }
 

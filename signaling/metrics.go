@@ -40,8 +40,10 @@ func initSignalingMetrics() {
 	m.rateLimited = counterVec("rate_limited_frames_total", "Frames dropped for exceeding the frame rate.")
 	m.tokenFailures = counterVec("token_failures_total", "Room tokens refused, by reason.", "reason")
 	m.hubs = hubCollector{
-		peers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_peers", "Peers connected, per hub.", []string{"hub"}, nil),
+		peers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_peers", "Peers connected, per hub (cluster-wide with a clustered backend).", []string{"hub"}, nil),
 		rooms: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_rooms", "Rooms with at least one peer, per hub.", []string{"hub"}, nil),
+		localPeers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_local_peers", "Peers connected to this server, per hub (all of them but with a clustered backend).",
+			[]string{"hub"}, nil),
 	}
 }
 
@@ -62,14 +64,19 @@ func registerSignalingMetrics(reg *prometheus.Registry) error {
 }
 
 // hubCollector reports the live hubs' gauges when scraped.
-type hubCollector struct{ peers, rooms *prometheus.Desc }
+type hubCollector struct{ peers, rooms, localPeers *prometheus.Desc }
 
-func (c hubCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.peers; ch <- c.rooms }
+func (c hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.peers
+	ch <- c.rooms
+	ch <- c.localPeers
+}
 
 func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, v := range HubStats() {
-		ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(v[0]), name)
-		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(v[1]), name)
+	for name, st := range LiveHubs() {
+		ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(st.Rooms), name)
+		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(st.Peers), name)
+		ch <- prometheus.MustNewConstMetric(c.localPeers, prometheus.GaugeValue, float64(st.LocalPeers), name)
 	}
 }
 
