@@ -2,6 +2,7 @@ package caddytest
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -181,4 +182,78 @@ func TestWelcomeCarriesICEServers(t *testing.T) {
 	if err := allocate(t, a.Username, a.Credential); err != nil {
 		t.Fatalf("welcome credentials refused: %v", err)
 	}
+}
+
+// errorsSite answers every handler error through handle_errors, with the
+// error's status and text, so a test can tell its answers from the ones a
+// handler writes itself.
+const errorsSite = `
+http://localhost:9080 {
+	handle /rtc/credentials {
+		turn_credentials {
+			secret ` + credsSecret + `
+			uris turn:` + turnAddr + `
+		}
+	}
+	handle /stun-only/credentials {
+		turn_credentials {
+			secret ` + credsSecret + `
+			stun stun:` + turnAddr + `
+		}
+	}
+	handle_errors {
+		respond "handled {err.status_code} {err.status_text}" {err.status_code}
+	}
+}
+`
+
+// turn_credentials refusals are handler errors, so a site's handle_errors
+// answers them (the 405 keeping its Allow header); credentials are not.
+func TestCredentialsErrorsGoThroughHandleErrors(t *testing.T) {
+	loadCaddyfile(t, errorsSite, false)
+	tests := []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{http.MethodDelete, "/rtc/credentials", http.StatusMethodNotAllowed, "GET, HEAD, POST"},
+		{http.MethodPut, "/rtc/credentials", http.StatusMethodNotAllowed, "GET, HEAD, POST"},
+		{http.MethodGet, "/rtc/credentials?service=stun", http.StatusBadRequest, ""},
+		{http.MethodGet, "/stun-only/credentials?service=turn", http.StatusServiceUnavailable, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			resp, body := request(t, tc.method, "http://localhost:9080"+tc.path)
+			want := fmt.Sprintf("handled %d %s", tc.code, http.StatusText(tc.code))
+			if resp.StatusCode != tc.code || body != want {
+				t.Fatalf("got %s %q, want %d %q from handle_errors", resp.Status, body, tc.code, want)
+			}
+			if got := resp.Header.Get("Allow"); got != tc.allow {
+				t.Errorf("Allow %q, want %q", got, tc.allow)
+			}
+		})
+	}
+	var ans iceAnswer
+	if resp := getJSON(t, http.MethodGet, "http://localhost:9080/rtc/credentials", &ans); resp.StatusCode != http.StatusOK || len(ans.ICEServers) != 1 {
+		t.Fatalf("credentials: %s %+v", resp.Status, ans)
+	}
+}
+
+// request sends a body-less request and returns the answer and its body.
+func request(t *testing.T, method, url string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -93,6 +94,9 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
+	if err := registerTURNMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	repl := caddy.NewReplacer()
 	var err error
 	if a.secrets, err = turncreds.ResolveSecrets(repl, a.Secrets); err != nil {
@@ -159,7 +163,7 @@ func (a *App) Validate() error {
 		return fmt.Errorf("turn: max_allocations_per_user must not be negative, got %d", a.MaxAllocationsPerUser)
 	}
 	if a.MaxLifetime < 0 {
-		return errors.New("turn: max_lifetime must not be negative")
+		return fmt.Errorf("turn: max_lifetime must not be negative, got %s", time.Duration(a.MaxLifetime))
 	}
 	return nil
 }
@@ -277,11 +281,16 @@ func parseListen(s, def string) (listenerSpec, error) {
 	return listenerSpec{Network: na.Network, Address: net.JoinHostPort(na.Host, strconv.Itoa(int(na.StartPort)))}, nil
 }
 
-// parsePortRange reads "min-max".
+// parsePortRange reads "min-max", all of it: "10-20x" is refused.
 func parsePortRange(s string) (uint16, uint16, error) {
-	var lo, hi int
-	if n, err := fmt.Sscanf(s, "%d-%d", &lo, &hi); err != nil || n != 2 || lo < 1 || hi > 65535 || lo > hi {
+	loStr, hiStr, _ := strings.Cut(s, "-")
+	lo, errLo := strconv.Atoi(loStr)
+	hi, errHi := strconv.Atoi(hiStr)
+	if errLo != nil || errHi != nil || lo < 1 || hi > maxPort || lo > hi {
 		return 0, 0, fmt.Errorf("relay_ports %q: want min-max within 1-65535", s)
 	}
 	return uint16(lo), uint16(hi), nil
 }
+
+// maxPort is the highest TCP/UDP port number.
+const maxPort = 65535

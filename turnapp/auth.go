@@ -79,6 +79,11 @@ func (s *secretMatcher) remember(k matchKey, key []byte, expiry time.Time) {
 func (s *secretMatcher) authHandler(username, realm string, src net.Addr) ([]byte, bool) {
 	expiry, _, err := turncreds.ParseUsername(username)
 	if err != nil || !time.Now().Before(expiry) {
+		reason := reasonExpired
+		if err != nil {
+			reason = authFailureReason(err)
+		}
+		countAuthFailure(reason)
 		s.refusals.info(msgCredentialRefused, src, zapUser(username), zapReason(err, "expired"))
 		return nil, false
 	}
@@ -86,6 +91,7 @@ func (s *secretMatcher) authHandler(username, realm string, src net.Addr) ([]byt
 	e, ok := s.matched[matchKey{username, realm}]
 	s.mu.Unlock()
 	if !ok {
+		countAuthFailure(reasonBadSignature)
 		s.refusals.info(msgCredentialRefused, src, zapUser(username), zapReason(nil, "no configured secret signed it"))
 		return nil, false
 	}

@@ -1,12 +1,11 @@
 package turnapp
 
 import (
-	"strconv"
-
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyfileopt"
 )
 
 // ParseGlobalOption reads the turn global option into the turn app:
@@ -37,84 +36,75 @@ func ParseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 
 var _ caddyfile.Unmarshaler = (*App)(nil)
 
-// UnmarshalCaddyfile sets up the app from the turn global option.
+// minTLSArgs and maxTLSArgs bound the tls option's arguments: an address,
+// then optionally the certificate's hostname.
+const minTLSArgs, maxTLSArgs = 1, 2
+
+// UnmarshalCaddyfile sets up the app from the turn global option. It
+// checks syntax only; Provision and Validate check the values (addresses,
+// port ranges, CIDRs, limits), for JSON configs too.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // option name
-	if d.NextArg() {
-		return d.ArgErr()
+	if err := caddyfileopt.NoArgs(d); err != nil {
+		return err
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
-		args := d.RemainingArgs()
-		one := func(dst *string) error {
-			if len(args) != 1 {
-				return d.Errf("%s takes one argument", opt)
-			}
-			*dst = args[0]
-			return nil
-		}
-		some := func(dst *[]string) error {
-			if len(args) == 0 {
-				return d.Errf("%s takes at least one argument", opt)
-			}
-			*dst = append(*dst, args...)
-			return nil
-		}
 		var err error
 		switch opt {
 		case "realm":
-			err = one(&a.Realm)
+			a.Realm, err = caddyfileopt.String(d)
 		case "secret":
-			err = some(&a.Secrets)
+			err = appendStrings(d, &a.Secrets)
 		case "listen":
-			err = some(&a.Listen)
+			err = appendStrings(d, &a.Listen)
 		case "tls":
-			if len(args) < 1 || len(args) > 2 {
-				return d.Errf("tls takes an address and optionally a hostname")
-			}
-			a.TLS = &TLSListener{Address: args[0]}
-			if len(args) == 2 {
-				a.TLS.Hostname = args[1]
-			}
+			a.TLS, err = parseTLS(d)
 		case "public_ip":
-			err = one(&a.PublicIP)
+			a.PublicIP, err = caddyfileopt.String(d)
 		case "relay_address":
-			err = one(&a.RelayAddress)
+			a.RelayAddress, err = caddyfileopt.String(d)
 		case "relay_ports":
-			if err = one(&a.RelayPorts); err == nil {
-				_, _, err = parsePortRange(a.RelayPorts)
-			}
+			a.RelayPorts, err = caddyfileopt.String(d)
 		case "deny_peers":
-			err = some(&a.DenyPeers)
+			err = appendStrings(d, &a.DenyPeers)
 		case "allow_peers":
-			err = some(&a.AllowPeers)
+			err = appendStrings(d, &a.AllowPeers)
 		case "max_allocations_per_user":
-			var v string
-			if err = one(&v); err == nil {
-				a.MaxAllocationsPerUser, err = strconv.Atoi(v)
-				if err != nil || a.MaxAllocationsPerUser < 0 {
-					return d.Errf("max_allocations_per_user must be a whole number, got %q", v)
-				}
-			}
+			// 0 is "no cap", as in JSON; Validate refuses negatives.
+			a.MaxAllocationsPerUser, err = caddyfileopt.Int(d)
 		case "max_lifetime":
-			var v string
-			if err = one(&v); err == nil {
-				var dur caddy.Duration
-				if dur, err = parseDuration(v); err == nil {
-					a.MaxLifetime = dur
-				}
-			}
+			a.MaxLifetime, err = caddyfileopt.Duration(d)
 		default:
-			return d.Errf("unknown turn option %q", opt)
+			err = d.Errf("unknown turn option %q", opt)
+		}
+		if err == nil {
+			err = caddyfileopt.NoBlock(d, opt)
 		}
 		if err != nil {
-			return d.Errf("%s: %v", opt, err)
+			return err
 		}
 	}
 	return nil
 }
 
-func parseDuration(s string) (caddy.Duration, error) {
-	d, err := caddy.ParseDuration(s)
-	return caddy.Duration(d), err
+// parseTLS reads "tls <address> [<hostname>]".
+func parseTLS(d *caddyfile.Dispenser) (*TLSListener, error) {
+	args, err := caddyfileopt.Args(d, minTLSArgs, maxTLSArgs)
+	if err != nil {
+		return nil, err
+	}
+	l := &TLSListener{Address: args[0]}
+	if len(args) == maxTLSArgs {
+		l.Hostname = args[1]
+	}
+	return l, nil
+}
+
+// appendStrings adds the option's arguments to *dst: the list options may
+// be repeated, so a long list can span lines.
+func appendStrings(d *caddyfile.Dispenser, dst *[]string) error {
+	v, err := caddyfileopt.Strings(d)
+	*dst = append(*dst, v...)
+	return err
 }

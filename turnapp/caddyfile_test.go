@@ -44,12 +44,20 @@ func TestParseGlobalOption(t *testing.T) {
 		}},
 		{name: "unknown", input: "turn {\n colour blue\n}", wantErr: `unknown turn option "colour"`},
 		{name: "args on turn", input: "turn now", wantErr: "wrong argument count"},
-		{name: "realm twice args", input: "turn {\n realm a b\n}", wantErr: "realm takes one argument"},
-		{name: "no secret args", input: "turn {\n secret\n}", wantErr: "secret takes at least one argument"},
-		{name: "bad ports", input: "turn {\n relay_ports 9-2\n}", wantErr: "relay_ports"},
-		{name: "bad quota", input: "turn {\n max_allocations_per_user -1\n}", wantErr: "whole number"},
-		{name: "bad lifetime", input: "turn {\n max_lifetime soon\n}", wantErr: "max_lifetime"},
-		{name: "tls too many", input: "turn {\n tls :1 a b\n}", wantErr: "tls takes"},
+		{name: "realm twice args", input: "turn {\n realm a b\n}", wantErr: "wrong argument count"},
+		{name: "no secret args", input: "turn {\n secret\n}", wantErr: "wrong argument count or unexpected line ending after 'secret'"},
+		{name: "quota not a number", input: "turn {\n max_allocations_per_user many\n}", wantErr: `max_allocations_per_user must be an integer, got "many"`},
+		{name: "bad lifetime", input: "turn {\n max_lifetime soon\n}", wantErr: `max_lifetime "soon"`},
+		{name: "tls too many", input: "turn {\n tls :1 a b\n}", wantErr: "tls takes 1 to 2 arguments, got 3"},
+		{name: "tls without address", input: "turn {\n tls\n}", wantErr: "tls takes 1 to 2 arguments, got 0"},
+		{name: "block after an option", input: "turn {\n realm r {\n secret s\n }\n}", wantErr: "realm takes no block"},
+		// Values are checked when the config loads, for JSON too; see
+		// TestCaddyfileValuesCheckedAtProvision.
+		{name: "values parse as written", input: "turn {\n relay_ports 9-2\n max_allocations_per_user -1\n max_lifetime -1h\n}", check: func(t *testing.T, a App) {
+			if a.RelayPorts != "9-2" || a.MaxAllocationsPerUser != -1 || time.Duration(a.MaxLifetime) != -time.Hour {
+				t.Fatalf("parsed %+v", a)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +80,40 @@ func TestParseGlobalOption(t *testing.T) {
 	}
 	if _, err := ParseGlobalOption(caddyfile.NewTestDispenser("turn"), httpcaddyfile.App{}); err == nil {
 		t.Error("a second turn block was accepted")
+	}
+}
+
+// TestCaddyfileValuesCheckedAtProvision checks that values the parser
+// takes as written are refused when the config loads (Provision and
+// Validate), naming the option and the value.
+func TestCaddyfileValuesCheckedAtProvision(t *testing.T) {
+	tests := []struct{ name, option, wantErr string }{
+		{"reversed relay ports", "relay_ports 9-2", `relay_ports "9-2": want min-max`},
+		{"trailing garbage in relay ports", "relay_ports 10-20x", `relay_ports "10-20x": want min-max`},
+		{"relay port out of range", "relay_ports 1-70000", `relay_ports "1-70000": want min-max`},
+		{"negative quota", "max_allocations_per_user -1", "max_allocations_per_user must not be negative, got -1"},
+		{"negative lifetime", "max_lifetime -1h", "max_lifetime must not be negative, got -1h0m0s"},
+		{"bad deny", "deny_peers 10.0.0.0/33", `deny_peers: invalid CIDR or IP "10.0.0.0/33"`},
+		{"bad allow", "allow_peers nope", `allow_peers: invalid CIDR or IP "nope"`},
+		{"bad listen", "listen sctp/:1", `listen "sctp/:1": network must be udp or tcp`},
+		{"tls over udp", "tls udp/:5349", "tls: listen on tcp, not udp"},
+		{"bad public ip", "public_ip nope", `public_ip "nope" is not an IP address`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			input := "turn {\n secret s\n relay_address 127.0.0.1\n " + tc.option + "\n}"
+			v, err := ParseGlobalOption(caddyfile.NewTestDispenser(input), nil)
+			if err != nil {
+				t.Fatalf("parsing: %v", err)
+			}
+			var a App
+			if err := json.Unmarshal(v.(httpcaddyfile.App).Value, &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := provisioned(t, &a); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+		})
 	}
 }
 

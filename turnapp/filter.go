@@ -26,10 +26,12 @@ func (s *server) observe(frame []byte, src net.Addr) (reject []byte) {
 	p := s.pol.Load()
 	key, err := s.secrets.verify(p, m, username, realm)
 	if err != nil {
+		countAuthFailure(authFailureReason(err))
 		s.refusals.info(msgCredentialRefused, src, zapUser(username), zapReason(err, ""))
 		return errorResponse(m, stun.CodeUnauthorized, nil)
 	}
 	if peer := deniedPeer(p.peers, m); peer != nil {
+		countPermissionDenied()
 		s.refusals.info(msgPeerRefused, src, zapUser(username), zap.String("peer", peer.String()))
 		return errorResponse(m, stun.CodeForbidden, key)
 	}

@@ -31,6 +31,17 @@ var (
 	allocatedIdleTimeout = time.Hour + time.Minute
 )
 
+// streamTimeouts are the read timeouts of one listener's connections,
+// copied from the variables when the listener starts: the connections'
+// goroutines then never read variables that a test sets back.
+type streamTimeouts struct {
+	idle, allocated time.Duration
+}
+
+func currentStreamTimeouts() streamTimeouts {
+	return streamTimeouts{idle: streamIdleTimeout, allocated: allocatedIdleTimeout}
+}
+
 // observedPacketConn shows every datagram pion reads to observe first.
 type observedPacketConn struct {
 	net.PacketConn
@@ -61,6 +72,7 @@ type observedListener struct {
 	observe   observer
 	live      *connSet
 	allocated func(addrKey string) bool // whether the client holds an allocation
+	timeouts  streamTimeouts
 }
 
 // Accept implements net.Listener.
@@ -69,7 +81,7 @@ func (l observedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	oc := &observedConn{Conn: c, observe: l.observe, live: l.live, allocated: l.allocated, key: addrKey(c.RemoteAddr())}
+	oc := &observedConn{Conn: c, observe: l.observe, live: l.live, allocated: l.allocated, timeouts: l.timeouts, key: addrKey(c.RemoteAddr())}
 	l.live.add(oc)
 	return oc, nil
 }
@@ -117,10 +129,11 @@ type observedConn struct {
 	observe      observer
 	live         *connSet
 	allocated    func(addrKey string) bool // nil: never allocated
-	key          string                    // addrKey of the client
-	in           []byte                    // received, not yet a whole frame
-	partialSince time.Time                 // when the frame in in began
-	out          []byte                    // frames waiting for pion, from outPos on
+	timeouts     streamTimeouts
+	key          string    // addrKey of the client
+	in           []byte    // received, not yet a whole frame
+	partialSince time.Time // when the frame in in began
+	out          []byte    // frames waiting for pion, from outPos on
 	outPos       int
 	raw          bool // not TURN framing: pass bytes through, pion closes it
 }
@@ -158,11 +171,11 @@ func (c *observedConn) Read(p []byte) (int, error) {
 func (c *observedConn) deadline(now time.Time) time.Time {
 	switch {
 	case len(c.in) > 0:
-		return c.partialSince.Add(streamIdleTimeout)
+		return c.partialSince.Add(c.timeouts.idle)
 	case c.allocated != nil && c.allocated(c.key):
-		return now.Add(allocatedIdleTimeout)
+		return now.Add(c.timeouts.allocated)
 	}
-	return now.Add(streamIdleTimeout)
+	return now.Add(c.timeouts.idle)
 }
 
 // split moves whole frames from the input to the output, answering the

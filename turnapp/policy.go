@@ -76,6 +76,13 @@ func (a *allocations) overAge(src net.Addr, max time.Duration) bool {
 	return ok && time.Since(t) > max
 }
 
+// count is the number of live allocations.
+func (a *allocations) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.started)
+}
+
 // has reports whether the client at the transport address with addrKey
 // key holds an allocation.
 func (a *allocations) has(key string) bool {

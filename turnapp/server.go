@@ -73,6 +73,7 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 		if s.pol.Load().peers.permits(peer) {
 			return true
 		}
+		countPermissionDenied()
 		s.refusals.info(msgPeerRefused, client, zap.String("peer", peer.String()))
 		return false
 	}
@@ -125,7 +126,8 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 				})
 			}
 			cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{
-				Listener:              observedListener{Listener: ln, observe: s.observe, live: &s.streams, allocated: s.allocs.has},
+				Listener: observedListener{Listener: ln, observe: s.observe, live: &s.streams, allocated: s.allocs.has,
+					timeouts: currentStreamTimeouts()},
 				RelayAddressGenerator: gen,
 				PermissionHandler:     permit,
 			})
@@ -194,6 +196,7 @@ func (s *server) quotaHandler(username, _ string, src net.Addr) bool {
 	if s.allocs.underQuota(username, p.maxPerUser) {
 		return true
 	}
+	countQuotaRefusal()
 	s.refusals.info("TURN allocation quota reached", src, zapUser(username), zap.Int("max_allocations_per_user", p.maxPerUser))
 	return false
 }
@@ -202,6 +205,7 @@ func (s *server) events() turn.EventHandler {
 	return turn.EventHandler{
 		OnAllocationCreated: func(src, _ net.Addr, protocol, username, _ string, relay net.Addr, _ int) {
 			s.allocs.created(src, username)
+			countAllocationCreated()
 			s.pol.Load().logger.Debug("TURN allocation created", zapUser(username), zap.String("client", src.String()),
 				zap.String("protocol", protocol), zap.String("relay", relay.String()))
 		},

@@ -103,8 +103,18 @@ func credential(user string, expiryOffset time.Duration) (username, password str
 	return username, turncreds.Password(testSecret, username)
 }
 
+// clientRTO is the retransmission timeout of test clients: short, so
+// tests that expect no answer end soon.
+const clientRTO = 200 * time.Millisecond
+
 // turnClient connects a pion TURN client over "udp" or "tcp" to addr.
 func turnClient(t *testing.T, network string, addr net.Addr, username, password string) *turn.Client {
+	t.Helper()
+	return turnClientRTO(t, network, addr, username, password, clientRTO)
+}
+
+// turnClientRTO is turnClient with the retransmission timeout rto.
+func turnClientRTO(t *testing.T, network string, addr net.Addr, username, password string, rto time.Duration) *turn.Client {
 	t.Helper()
 	var conn net.PacketConn
 	switch network {
@@ -128,7 +138,7 @@ func turnClient(t *testing.T, network string, addr net.Addr, username, password 
 		Username:       username,
 		Password:       password,
 		Realm:          testRealm,
-		RTO:            200 * time.Millisecond,
+		RTO:            rto,
 	})
 	if err != nil {
 		t.Fatal(err)

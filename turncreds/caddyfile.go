@@ -1,8 +1,9 @@
 package turncreds
 
 import (
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyfileopt"
 )
 
 // ParseBlock fills c from the block that follows the current token of d:
@@ -18,81 +19,46 @@ import (
 // Because it starts at the current token, it serves both the turn_credentials
 // directive and a credentials sub-block nested in another directive. The
 // caller must have consumed the arguments on the current line.
+//
+// It checks syntax only; Provision and Validate check the values (URIs,
+// secrets, the ttl's range), for JSON configs too.
 func (c *Config) ParseBlock(d *caddyfile.Dispenser) error {
+	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch sub := d.Val(); sub {
+		opt := d.Val()
+		var err error
+		switch opt {
 		case "secret":
-			args, err := lineArgs(d, sub)
-			if err != nil {
-				return err
-			}
-			c.Secrets = append(c.Secrets, args...)
+			err = appendStrings(d, &c.Secrets)
 		case "ttl":
-			if c.TTL != 0 {
-				return d.Errf("ttl already specified")
+			if err = caddyfileopt.Once(d, seen); err == nil {
+				c.TTL, err = caddyfileopt.PositiveDuration(d)
 			}
-			arg, err := oneArg(d, sub)
-			if err != nil {
-				return err
-			}
-			dur, err := caddy.ParseDuration(arg)
-			if err != nil {
-				return d.Errf("bad ttl %q: %v", arg, err)
-			}
-			if dur <= 0 {
-				return d.Errf("ttl must be positive, got %q", arg)
-			}
-			c.TTL = caddy.Duration(dur)
 		case "user":
-			if c.User != "" {
-				return d.Errf("user already specified")
+			if err = caddyfileopt.Once(d, seen); err == nil {
+				c.User, err = caddyfileopt.String(d)
 			}
-			arg, err := oneArg(d, sub)
-			if err != nil {
-				return err
-			}
-			c.User = arg
-		case "uris", "stun":
-			args, err := lineArgs(d, sub)
-			if err != nil {
-				return err
-			}
-			if sub == "uris" {
-				c.URIs = append(c.URIs, args...)
-			} else {
-				c.STUN = append(c.STUN, args...)
-			}
+		case "uris":
+			err = appendStrings(d, &c.URIs)
+		case "stun":
+			err = appendStrings(d, &c.STUN)
 		default:
-			return d.Errf("unknown subdirective %q (want secret, ttl, user, uris or stun)", sub)
+			err = d.Errf("unknown subdirective %q (want secret, ttl, user, uris or stun)", opt)
+		}
+		if err == nil {
+			err = caddyfileopt.NoBlock(d, opt)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// lineArgs returns the one or more arguments of subdirective sub.
-func lineArgs(d *caddyfile.Dispenser, sub string) ([]string, error) {
-	var args []string
-	for d.NextArg() {
-		args = append(args, d.Val())
-	}
-	// Left alone, a block here would have its contents read as siblings.
-	if d.NextBlock(d.Nesting()) {
-		return nil, d.Errf("%s takes no block", sub)
-	}
-	if len(args) == 0 {
-		return nil, d.ArgErr()
-	}
-	return args, nil
-}
-
-// oneArg returns the single argument of subdirective sub.
-func oneArg(d *caddyfile.Dispenser, sub string) (string, error) {
-	args, err := lineArgs(d, sub)
-	if err != nil {
-		return "", err
-	}
-	if len(args) != 1 {
-		return "", d.Errf("%s takes exactly one argument", sub)
-	}
-	return args[0], nil
+// appendStrings adds the option's arguments to *dst: the list options may
+// be repeated, so a long list can span lines.
+func appendStrings(d *caddyfile.Dispenser, dst *[]string) error {
+	v, err := caddyfileopt.Strings(d)
+	*dst = append(*dst, v...)
+	return err
 }

@@ -45,13 +45,20 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		{name: "unknown subdirective", input: "turn_credentials {\nsecrets x\n}", wantErr: `unknown subdirective "secrets"`},
 		{name: "secret without value", input: "turn_credentials {\nsecret\n}", wantErr: "wrong argument count"},
 		{name: "uris without value", input: "turn_credentials {\nuris\n}", wantErr: "wrong argument count"},
-		{name: "ttl two args", input: "turn_credentials {\nttl 1h 2h\n}", wantErr: "exactly one argument"},
-		{name: "ttl bad", input: "turn_credentials {\nttl soon\n}", wantErr: `bad ttl "soon"`},
+		{name: "ttl two args", input: "turn_credentials {\nttl 1h 2h\n}", wantErr: "wrong argument count"},
+		{name: "ttl bad", input: "turn_credentials {\nttl soon\n}", wantErr: `ttl "soon"`},
 		{name: "ttl negative", input: "turn_credentials {\nttl -1h\n}", wantErr: "ttl must be positive"},
+		// In JSON a 0 ttl means the default; written out, it is a mistake.
+		{name: "ttl zero", input: "turn_credentials {\nttl 0\n}", wantErr: "ttl must be positive"},
 		{name: "ttl twice", input: "turn_credentials {\nttl 1h\nttl 2h\n}", wantErr: "ttl already specified"},
 		{name: "user twice", input: "turn_credentials {\nuser a\nuser b\n}", wantErr: "user already specified"},
 		{name: "user missing", input: "turn_credentials {\nuser\n}", wantErr: "wrong argument count"},
 		{name: "nested block", input: "turn_credentials {\nsecret a {\nstun stun:x\n}\n}", wantErr: "secret takes no block"},
+		{name: "nested block after ttl", input: "turn_credentials {\nttl 1h {\nstun stun:x\n}\n}", wantErr: "ttl takes no block"},
+		// Values are checked when the config loads, for JSON too; see
+		// TestCaddyfileValuesCheckedAtProvision.
+		{name: "bad uri parses", input: "turn_credentials {\nuris http://x\n}", want: Config{URIs: []string{"http://x"}}},
+		{name: "short ttl parses", input: "turn_credentials {\nttl 500ms\n}", want: Config{TTL: caddy.Duration(500 * time.Millisecond)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +75,33 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			}
 			if !reflect.DeepEqual(h.Config, tt.want) {
 				t.Errorf("got %+v\nwant %+v", h.Config, tt.want)
+			}
+		})
+	}
+}
+
+// TestCaddyfileValuesCheckedAtProvision checks that values the parser
+// takes as written are refused when the config loads, with the option and
+// the value in the message.
+func TestCaddyfileValuesCheckedAtProvision(t *testing.T) {
+	tests := []struct{ name, block, wantErr string }{
+		{"ttl under a second", "ttl 500ms\nuris turn:a.example", "ttl must be at least 1s, got 500ms"},
+		{"not a TURN URI", "uris http://x", `invalid TURN URI "http://x"`},
+		{"TURN URI in stun", "stun turn:a.example", `invalid STUN URI "turn:a.example"`},
+		{"empty secret", "secret {env.CADDYWEBRTC_UNSET_SECRET}\nuris turn:a.example", `secret 2 of 2 ("{env.CADDYWEBRTC_UNSET_SECRET}") is empty`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("turn_credentials {\nsecret s\n" + tt.block + "\n}")); err != nil {
+				t.Fatalf("parsing: %v", err)
+			}
+			err := h.Provision(provisionCtx(t))
+			if err == nil {
+				err = h.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 			}
 		})
 	}

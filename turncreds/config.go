@@ -54,6 +54,9 @@ type Config struct {
 // validates the URIs, and picks up the embedded TURN app as a fallback
 // source when something is missing and that app is configured.
 func (c *Config) Provision(ctx caddy.Context) error {
+	if err := registerCredsMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return err
+	}
 	repl := caddy.NewReplacer()
 
 	var err error

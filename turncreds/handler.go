@@ -2,6 +2,7 @@ package turncreds
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyfileopt"
 )
 
 // Handler answers requests with freshly issued TURN credentials. It is a
@@ -70,21 +73,33 @@ type restResponse struct {
 	URIs     []string `json:"uris"`
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler.
+// allowedMethods is the Allow header of a 405 answer.
+const allowedMethods = "GET, HEAD, POST"
+
+// Errors the handler answers with. They are returned as caddyhttp errors,
+// not written, so that a site's handle_errors shapes the answer as it does
+// for every other handler; without one, Caddy sends the bare status.
+var (
+	errMethod  = errors.New("method not allowed: use GET, HEAD or POST")
+	errService = errors.New("unsupported service: only service=turn is known")
+	errNoTURN  = errors.New("no TURN server available: no TURN URI or no secret")
+)
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler. Refused requests
+// return a caddyhttp.HandlerError with the status to answer.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost:
 	default:
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(w, "method not allowed: use GET or POST", http.StatusMethodNotAllowed)
-		return nil
+		// Set before returning: the error answer keeps the headers.
+		w.Header().Set("Allow", allowedMethods)
+		return caddyhttp.Error(http.StatusMethodNotAllowed, errMethod)
 	}
 
 	// The REST draft requires service=turn; accept only that so typos show.
 	service := r.URL.Query().Get("service")
 	if service != "" && service != "turn" {
-		http.Error(w, "unsupported service: only service=turn is known", http.StatusBadRequest)
-		return nil
+		return caddyhttp.Error(http.StatusBadRequest, errService)
 	}
 
 	creds := h.Issue(r, time.Now())
@@ -94,8 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 	if service == "turn" {
 		if creds.Password == "" {
 			// No TURN URI or no secret (a TURN app that currently has none).
-			http.Error(w, "no TURN server available", http.StatusServiceUnavailable)
-			return nil
+			return caddyhttp.Error(http.StatusServiceUnavailable, errNoTURN)
 		}
 		body = restResponse{Username: creds.Username, Password: creds.Password, TTL: ttl, URIs: creds.TURNURIs}
 	} else {
@@ -134,9 +148,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. It takes no
 // arguments, only the block described on Handler.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume directive name
-	if d.NextArg() {
-		return d.ArgErr()
+	d.Next() // directive name
+	if err := caddyfileopt.NoArgs(d); err != nil {
+		return err
 	}
 	return h.ParseBlock(d)
 }

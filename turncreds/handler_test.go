@@ -3,6 +3,7 @@ package turncreds
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -35,6 +36,17 @@ func newTestHandler(t *testing.T, c Config) *Handler {
 // provides, with userID (when set) as the authenticated user.
 func serve(t *testing.T, h *Handler, method, target, userID string) *httptest.ResponseRecorder {
 	t.Helper()
+	w, err := serveErr(t, h, method, target, userID)
+	if err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	return w
+}
+
+// serveErr is serve for requests the handler may refuse: it returns the
+// handler's error, which Caddy turns into the answer.
+func serveErr(t *testing.T, h *Handler, method, target, userID string) (*httptest.ResponseRecorder, error) {
+	t.Helper()
 	r := httptest.NewRequest(method, target, nil)
 	repl := caddy.NewReplacer()
 	if userID != "" {
@@ -46,10 +58,7 @@ func serve(t *testing.T, h *Handler, method, target, userID string) *httptest.Re
 		t.Error("turn_credentials must not call the next handler")
 		return nil
 	})
-	if err := h.ServeHTTP(w, r, next); err != nil {
-		t.Fatalf("ServeHTTP: %v", err)
-	}
-	return w
+	return w, h.ServeHTTP(w, r, next)
 }
 
 func TestHandlerICEServers(t *testing.T) {
@@ -177,7 +186,7 @@ func TestHandlerStatus(t *testing.T) {
 		target   string
 		code     int
 		allow    string
-		bodyHas  string
+		bodyHas  string // in the body of a 200, in the error of the others
 		headOnly bool
 	}{
 		{name: "HEAD has headers, no body", cfg: full, method: http.MethodHead, target: "/", code: 200, headOnly: true},
@@ -190,12 +199,16 @@ func TestHandlerStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := serve(t, newTestHandler(t, tt.cfg), tt.method, tt.target, "")
-			if w.Code != tt.code {
-				t.Fatalf("status %d, want %d: %s", w.Code, tt.code, w.Body)
-			}
+			w, err := serveErr(t, newTestHandler(t, tt.cfg), tt.method, tt.target, "")
 			if got := w.Header().Get("Allow"); got != tt.allow {
 				t.Errorf("Allow = %q, want %q", got, tt.allow)
+			}
+			if tt.code != http.StatusOK {
+				checkHandlerError(t, w, err, tt.code, tt.bodyHas)
+				return
+			}
+			if err != nil || w.Code != tt.code {
+				t.Fatalf("status %d, error %v, want %d: %s", w.Code, err, tt.code, w.Body)
 			}
 			if !strings.Contains(w.Body.String(), tt.bodyHas) {
 				t.Errorf("body %q lacks %q", w.Body, tt.bodyHas)
@@ -207,6 +220,23 @@ func TestHandlerStatus(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkHandlerError checks that a refusal is left to Caddy's error
+// handling (and so to a site's handle_errors): returned as a HandlerError
+// with the status, nothing written.
+func checkHandlerError(t *testing.T, w *httptest.ResponseRecorder, err error, code int, msg string) {
+	t.Helper()
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != code {
+		t.Fatalf("error %v, want a caddyhttp.HandlerError with status %d", err, code)
+	}
+	if !strings.Contains(he.Err.Error(), msg) {
+		t.Errorf("error %q lacks %q", he.Err, msg)
+	}
+	if w.Body.Len() != 0 || w.Header().Get("Content-Type") != "" {
+		t.Errorf("refusal wrote an answer itself: %q, Content-Type %q", w.Body, w.Header().Get("Content-Type"))
 	}
 }
 
