@@ -47,7 +47,9 @@ type Config struct {
 	FlatOut bool
 	// Window is the in-flight bound of FlatOut (default DefaultWindow).
 	Window int
-	// Size is the approximate payload (data) size of a signal in bytes.
+	// Size is the approximate payload (data) size of a signal in bytes
+	// (default DefaultSize; at least the ~60 bytes of sequence number and
+	// timestamps).
 	Size int
 	// Duration is how long signals are sent once every peer has dialed.
 	Duration time.Duration
@@ -89,6 +91,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.RoomSize = orDefault(c.RoomSize, DefaultRoomSize)
 	c.Window = orDefault(c.Window, DefaultWindow)
+	c.Size = orDefault(c.Size, DefaultSize)
 	c.Dials = orDefault(c.Dials, DefaultDials)
 	c.Ramp = orDefault(c.Ramp, DefaultRamp)
 	c.ProgressInterval = orDefault(c.ProgressInterval, DefaultProgressInterval)
