@@ -76,6 +76,7 @@ func addFlags(cmd *cobra.Command) {
 	f.Int("window", DefaultWindow, "Signals in flight per peer with --flat-out")
 	f.Int("size", DefaultSize, "Approximate signal payload size in bytes")
 	f.Duration("duration", DefaultDuration, "How long to send once all peers have dialed")
+	f.Duration("drain", DefaultDrain, "How long signals in flight may still arrive after --duration; later ones count as lost")
 	f.String("room-prefix", "", "Prefix of room names (default: random)")
 	f.String("token-secret", "", "Room token secret or a placeholder such as {env.VAR}")
 	f.Bool("insecure", false, "Skip TLS certificate verification (e.g. Caddy's internal CA)")
@@ -118,7 +119,7 @@ func configFromFlags(fl caddycmd.Flags) (Config, error) {
 		URL: fl.String("url"), Protocol: fl.String("protocol"),
 		Peers: fl.Int("peers"), RoomSize: fl.Int("room-size"),
 		Rate: fl.Float64("rate"), FlatOut: fl.Bool("flat-out"), Window: fl.Int("window"),
-		Size: fl.Int("size"), Duration: fl.Duration("duration"), RoomPrefix: fl.String("room-prefix"),
+		Size: fl.Int("size"), Duration: fl.Duration("duration"), Drain: fl.Duration("drain"), RoomPrefix: fl.String("room-prefix"),
 		Insecure: fl.Bool("insecure"), Ramp: fl.Float64("ramp"), Dials: fl.Int("dials"), PID: fl.Int("pid"),
 	}
 	if cfg.URL == "" {

@@ -22,6 +22,9 @@ const (
 	DefaultRamp     = 500 // connections per second
 	DefaultDials    = 64  // concurrent dials
 	DefaultWindow   = 16  // signals in flight per peer with FlatOut
+	// DefaultDrain is how long signals in flight may still arrive after
+	// the senders stop; what has not arrived by then counts as lost.
+	DefaultDrain = 5 * time.Second
 	// DefaultProgressInterval is how often a progress line is printed.
 	DefaultProgressInterval = time.Second
 	// tokenTTLMargin keeps minted room tokens valid past the run's end.
@@ -53,6 +56,9 @@ type Config struct {
 	Size int
 	// Duration is how long signals are sent once every peer has dialed.
 	Duration time.Duration
+	// Drain is how long Run waits for signals in flight after Duration
+	// (default DefaultDrain); later ones count as lost.
+	Drain time.Duration
 	// RoomPrefix starts every room name (default: random), so runs never
 	// share rooms.
 	RoomPrefix string
@@ -92,6 +98,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.RoomSize = orDefault(c.RoomSize, DefaultRoomSize)
 	c.Window = orDefault(c.Window, DefaultWindow)
 	c.Size = orDefault(c.Size, DefaultSize)
+	c.Drain = orDefault(c.Drain, DefaultDrain)
 	c.Dials = orDefault(c.Dials, DefaultDials)
 	c.Ramp = orDefault(c.Ramp, DefaultRamp)
 	c.ProgressInterval = orDefault(c.ProgressInterval, DefaultProgressInterval)

@@ -17,9 +17,6 @@ import (
 
 // Phases of a run after the ramp.
 const (
-	// drainTimeout bounds the wait for signals still in flight when the
-	// senders stop; what has not arrived by then counts as lost.
-	drainTimeout = 5 * time.Second
 	// drainPoll is how often the drain checks the counters.
 	drainPoll = 20 * time.Millisecond
 	// heartbeatInterval keeps PeerJS connections alive (its server drops
@@ -200,9 +197,9 @@ func (r *run) heartbeats(ctx context.Context, hb []byte) {
 	}
 }
 
-// drain waits until every signal sent has arrived, or drainTimeout.
+// drain waits until every signal sent has arrived, or Drain has passed.
 func (r *run) drain(ctx context.Context) {
-	deadline := time.Now().Add(drainTimeout)
+	deadline := time.Now().Add(r.cfg.Drain)
 	for r.delivered.Load() < r.sent.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(drainPoll)
 	}
