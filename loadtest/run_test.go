@@ -3,6 +3,8 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -116,4 +118,21 @@ func TestConfigChecked(t *testing.T) {
 			t.Errorf("Run(%+v) accepted the config", c)
 		}
 	}
+}
+
+func TestRunTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(relay.New())
+	// The refused handshakes below are expected; keep them out of the log.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/"
+	// The test server's certificate is self-signed, like Caddy's internal
+	// CA: refused unless Insecure.
+	s, _ := runFor(t, Config{URL: url, Peers: 2, Rate: 0, Duration: 50 * time.Millisecond})
+	if s.Connected != 0 || s.Failures[codeDialError] != 2 {
+		t.Fatalf("verified TLS: connected %d failures %v", s.Connected, s.Failures)
+	}
+	s, _ = runFor(t, Config{URL: url, Peers: 2, RoomSize: 2, Rate: 20, Duration: 300 * time.Millisecond, Insecure: true})
+	checkClean(t, s, 2)
 }
