@@ -11,6 +11,7 @@
 #   IDLE_DURATION=10s   how long the idle peers are held
 #   ROOM_PEERS=3000 FLAT_PEERS=200 IDLE_PEERS=10000
 #   SERVERS="caddy peerjs bare"
+#   WORKLOADS="rooms flat idle"
 #   BASE_PORT=19300     caddy, peerjs and bare listen on BASE_PORT+0, +1, +2
 #   OUT=<dir>           keep the JSON summaries and logs there
 # Needs go, node and npm (npm install peer@1.0.2 runs in a temp dir).
@@ -23,6 +24,7 @@ ROOM_PEERS=${ROOM_PEERS:-3000}
 FLAT_PEERS=${FLAT_PEERS:-200}
 IDLE_PEERS=${IDLE_PEERS:-10000}
 SERVERS=${SERVERS:-caddy peerjs bare}
+WORKLOADS=${WORKLOADS:-rooms flat idle}
 BASE_PORT=${BASE_PORT:-19300}
 # Ramp rate (connections/s) and the signal size of every workload.
 RAMP=500
@@ -124,7 +126,7 @@ workload() {
 measure() {
 	local round server wl
 	for round in $(seq "$ROUNDS"); do
-		for wl in rooms flat idle; do
+		for wl in $WORKLOADS; do
 			for server in $SERVERS; do
 				start_server "$server"
 				echo "round $round: $server $wl" >&2
@@ -159,6 +161,7 @@ const cols = {
 };
 const fmt = (x) => Number.isNaN(x) ? "-" : Number.isInteger(x) ? String(x) : x.toFixed(x < 10 ? 2 : 0);
 for (const [w, cs] of Object.entries(cols)) {
+	if (!servers.split(/\s+/).some((s) => s && load(s, w).length)) continue; // workload not run
 	console.log(`\n${w}\n\n| server | runs | ${cs.map((c) => c[0]).join(" | ")} |`);
 	console.log(`|---|---|${cs.map(() => "---").join("|")}|`);
 	for (const s of servers.split(/\s+/).filter(Boolean)) {
