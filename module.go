@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
+	// Registers the caddy webrtc-loadtest subcommand.
+	_ "github.com/caddy-webrtc/caddy-webrtc/loadtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/turnapp"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"

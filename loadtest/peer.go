@@ -1,0 +1,213 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+)
+
+// Timeouts of one peer's network operations, so a stuck server ends a run
+// instead of hanging it.
+const (
+	handshakeTimeout = 10 * time.Second
+	writeTimeout     = 10 * time.Second
+	closeTimeout     = time.Second
+)
+
+// Failure codes of peers that never joined, next to the server's own error
+// codes (room_full, rate_limited, ...).
+const (
+	codeDialError = "dial_error"
+	codeHandshake = "handshake_error"
+)
+
+// room is a group of peers that signal one another.
+type room struct {
+	name    string
+	members []*peer // by slot
+}
+
+// peer is one signaling client.
+type peer struct {
+	index int // in the run
+	slot  int // in its room
+	room  *room
+	conn  *websocket.Conn
+	wmu   sync.Mutex // one writer at a time: sender, heartbeat, close
+	// id is the peer's id while it is connected, nil otherwise. Senders
+	// only address room-mates that have one.
+	id atomic.Pointer[string]
+	// The sender goroutine's state: the last sequence number sent to each
+	// slot, and the round-robin position.
+	seqTo []uint64
+	next  int
+	// recv is the reader goroutine's state, keyed by sender index.
+	recv map[int]*seqTracker
+	// inflight and wake pace a FlatOut sender: receivers decrement and
+	// wake it.
+	inflight atomic.Int64
+	wake     chan struct{}
+	done     chan struct{} // closed when the reader ends
+}
+
+// payload is what every signal carries besides padding: the sender's
+// index, its sequence number to this receiver and the send time (ns since
+// the run's start, on the monotonic clock, which sender and receiver share).
+type payload struct {
+	From int    `json:"f"`
+	Seq  uint64 `json:"s"`
+	Sent int64  `json:"t"`
+}
+
+// connect dials peer p, waits for the join answer, and starts its reader.
+func (r *run) connect(ctx context.Context, p *peer) {
+	start := time.Now()
+	conn, id, code, err := r.join(ctx, p)
+	if err != nil {
+		r.fail(code, err)
+		return
+	}
+	r.joinHist.Record(time.Since(start))
+	p.conn = conn
+	p.id.Store(&id)
+	r.connected.Add(1)
+	go r.read(p)
+}
+
+// join dials and reads frames until the server admits or refuses the peer.
+func (r *run) join(ctx context.Context, p *peer) (*websocket.Conn, string, string, error) {
+	preID := r.cfg.RoomPrefix + "-" + strconv.Itoa(p.index)
+	token, err := r.token(p)
+	if err != nil {
+		return nil, "", "token_error", err
+	}
+	conn, resp, err := r.dialer.DialContext(ctx, r.proto.dialURL(r.base, p.room.name, preID, token), nil)
+	if err != nil {
+		if resp != nil {
+			return nil, "", "http_" + strconv.Itoa(resp.StatusCode), fmt.Errorf("upgrade refused: %s", resp.Status)
+		}
+		return nil, "", codeDialError, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	for {
+		_, b, err := conn.ReadMessage()
+		if err != nil {
+			conn.Close()
+			return nil, "", codeHandshake, err
+		}
+		f, err := r.proto.parse(b)
+		switch {
+		case err != nil:
+			conn.Close()
+			return nil, "", codeHandshake, err
+		case f.kind == kindError:
+			conn.Close()
+			return nil, "", f.code, fmt.Errorf("server refused the peer: %s", f.code)
+		case f.kind == kindJoined:
+			_ = conn.SetReadDeadline(time.Time{})
+			if r.proto.assignsIDs() {
+				f.id = preID
+			}
+			return conn, f.id, "", nil
+		}
+	}
+}
+
+// token mints the peer's room token, if the run has a secret.
+func (r *run) token(p *peer) (string, error) {
+	if len(r.cfg.TokenSecret) == 0 {
+		return "", nil
+	}
+	ttl := r.cfg.Duration + time.Duration(float64(r.cfg.Peers)/r.cfg.Ramp*float64(time.Second)) + tokenTTLMargin
+	return signaling.MintToken(r.cfg.TokenSecret, p.room.name, strconv.Itoa(p.index), "", ttl, time.Now())
+}
+
+// read handles the peer's frames until its connection ends.
+func (r *run) read(p *peer) {
+	defer close(p.done)
+	defer p.id.Store(nil)
+	for {
+		_, b, err := p.conn.ReadMessage()
+		if err != nil {
+			if !r.closing.Load() {
+				r.dropped.Add(1)
+			}
+			return
+		}
+		f, err := r.proto.parse(b)
+		switch {
+		case err != nil:
+			r.count(&r.serverErrors, "unparsable_frame")
+		case f.kind == kindError:
+			r.count(&r.serverErrors, f.code)
+		case f.kind == kindSignal:
+			r.receive(p, f.data)
+		}
+	}
+}
+
+// receive checks one signal's sequence and latency.
+func (r *run) receive(p *peer, data []byte) {
+	var pl payload
+	if err := json.Unmarshal(data, &pl); err != nil || pl.From < 0 || pl.From >= len(r.peers) {
+		r.count(&r.serverErrors, "foreign_signal")
+		return
+	}
+	r.relayHist.Record(time.Since(r.start) - time.Duration(pl.Sent))
+	t := p.recv[pl.From]
+	if t == nil {
+		t = new(seqTracker)
+		p.recv[pl.From] = t
+	}
+	switch t.observe(pl.Seq) {
+	case seqInOrder:
+		r.delivered.Add(1)
+	case seqLate:
+		r.delivered.Add(1)
+		r.misordered.Add(1)
+	case seqDuplicate:
+		r.duplicated.Add(1)
+	}
+	if r.cfg.FlatOut {
+		s := r.peers[pl.From]
+		s.inflight.Add(-1)
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// write sends one frame; frames of one peer never interleave.
+func (p *peer) write(b []byte) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return p.conn.WriteMessage(websocket.TextMessage, b)
+}
+
+// close says goodbye with a close frame and drops the connection.
+func (p *peer) close() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = p.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeTimeout))
+	p.conn.Close()
+}
+
+// isTooMany tells whether a failure code is HTTP 429.
+func isTooMany(code string) bool {
+	return code == "http_"+strconv.Itoa(http.StatusTooManyRequests)
+}
+
+var errNoRoomMate = errors.New("no connected room-mate")
