@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub"
 	"github.com/caddy-webrtc/caddy-webrtc/turnapp"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -20,6 +21,7 @@ func init() {
 	caddy.RegisterModule(new(signaling.Handler))
 	caddy.RegisterModule(signaling.Admin{})
 	caddy.RegisterModule(signaling.MemoryBackend{})
+	caddy.RegisterModule(natshub.Backend{})
 	caddy.RegisterModule(new(turncreds.Handler))
 	caddy.RegisterModule(new(turnapp.App))
 

@@ -1,0 +1,124 @@
+package natshub
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+)
+
+// maintain runs until Shutdown: it heartbeats every node_timeout/3, removes
+// the members of silent nodes from the rooms, and re-asserts this node's
+// members when asked (after a reconnect or a failed update).
+func (h *Hub) maintain() {
+	defer close(h.stopped)
+	ticker := newTicker(h.nodes.heartbeat)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.kick:
+			h.reconcileAll()
+		case <-ticker.C:
+			h.nodes.beat(false)
+			if h.nodes.judging() {
+				h.sweep()
+			}
+			h.nodes.forget()
+		}
+	}
+}
+
+func (h *Hub) reconcileAll() {
+	if !h.nodes.isConnected() {
+		return // the reconnect asks again
+	}
+	h.mu.Lock()
+	views := h.viewList()
+	h.mu.Unlock()
+	for _, v := range views {
+		h.reconcile(v)
+	}
+}
+
+// sweep removes the members of dead nodes from every room of the hub.
+// Every live node sweeps; compare-and-set makes the removals agree.
+func (h *Hub) sweep() {
+	ctx, cancel := opContext()
+	defer cancel()
+	keys, err := h.listKeys(ctx)
+	if err != nil {
+		h.logger.Warn("listing rooms to find members of stopped servers", zap.Error(err))
+		return
+	}
+	for _, key := range keys {
+		if err := h.sweepRoom(ctx, key); err != nil {
+			h.logger.Warn("removing members of a stopped server", zap.Error(err))
+			return
+		}
+	}
+}
+
+func (h *Hub) sweepRoom(ctx context.Context, key string) error {
+	drop := func(st *roomState) (bool, error) {
+		n := len(st.Members)
+		st.Members = slices.DeleteFunc(st.Members, func(m member) bool { return h.nodes.dead(m.Node) })
+		return len(st.Members) != n, nil
+	}
+	v := h.view(key)
+	if v == nil {
+		res, err := h.update(ctx, key, drop)
+		if err == nil && res.changed {
+			h.publishSnapshot(key, res, "")
+		}
+		return err
+	}
+	v.mu.Lock()
+	res, err := h.update(ctx, key, drop)
+	var ev events
+	if err == nil && res.changed {
+		h.publishSnapshot(key, res, "")
+		ev = h.apply(v, res.rev, res.new.Members)
+	}
+	v.mu.Unlock()
+	h.deliver(ev, false)
+	return err
+}
+
+// checkHubCaps applies MaxRooms and MaxPeersTotal against the cluster-wide
+// counts (at most statsTTL old). Unlike the room cap they are not atomic:
+// joins racing on several servers may overshoot them by the number of
+// racing joins.
+func (h *Hub) checkHubCaps(key string, req signaling.JoinRequest) error {
+	if req.MaxRooms <= 0 && req.MaxPeersTotal <= 0 {
+		return nil
+	}
+	st := h.Stats()
+	if req.MaxPeersTotal > 0 && req.Replace == "" && st.Peers >= req.MaxPeersTotal {
+		return signaling.ErrHubFull
+	}
+	if req.MaxRooms > 0 && st.Rooms >= req.MaxRooms {
+		ctx, cancel := opContext()
+		defer cancel()
+		room, _, err := h.load(ctx, key)
+		if err != nil {
+			return ErrUnavailable
+		}
+		if len(room.Members) == 0 {
+			return signaling.ErrHubFull
+		}
+	}
+	return nil
+}
+
+// newTicker exists so the period is never zero (time.NewTicker panics).
+func newTicker(d time.Duration) *time.Ticker {
+	if d <= 0 {
+		d = time.Second
+	}
+	return time.NewTicker(d)
+}
