@@ -253,7 +253,7 @@ func (b *Backend) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := make(map[string]bool)
-	for d.NextBlock(d.Nesting()) {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		if err := caddyfileopt.Once(d, seen); err != nil {
 			return err
 		}
@@ -295,7 +295,7 @@ func unmarshalTLS(d *caddyfile.Dispenser) (*TLS, error) {
 	}
 	t := new(TLS)
 	seen := make(map[string]bool)
-	for d.NextBlock(d.Nesting()) {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		if err := caddyfileopt.Once(d, seen); err != nil {
 			return nil, err
 		}

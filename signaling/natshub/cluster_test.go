@@ -231,3 +231,9 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 		t.Fatalf("%d NATS connections left", n)
 	}
 }
+
+// hubtestJoin joins one peer so the hub connects.
+func hubtestJoin(t *testing.T, h *Hub) {
+	t.Helper()
+	hubtest.Join(t, h, "r", hubtest.NewPeer("x"), 6)
+}
