@@ -237,3 +237,21 @@ func hubtestJoin(t *testing.T, h *Hub) {
 	t.Helper()
 	hubtest.Join(t, h, "r", hubtest.NewPeer("x"), 6)
 }
+
+func TestStatsCountTheClusterAndThisServer(t *testing.T) {
+	srv := startNATS(t)
+	hs := newHubs(t, srv.url(), 2)
+	hubtest.Join(t, hs[0], "r1", hubtest.NewPeer("a1"), 6)
+	hubtest.Join(t, hs[0], "r1", hubtest.NewPeer("a2"), 6)
+	hubtest.Join(t, hs[1], "r1", hubtest.NewPeer("b1"), 6)
+	hubtest.Join(t, hs[1], "r2", hubtest.NewPeer("b2"), 6)
+	want := signaling.HubStats{Backend: "nats", LocalPeers: 2, Rooms: 2, Peers: 4}
+	eventually(t, 2*statsTTL+time.Second, "cluster-wide counts", func() bool {
+		return hs[0].Stats() == want
+	})
+	hs[1].Leave("r2", "b2")
+	want = signaling.HubStats{Backend: "nats", LocalPeers: 1, Rooms: 1, Peers: 3}
+	eventually(t, 2*statsTTL+time.Second, "counts after a room emptied", func() bool {
+		return hs[1].Stats() == want
+	})
+}
