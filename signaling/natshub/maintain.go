@@ -10,6 +10,11 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
+// fullSweepTicks is how many heartbeat periods pass between sweeps of
+// every room when no known node fell silent: such a sweep only finds
+// nodes that died before this one started and that nobody swept.
+const fullSweepTicks = 12
+
 // maintain runs until Shutdown: it heartbeats every node_timeout/3, removes
 // the members of silent nodes from the rooms, and re-asserts this node's
 // members when asked (after a reconnect or a failed update).
@@ -17,7 +22,7 @@ func (h *Hub) maintain() {
 	defer close(h.stopped)
 	ticker := newTicker(h.nodes.heartbeat)
 	defer ticker.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-h.stop:
 			return
@@ -25,7 +30,9 @@ func (h *Hub) maintain() {
 			h.reconcileAll()
 		case <-ticker.C:
 			h.nodes.beat(false)
-			if h.nodes.judging() {
+			// Reading every room is the costly part: done when a node we
+			// heard fell silent, and now and then for ones we never heard.
+			if h.nodes.judging() && (h.nodes.newlyDead() || tick%fullSweepTicks == 0) {
 				h.sweep()
 			}
 			h.nodes.forget()

@@ -38,6 +38,7 @@ type nodeTable struct {
 	since     time.Time // start of the current connection
 	upCh      chan struct{}
 	lastSeen  map[string]time.Time
+	mourned   map[string]bool // silent nodes a sweep was started for
 	outbox    map[string][]*nats.Msg
 	heartbeat time.Duration
 }
@@ -46,6 +47,7 @@ func (t *nodeTable) init(h *Hub) {
 	t.h = h
 	t.upCh = make(chan struct{})
 	t.lastSeen = make(map[string]time.Time)
+	t.mourned = make(map[string]bool)
 	t.outbox = make(map[string][]*nats.Msg)
 	t.heartbeat = h.cfg.nodeTimeout / 3
 }
@@ -172,6 +174,20 @@ func (t *nodeTable) dead(node string) bool {
 	return time.Since(seen) > t.h.cfg.nodeTimeout
 }
 
+// newlyDead says whether a node heard before has fallen silent since the
+// last call, which calls for a sweep now rather than at the next full one.
+func (t *nodeTable) newlyDead() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	found := false
+	for n, seen := range t.lastSeen {
+		if time.Since(seen) > t.h.cfg.nodeTimeout && !t.mourned[n] {
+			t.mourned[n], found = true, true
+		}
+	}
+	return found
+}
+
 // forget drops what is kept about nodes silent for long.
 func (t *nodeTable) forget() {
 	t.mu.Lock()
@@ -180,6 +196,7 @@ func (t *nodeTable) forget() {
 		if time.Since(seen) > forgetAfter*t.h.cfg.nodeTimeout {
 			delete(t.lastSeen, n)
 			delete(t.outbox, n)
+			delete(t.mourned, n)
 		}
 	}
 }

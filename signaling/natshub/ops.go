@@ -3,6 +3,7 @@ package natshub
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -137,6 +138,11 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 	l := &local{peer: p, info: me, seq: h.seq.Add(1)}
 	v.locals[me.ID] = l
 	ev := h.apply(v, res.rev, res.new.Members)
+	if !slices.ContainsFunc(v.members, func(m member) bool { return m.ID == me.ID }) {
+		// The view had a newer revision already (it cannot, revisions
+		// only grow); show the state just written rather than lose p.
+		ev = h.refresh(v, res.new.Members)
+	}
 	welcome := make([]signaling.PeerInfo, 0, len(v.members))
 	for _, m := range v.members {
 		if m.ID != me.ID {
