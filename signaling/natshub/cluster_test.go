@@ -137,6 +137,7 @@ func TestANATSOutageMakesNoLivePeerLeave(t *testing.T) {
 	hubtest.Join(t, hs[0], "r", p1, 6)
 	hubtest.Join(t, hs[1], "r", p2, 6)
 	p1.Expect(t, "peer-joined", "p2")
+	hubtest.Join(t, hs[1], "solo", hubtest.NewPeer("q"), 6)
 	srv.stop()
 	eventually(t, 15*time.Second, "both servers notice the outage", func() bool {
 		return !hs[0].nodes.isConnected() && !hs[1].nodes.isConnected()
@@ -149,6 +150,7 @@ func TestANATSOutageMakesNoLivePeerLeave(t *testing.T) {
 			t.Fatalf("signal during the outage: %v", err)
 		}
 	}
+	hs[1].Leave("solo", "q") // the last local peer of its room, while NATS is away
 	// The outage itself must outlast node_timeout: the wait is the case.
 	time.Sleep(testNodeTimeout + time.Second)
 	srv.start()
@@ -170,6 +172,9 @@ func TestANATSOutageMakesNoLivePeerLeave(t *testing.T) {
 	}
 	hubtest.Join(t, hs[0], "r", hubtest.NewPeer("p4"), 6)
 	p2.Expect(t, "peer-joined", "p4")
+	if m := members(t, hs[0], "solo"); len(m) != 0 {
+		t.Fatalf("a peer that left during the outage is still a member: %+v", m)
+	}
 }
 
 // clientGoroutines counts goroutines running NATS client or hub code (the

@@ -40,6 +40,10 @@ func (h *Hub) maintain() {
 	}
 }
 
+// reconcileAll makes the bucket agree with this node's peers: the rooms
+// it has peers in get them back if dropped, and every other room loses
+// members this node no longer has (such as peers that left while NATS was
+// away, whose room this node has since forgotten).
 func (h *Hub) reconcileAll() {
 	if !h.nodes.isConnected() {
 		return // the reconnect asks again
@@ -49,6 +53,30 @@ func (h *Hub) reconcileAll() {
 	h.mu.Unlock()
 	for _, v := range views {
 		h.reconcile(v)
+	}
+	ctx, cancel := opContext()
+	defer cancel()
+	keys, err := h.listKeys(ctx)
+	if err != nil {
+		h.logger.Warn("listing rooms to re-assert members", zap.Error(err))
+		return
+	}
+	for _, key := range keys {
+		if h.view(key) != nil {
+			continue // reconciled above, or joined since
+		}
+		res, err := h.update(ctx, key, func(st *roomState) (bool, error) {
+			n := len(st.Members)
+			st.Members = slices.DeleteFunc(st.Members, func(m member) bool { return m.Node == h.node })
+			return len(st.Members) != n, nil
+		})
+		if err != nil {
+			h.logger.Warn("removing members that left while NATS was away", zap.Error(err))
+			return
+		}
+		if res.changed {
+			h.publishSnapshot(key, res, "")
+		}
 	}
 }
 
