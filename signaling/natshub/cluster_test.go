@@ -260,3 +260,46 @@ func TestStatsCountTheClusterAndThisServer(t *testing.T) {
 		return hs[1].Stats() == want
 	})
 }
+
+// A hub whose NATS is not there yet refuses joins (the handler answers
+// `unavailable`) after a bounded wait, and takes them once NATS is up.
+func TestJoinsWaitForNATSToComeUp(t *testing.T) {
+	n := &natsServer{t: t, dir: t.TempDir(), port: freePort(t)}
+	t.Cleanup(n.stop)
+	hs := newHubs(t, n.url(), 1)
+	start := time.Now()
+	if _, err := hs[0].Join("r", hubtest.NewPeer("early"), joinReq("early", 6)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("join without NATS: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > connectWait+2*time.Second {
+		t.Fatalf("the refused join took %s", d)
+	}
+	n.start()
+	eventually(t, 15*time.Second, "a join once NATS is up", func() bool {
+		_, err := hs[0].Join("r", hubtest.NewPeer("late"), joinReq("late", 6))
+		return err == nil
+	})
+}
+
+// A server that shuts down removes its peers at once: the others need not
+// wait for node_timeout.
+func TestShutdownTellsTheOtherServersAtOnce(t *testing.T) {
+	srv := startNATS(t)
+	hs := newHubs(t, srv.url(), 2)
+	p1, p2 := hubtest.NewPeer("p1"), hubtest.NewPeer("p2")
+	hubtest.Join(t, hs[0], "r", p1, 6)
+	hubtest.Join(t, hs[1], "r", p2, 6)
+	p1.Expect(t, "peer-joined", "p2")
+	start := time.Now()
+	hs[1].Shutdown()
+	p1.Expect(t, "peer-left", "p2")
+	if d := time.Since(start); d >= testNodeTimeout {
+		t.Fatalf("peer-left took %s, as long as a dead server's", d)
+	}
+	if p2.ClosedWith() != signaling.CloseGoingAway {
+		t.Fatalf("the stopping server's peer closed with %d", p2.ClosedWith())
+	}
+	if m := members(t, hs[0], "r"); len(m) != 1 {
+		t.Fatalf("members after shutdown: %+v", m)
+	}
+}
