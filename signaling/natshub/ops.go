@@ -139,8 +139,8 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 	v.locals[me.ID] = l
 	ev := h.apply(v, res.rev, res.new.Members)
 	if !slices.ContainsFunc(v.members, func(m member) bool { return m.ID == me.ID }) {
-		// The view had a newer revision already (it cannot, revisions
-		// only grow); show the state just written rather than lose p.
+		// Only if the view were ahead of the revision just written, which
+		// growing revisions rule out; showing that state beats losing p.
 		ev = h.refresh(v, res.new.Members)
 	}
 	welcome := make([]signaling.PeerInfo, 0, len(v.members))
