@@ -18,7 +18,8 @@ import (
 // Caddy processes on loopback, each with a generated Caddyfile naming the
 // same embedded NATS; WebSocket clients connected to different processes
 // meet in one room, signal each other, and see each other leave when a
-// process is killed.
+// process is killed; when NATS stops, a connected peer stays and a new one
+// gets `unavailable`.
 func TestTwoCaddyProcessesShareARoom(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Caddy")
@@ -52,6 +53,17 @@ func TestTwoCaddyProcessesShareARoom(t *testing.T) {
 	if f := expectFrame(t, a, "peer-left"); f.ID != wb.ID {
 		t.Fatalf("peer-left %+v", f)
 	}
+	// Without NATS, the connected peer stays and newcomers are told to
+	// come back later.
+	srv.stop()
+	eventually(t, 15*time.Second, "a newcomer refused with unavailable", func() bool {
+		c := dialRoom(t, portA.port)
+		var f wireFrame
+		return c.ReadJSON(&f) == nil && f.Type == "error" && f.Code == "unavailable"
+	})
+	send(t, a, map[string]any{"type": "ping"})
+	_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
+	expectFrame(t, a, "pong")
 }
 
 type caddyProc struct {
