@@ -217,6 +217,21 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	if keys, err := hs[0].listKeys(ctx); err != nil || len(keys) != 0 {
 		t.Fatalf("rooms left in the bucket: %v %v", keys, err)
 	}
+	// Emptied rooms leave delete markers; purged, the bucket is empty.
+	if err := hs[0].purgeMarkersCtx(ctx, -1); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := hs[0].js.Stream(ctx, "KV_"+hs[0].bucketName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 0 {
+		t.Fatalf("the bucket keeps %d messages after purging markers", info.State.Msgs)
+	}
 	if clientGoroutines() == 0 {
 		t.Fatal("the goroutine probe sees no client goroutine while hubs are open")
 	}

@@ -62,6 +62,7 @@ type Hub struct {
 
 	startMu sync.Mutex // serializes connecting and shutting down
 	nc      *nats.Conn
+	js      jetstream.JetStream
 	kv      jetstream.KeyValue
 	subs    []*nats.Subscription
 	stop    chan struct{}
@@ -202,7 +203,7 @@ func (h *Hub) setup() error {
 	if err != nil {
 		return fmt.Errorf("%w: membership bucket %s: %v", ErrUnavailable, h.bucketName(), err)
 	}
-	h.kv = kv
+	h.js, h.kv = js, kv
 	nodeSub, err := h.nc.Subscribe(h.nodeSubject(h.node), h.onNodeMsg)
 	if err != nil {
 		return err

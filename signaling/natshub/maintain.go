@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
@@ -14,6 +15,15 @@ import (
 // every room when no known node fell silent: such a sweep only finds
 // nodes that died before this one started and that nobody swept.
 const fullSweepTicks = 12
+
+// markerTicks is how many heartbeat periods pass between purges of the
+// delete markers emptied rooms leave, which otherwise pile up with every
+// room ever used; markerAge spares recent ones (nothing needs them, but a
+// young marker is cheap and may be replaced by the next join anyway).
+const (
+	markerTicks = 36
+	markerAge   = time.Minute
+)
 
 // maintain runs until Shutdown: it heartbeats every node_timeout/3, removes
 // the members of silent nodes from the rooms, and re-asserts this node's
@@ -34,6 +44,9 @@ func (h *Hub) maintain() {
 			// heard fell silent, and now and then for ones we never heard.
 			if h.nodes.judging() && (h.nodes.newlyDead() || tick%fullSweepTicks == 0) {
 				h.sweep()
+			}
+			if tick%markerTicks == 0 && h.nodes.isConnected() {
+				h.purgeMarkers(markerAge)
 			}
 			h.nodes.forget()
 		}
@@ -156,4 +169,45 @@ func newTicker(d time.Duration) *time.Ticker {
 		d = time.Second
 	}
 	return time.NewTicker(d)
+}
+
+// purgeMarkers removes the delete markers of this hub's emptied rooms older
+// than age. Each purge stops at the marker's own revision, so a room
+// created again meanwhile keeps its members.
+func (h *Hub) purgeMarkers(age time.Duration) {
+	ctx, cancel := opContext()
+	defer cancel()
+	if err := h.purgeMarkersCtx(ctx, age); err != nil {
+		h.logger.Warn("purging markers of emptied rooms", zap.Error(err))
+	}
+}
+
+func (h *Hub) purgeMarkersCtx(ctx context.Context, age time.Duration) error {
+	stream, err := h.js.Stream(ctx, "KV_"+h.bucketName())
+	if err != nil {
+		return err
+	}
+	w, err := h.kv.WatchFiltered(ctx, []string{h.keyPfx + ".*"}, jetstream.MetaOnly())
+	if err != nil {
+		return err
+	}
+	var markers []jetstream.KeyValueEntry
+	for e := range w.Updates() {
+		if e == nil {
+			break // caught up
+		}
+		if op := e.Operation(); (op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge) && time.Since(e.Created()) >= age {
+			markers = append(markers, e)
+		}
+	}
+	_ = w.Stop()
+	for _, e := range markers {
+		err := stream.Purge(ctx,
+			jetstream.WithPurgeSubject("$KV."+h.bucketName()+"."+e.Key()),
+			jetstream.WithPurgeSequence(e.Revision()+1))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
