@@ -14,6 +14,7 @@ import (
 	// Registers the caddy webrtc-loadtest subcommand.
 	_ "github.com/caddy-webrtc/caddy-webrtc/loadtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub"
 	"github.com/caddy-webrtc/caddy-webrtc/turnapp"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -22,6 +23,7 @@ func init() {
 	caddy.RegisterModule(new(signaling.Handler))
 	caddy.RegisterModule(signaling.Admin{})
 	caddy.RegisterModule(signaling.MemoryBackend{})
+	caddy.RegisterModule(natshub.Backend{})
 	caddy.RegisterModule(new(turncreds.Handler))
 	caddy.RegisterModule(new(turnapp.App))
 

@@ -1,0 +1,115 @@
+package natshub
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+)
+
+// startNATSCluster runs three routed NATS servers with clustered
+// JetStream, on loopback.
+func startNATSCluster(t *testing.T) []*server.Server {
+	t.Helper()
+	const n = 3
+	clientPorts, routePorts := make([]int, n), make([]int, n)
+	var routes []string
+	for i := range n {
+		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
+	}
+	var out []*server.Server
+	for i := range n {
+		srv, err := server.NewServer(&server.Options{
+			ServerName: fmt.Sprint("n", i), Host: "127.0.0.1", Port: clientPorts[i],
+			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "webrtc-test", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Start()
+		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+		out = append(out, srv)
+	}
+	for _, srv := range out {
+		if !srv.ReadyForConnections(10 * time.Second) {
+			t.Fatal("NATS did not start")
+		}
+	}
+	eventually(t, 30*time.Second, "a JetStream meta leader", func() bool {
+		for _, srv := range out {
+			if srv.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	})
+	return out
+}
+
+// Three Caddy-like hubs, each first connected to its own server of a
+// three-node NATS cluster (bucket with three replicas); one NATS server
+// stops, and its hub moves to another without any peer leaving.
+func TestThreeNodeNATSCluster(t *testing.T) {
+	servers := startNATSCluster(t)
+	var urls []string
+	for _, s := range servers {
+		urls = append(urls, s.ClientURL())
+	}
+	var hs []*Hub
+	for i := range servers {
+		// Each hub lists its own server first; nats.go shuffles the rest.
+		own := append([]string{urls[i]}, append(append([]string{}, urls[:i]...), urls[i+1:]...)...)
+		b := &Backend{URLs: own, Prefix: "cluster", NodeTimeout: caddy.Duration(testNodeTimeout), Replicas: 3}
+		b.setDefaults()
+		if err := b.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		opened, _ := b.OpenHub("default")
+		h := opened.(*Hub)
+		h.cfg.options = append(h.cfg.options, noRandomize())
+		t.Cleanup(h.Shutdown)
+		hs = append(hs, h)
+	}
+	var ps []*hubtest.Peer
+	eventually(t, 30*time.Second, "the bucket is created", func() bool {
+		return hs[0].ensureReady() == nil
+	})
+	for i, h := range hs {
+		p := hubtest.NewPeer(fmt.Sprint("p", i))
+		hubtest.Join(t, h, "r", p, 6)
+		ps = append(ps, p)
+	}
+	ps[0].Expect(t, "peer-joined", "p1")
+	ps[0].Expect(t, "peer-joined", "p2")
+	ps[1].Expect(t, "peer-joined", "p2")
+	if got := hs[0].nc.ConnectedUrl(); got != urls[0] {
+		t.Fatalf("hub 0 connected to %s, want %s", got, urls[0])
+	}
+	servers[0].Shutdown()
+	eventually(t, 20*time.Second, "hub 0 moves to another NATS server", func() bool {
+		return hs[0].nodes.isConnected() && hs[0].nc.ConnectedUrl() != urls[0]
+	})
+	if err := hs[0].Deliver("r", "p0", "", []byte(`{"type":"broadcast","from":"p0","data":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	ps[1].Expect(t, "broadcast", "p0")
+	ps[2].Expect(t, "broadcast", "p0")
+	if err := hs[2].Deliver("r", "p2", "p0", []byte(`{"type":"signal","from":"p2","data":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	ps[0].Expect(t, "signal", "p2")
+	for _, p := range ps {
+		p.Quiet(t) // nobody saw anyone leave
+	}
+}
+
+func noRandomize() nats.Option { return nats.DontRandomize() }

@@ -1,0 +1,251 @@
+package natshub
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+)
+
+// Leave implements signaling.Hub. Leaving twice, or for a peer of another
+// node, does nothing.
+func (h *Hub) Leave(name, id string) {
+	v := h.view(h.roomKey(name))
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	l := v.locals[id]
+	if l == nil {
+		v.mu.Unlock()
+		return
+	}
+	wasMember := !l.left
+	l.left = true // from now on Deliver from it fails
+	v.mu.Unlock()
+	// Outside the room lock: a frame on its way may wait for a slow peer.
+	l.retire()
+	v.mu.Lock()
+	delete(v.locals, id)
+	var ev events
+	if wasMember {
+		ev = h.leaveLocked(v, id)
+	}
+	v.mu.Unlock()
+	h.deliver(ev, false)
+	h.release(v, false)
+}
+
+// leaveLocked removes a local member from the bucket and tells everyone;
+// the caller holds v.mu. While NATS is away, only the local peers are
+// told now; reconcile removes the member from the bucket on reconnect.
+func (h *Hub) leaveLocked(v *roomView, id string) events {
+	var ev events
+	if h.ready.Load() && h.nodes.isConnected() {
+		ctx, cancel := opContext()
+		res, err := h.update(ctx, v.key, func(st *roomState) (bool, error) {
+			i := st.index(id)
+			if i < 0 || st.Members[i].Node != h.node {
+				return false, nil
+			}
+			st.Members = append(st.Members[:i], st.Members[i+1:]...)
+			return true, nil
+		})
+		cancel()
+		if err == nil && res.changed {
+			ev = h.apply(v, res.rev, res.new.Members)
+			h.publishSnapshot(v.key, res, "")
+		} else if err != nil {
+			h.logger.Warn("leaving a room through NATS; retrying on reconnect", zap.Error(err))
+			h.trigger()
+		}
+	} else {
+		h.trigger()
+	}
+	more := h.refresh(v, v.members) // in case the bucket was not changed
+	ev.frames = append(ev.frames, more.frames...)
+	if ev.targets == nil {
+		ev.targets = more.targets
+	}
+	ev.retire = append(ev.retire, more.retire...)
+	ev.remote = ev.remote || more.remote
+	return ev
+}
+
+// Deliver implements signaling.Hub. Frames for peers of another node go
+// on that node's subject, from this node's one connection, in order.
+func (h *Hub) Deliver(name, from, to string, frame []byte) error {
+	v := h.view(h.roomKey(name))
+	if v == nil {
+		return signaling.ErrNotMember
+	}
+	v.mu.Lock()
+	sender := v.locals[from]
+	if sender == nil || sender.left {
+		v.mu.Unlock()
+		return signaling.ErrNotMember
+	}
+	locals, nodes, err := h.route(v, from, to)
+	if err != nil {
+		v.mu.Unlock()
+		return err
+	}
+	// Taken under the room lock, before removal can see the sender gone.
+	sender.relaying.RLock()
+	defer sender.relaying.RUnlock()
+	v.mu.Unlock()
+	for _, node := range nodes {
+		m := nats.NewMsg(h.nodeSubject(node))
+		m.Header.Set(hdrKind, kindFrame)
+		m.Header.Set(hdrRoom, v.key)
+		m.Header.Set(hdrFrom, from)
+		if to != "" {
+			m.Header.Set(hdrTo, to)
+		}
+		m.Data = frame
+		if e := h.nodes.send(node, m); e != nil {
+			err = e
+		}
+	}
+	for _, p := range locals {
+		p.Send(frame)
+	}
+	return err
+}
+
+// route finds the local peers and the other nodes a frame goes to; the
+// caller holds v.mu.
+func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, error) {
+	if to == "" {
+		var remote []member
+		for _, m := range v.members {
+			if m.Node != h.node {
+				remote = append(remote, m)
+			}
+		}
+		return v.welcomedLocals(from), nodesOf(remote), nil
+	}
+	for _, m := range v.members {
+		if m.ID != to {
+			continue
+		}
+		if m.Node != h.node {
+			return nil, []string{m.Node}, nil
+		}
+		if l := v.locals[to]; l != nil && l.welcomed {
+			return []signaling.Peer{l.peer}, nil, nil
+		}
+	}
+	return nil, nil, signaling.ErrUnknownPeer
+}
+
+// onNodeMsg handles what other nodes send this one, one message at a time
+// in the order each node sent them.
+func (h *Hub) onNodeMsg(m *nats.Msg) {
+	h.remoteRelay.RLock()
+	defer h.remoteRelay.RUnlock()
+	v := h.view(m.Header.Get(hdrRoom))
+	if v == nil {
+		return // no peer of this node is in the room any more
+	}
+	switch m.Header.Get(hdrKind) {
+	case kindFrame:
+		h.onFrame(v, m)
+	case kindSnapshot:
+		h.onSnapshot(v, m)
+	}
+}
+
+// onFrame relays a remote peer's frame to local peers, unless the sender
+// has left by now, so nothing follows its peer-left.
+func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
+	from, to := m.Header.Get(hdrFrom), m.Header.Get(hdrTo)
+	v.mu.Lock()
+	var targets []signaling.Peer
+	for _, mem := range v.members {
+		if mem.ID == from && mem.Node != h.node {
+			if to == "" {
+				targets = v.welcomedLocals(from)
+			} else if l := v.locals[to]; l != nil && !l.left && l.welcomed {
+				targets = []signaling.Peer{l.peer}
+			}
+			break
+		}
+	}
+	v.mu.Unlock()
+	for _, p := range targets {
+		p.Send(m.Data)
+	}
+}
+
+// onSnapshot moves the view to a newer state another node wrote, and
+// disconnects a local peer whose seat a join there took.
+func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
+	rev, err := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
+	var st roomState
+	if err == nil {
+		err = json.Unmarshal(m.Data, &st)
+	}
+	if err != nil {
+		h.logger.Error("unreadable room snapshot from another server", zap.Error(err))
+		return
+	}
+	v.mu.Lock()
+	var evicted *local
+	if x := m.Header.Get(hdrReplaced); x != "" && rev > v.rev {
+		if l := v.locals[x]; l != nil && !l.left {
+			l.left, evicted = true, l
+		}
+	}
+	ev := h.apply(v, rev, st.Members)
+	v.mu.Unlock()
+	h.deliver(ev, true)
+	if evicted != nil {
+		evicted.peer.Send(replacedFrame)
+		evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+	}
+}
+
+var replacedFrame = mustJSON(signaling.ErrorFrame{
+	Type:    signaling.TypeError,
+	Code:    signaling.CodeReplaced,
+	Message: "a newer connection of this session took its place",
+})
+
+// reconcile makes the bucket hold exactly this node's current members of
+// the room: after an outage it puts back those others dropped, and it
+// removes those that left meanwhile.
+func (h *Hub) reconcile(v *roomView) {
+	ctx, cancel := opContext()
+	defer cancel()
+	v.mu.Lock()
+	ev, err := h.reconcileLocked(ctx, v)
+	v.mu.Unlock()
+	if err != nil {
+		h.logger.Warn("re-asserting room members through NATS", zap.Error(err))
+		return
+	}
+	h.deliver(ev, false)
+}
+
+func (h *Hub) reconcileLocked(ctx context.Context, v *roomView) (events, error) {
+	res, err := h.update(ctx, v.key, func(st *roomState) (bool, error) {
+		st.Room = v.name
+		want, _ := v.effective(st.Members, h.node)
+		changed := len(want) != len(st.Members)
+		for i := 0; !changed && i < len(want); i++ {
+			changed = want[i] != st.Members[i]
+		}
+		st.Members = want
+		return changed, nil
+	})
+	if err != nil || !res.changed {
+		return events{}, err
+	}
+	h.publishSnapshot(v.key, res, "")
+	return h.apply(v, res.rev, res.new.Members), nil
+}
