@@ -138,13 +138,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("credentials: %w", err)
 		}
 	}
-	// Origins are checked after the upgrade so that browsers, which cannot
-	// read a refused handshake's status, get a forbidden_origin frame.
-	h.upgrader = websocket.Upgrader{
-		CheckOrigin:     func(*http.Request) bool { return true },
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
-	}
+	h.upgrader = newUpgrader()
 	hub, err := loadHub(h.Hub)
 	if err != nil {
 		return fmt.Errorf("loading signaling hub %q: %w", h.Hub, err)
@@ -382,6 +376,26 @@ func (h *Handler) welcomeBuilder(p *wsPeer, room, user string, r *http.Request) 
 		})
 	}
 }
+
+// newUpgrader returns the WebSocket upgrader every handler uses.
+func newUpgrader() websocket.Upgrader {
+	return websocket.Upgrader{
+		// Origins are checked after the upgrade so that browsers, which
+		// cannot read a refused handshake's status, get a forbidden_origin
+		// frame.
+		CheckOrigin: func(*http.Request) bool { return true },
+		// Size 0 reads through the 4 KiB bufio.Reader the hijacked HTTP
+		// connection already has, instead of allocating a second one.
+		ReadBufferSize: 0,
+		// Frames are written through a pooled 4 KiB buffer that goes back
+		// to the pool after each message, so idle peers hold none.
+		WriteBufferSize: 4096,
+		WriteBufferPool: writeBufferPool,
+	}
+}
+
+// writeBufferPool shares write buffers among all connections.
+var writeBufferPool websocket.BufferPool = &sync.Pool{}
 
 // clientIP is the client's address as Caddy determines it: the connection's
 // peer, or what trusted proxies say it is.
