@@ -296,14 +296,10 @@ func (h *Handler) join(peer *wsPeer, roomName string, info PeerInfo, r *http.Req
 	return true
 }
 
-// startWriter runs the peer's writer goroutine; the channel closes when it ends.
+// startWriter lets the peer's writer run; the channel closes when the
+// close frame is out.
 func (h *Handler) startWriter(p *wsPeer, onClose func()) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.writeLoop(time.Duration(h.PingInterval), onClose)
-	}()
-	return done
+	return p.start(time.Duration(h.PingInterval), onClose)
 }
 
 // refusal is why a peer may not join: an error code, a message for people,
