@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ func BenchmarkIdlePeers(b *testing.B) {
 		}
 		waitPeers(b, h, n)
 		after := memNow()
+		writeHeapProfile(b)
 		b.ReportMetric(float64(after.heapStack-before.heapStack)/float64(n), "heap+stack-B/peer")
 		b.ReportMetric(float64(after.heap-before.heap)/float64(n), "heap-B/peer")
 		b.ReportMetric(float64(after.stack-before.stack)/float64(n), "stack-B/peer")
@@ -96,6 +98,23 @@ func BenchmarkIdlePeers(b *testing.B) {
 		_ = in.Close() // the helper exits, the peers leave
 		_ = child.Wait()
 		waitPeers(b, h, 0)
+	}
+}
+
+// writeHeapProfile writes the heap with the peers connected to the file
+// PERF_HEAPPROFILE names, if any (-memprofile sees them gone).
+func writeHeapProfile(b *testing.B) {
+	path := os.Getenv("PERF_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
 	}
 }
 

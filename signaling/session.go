@@ -21,6 +21,20 @@ type session struct {
 	rate    *frameRate
 	metrics *hubMetrics
 	logger  *zap.Logger
+
+	leave      func()          // takes the peer out of its room, once
+	writerDone <-chan struct{} // closed when the close frame is out
+}
+
+// run reads the peer's frames until the connection ends, then sees the
+// peer out of its room and its close frame out.
+func (s *session) run() {
+	s.readLoop()
+	s.leave()
+	s.peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
+	<-s.writerDone
+	s.metrics.leaves.Inc()
+	s.logger.Debug("peer left", zap.String("room", s.room), zap.String("peer", s.peer.id))
 }
 
 // readLoop processes the peer's frames until the connection fails or closes.
