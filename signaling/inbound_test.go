@@ -84,3 +84,20 @@ func TestReadFrameLimit(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestAppendTextFrame checks the three header lengths of RFC 6455 5.2.
+func TestAppendTextFrame(t *testing.T) {
+	for n, header := range map[int][]byte{
+		0:     {0x81, 0},
+		125:   {0x81, 125},
+		126:   {0x81, 126, 0, 126},
+		65535: {0x81, 126, 0xff, 0xff},
+		65536: {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
+	} {
+		payload := bytes.Repeat([]byte("x"), n)
+		got := appendTextFrame([]byte("prev"), payload)
+		if want := append(append([]byte("prev"), header...), payload...); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: header %v, want %v", n, got[4:4+len(header)], header)
+		}
+	}
+}
