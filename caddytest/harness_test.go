@@ -43,6 +43,11 @@ const globalOptions = `{
 const initConfig = `{"admin":{"listen":"` + adminAddr + `"},"logging":{"logs":{"default":{"level":"WARN"}}}}`
 
 func TestMain(m *testing.M) {
+	if os.Getenv("PERF_HELPER_ADDR") != "" {
+		// BenchmarkIdlePeersThroughCaddy's client process: no Caddy of
+		// its own, its ports are the parent's.
+		os.Exit(m.Run())
+	}
 	// Keep Caddy's storage (internal CA, certificates) out of the home dir.
 	dir, err := os.MkdirTemp("", "caddywebrtc-test")
 	if err != nil {

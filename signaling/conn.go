@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"encoding/binary"
 	"errors"
 	"sync"
 	"time"
@@ -22,13 +23,27 @@ const (
 	closeGrace = 2 * time.Second
 )
 
-// wsPeer is a Peer on a WebSocket connection. One goroutine (the writer)
-// does all writes; the request goroutine does all reads.
+// wsPeer is a Peer on a WebSocket connection. At most one goroutine (the
+// writer) writes at a time; the session's goroutine does all reads. The
+// writer runs only while there is something to write: an idle peer has no
+// writer goroutine and no queue, which is most of what an idle peer would
+// otherwise cost.
 type wsPeer struct {
 	id      string
 	ws      *websocket.Conn
-	queue   chan []byte
 	metrics *hubMetrics
+
+	mu      sync.Mutex
+	queue   [][]byte // frames waiting, from head on; at most sendQueueSize
+	head    int
+	writing bool          // a writer goroutine is running
+	pingDue bool          // the writer is to send a ping
+	space   chan struct{} // made when a sender first waits on a full queue
+	// Set by start; until then frames are only queued.
+	onClose      func()
+	finished     chan struct{} // closed when the last writer is done
+	pingInterval time.Duration
+	pinger       *time.Timer
 
 	closeOnce   sync.Once
 	done        chan struct{} // closed when the peer starts disconnecting
@@ -43,7 +58,6 @@ func newWSPeer(id string, ws *websocket.Conn, metrics *hubMetrics) *wsPeer {
 	return &wsPeer{
 		id:      id,
 		ws:      ws,
-		queue:   make(chan []byte, sendQueueSize),
 		metrics: metrics,
 		done:    make(chan struct{}),
 	}
@@ -52,34 +66,139 @@ func newWSPeer(id string, ws *websocket.Conn, metrics *hubMetrics) *wsPeer {
 // ID implements Peer.
 func (p *wsPeer) ID() string { return p.id }
 
+// start lets writers run and pings the peer every pingInterval. onClose
+// runs on the writer as soon as the peer starts closing; the returned
+// channel closes once the close frame is out.
+func (p *wsPeer) start(pingInterval time.Duration, onClose func()) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.onClose, p.pingInterval = onClose, pingInterval
+	p.finished = make(chan struct{})
+	p.pinger = time.AfterFunc(pingInterval, p.pingTick)
+	if p.pending() > 0 || p.closing() {
+		p.wakeWriter()
+	}
+	return p.finished
+}
+
+// pingTick asks the writer for a keep-alive ping and re-arms itself.
+func (p *wsPeer) pingTick() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing() {
+		return
+	}
+	p.pingDue = true
+	p.wakeWriter()
+	p.pinger.Reset(p.pingInterval)
+}
+
 // Send implements Peer.
 func (p *wsPeer) Send(frame []byte) bool {
-	select {
-	case <-p.done:
+	p.mu.Lock()
+	if p.closing() {
+		p.mu.Unlock()
 		return false
-	default:
 	}
-	select {
-	case p.queue <- frame:
+	if p.pending() < sendQueueSize {
+		p.push(frame)
+		p.mu.Unlock()
 		return true
-	default:
 	}
-	// Full: wait for the writer to make room, which holds back only the
-	// sending peer. A reader that makes no room in time is not reading.
+	p.mu.Unlock()
+	return p.waitForRoom(frame)
+}
+
+// waitForRoom queues a frame to a full queue once the writer makes room,
+// which holds back only the sending peer. A reader that makes no room in
+// time is not reading.
+func (p *wsPeer) waitForRoom(frame []byte) bool {
 	t := time.NewTimer(stallTimeout)
 	defer t.Stop()
-	select {
-	case p.queue <- frame:
-		return true
-	case <-p.done:
-		return false
-	case <-t.C:
-		if !p.closing() {
-			p.metrics.slow.Inc()
+	for {
+		p.mu.Lock()
+		if p.closing() {
+			p.mu.Unlock()
+			return false
 		}
-		p.Close(CloseTooSlow, "outbound queue full: peer is not reading")
-		return false
+		if p.pending() < sendQueueSize {
+			p.push(frame)
+			p.signalSpace() // room may be left for another waiting sender
+			p.mu.Unlock()
+			return true
+		}
+		if p.space == nil {
+			p.space = make(chan struct{}, 1)
+		}
+		space := p.space
+		p.mu.Unlock()
+		select {
+		case <-space:
+		case <-p.done:
+			return false
+		case <-t.C:
+			if !p.closing() {
+				p.metrics.slow.Inc()
+			}
+			p.Close(CloseTooSlow, "outbound queue full: peer is not reading")
+			return false
+		}
 	}
+}
+
+// pending is the number of queued frames; the caller holds p.mu.
+func (p *wsPeer) pending() int { return len(p.queue) - p.head }
+
+// push queues a frame and makes sure a writer will send it; the caller
+// holds p.mu and has checked there is room.
+func (p *wsPeer) push(frame []byte) {
+	if len(p.queue) == cap(p.queue) && p.head > 0 {
+		// Reuse the slots already sent rather than grow the slice.
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
+	p.queue = append(p.queue, frame)
+	p.wakeWriter()
+}
+
+// pop takes the oldest frame; the caller holds p.mu and has checked there
+// is one.
+func (p *wsPeer) pop() []byte {
+	frame := p.queue[p.head]
+	p.queue[p.head] = nil
+	p.head++
+	if p.head == len(p.queue) {
+		// Drained. A queue grown by a burst is dropped so an idle peer
+		// holds none; a small one is kept to spare a trickle allocations.
+		p.queue, p.head = p.queue[:0], 0
+		if cap(p.queue) > 4 {
+			p.queue = nil
+		}
+	}
+	p.signalSpace()
+	return frame
+}
+
+// signalSpace wakes a sender waiting for room, if any; the caller holds p.mu.
+func (p *wsPeer) signalSpace() {
+	if p.space == nil || p.pending() >= sendQueueSize {
+		return
+	}
+	select {
+	case p.space <- struct{}{}:
+	default:
+	}
+}
+
+// wakeWriter starts the writer unless one is running or the peer has not
+// started; the caller holds p.mu.
+func (p *wsPeer) wakeWriter() {
+	if p.writing || p.finished == nil {
+		return
+	}
+	p.writing = true
+	go p.writeLoop()
 }
 
 // Close implements Peer.
@@ -88,10 +207,11 @@ func (p *wsPeer) Close(code int, reason string) { p.disconnect(code, reason, fal
 // fail tells the peer why it is being disconnected and closes. It does not
 // wait for room in the queue: a peer being evicted may not be reading.
 func (p *wsPeer) fail(code, msg string, closeCode int) {
-	select {
-	case p.queue <- errorFrame(code, msg):
-	default:
+	p.mu.Lock()
+	if p.pending() < sendQueueSize {
+		p.push(errorFrame(code, msg))
 	}
+	p.mu.Unlock()
 	p.closeAfterQueued(closeCode, code)
 }
 
@@ -118,34 +238,59 @@ func (p *wsPeer) disconnect(code int, reason string, flush bool) {
 			// writer sees done and the peer leaves its room now.
 			_ = p.ws.UnderlyingConn().SetWriteDeadline(time.Now())
 		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.pinger != nil {
+			p.pinger.Stop()
+		}
+		// An idle peer has no writer to notice: start one to say goodbye.
+		p.wakeWriter()
 	})
 }
 
-// writeLoop sends queued frames and keep-alive pings until the peer
-// disconnects, then runs onClose and sends the close frame.
-func (p *wsPeer) writeLoop(pingInterval time.Duration, onClose func()) {
-	ticker := time.NewTicker(pingInterval)
-	defer ticker.Stop()
+// writeLoop sends queued frames and pings until there is nothing left to
+// write, or, once the peer is disconnecting, runs onClose and sends the
+// close frame.
+func (p *wsPeer) writeLoop() {
 	for {
-		// A closing peer wins over a full queue: select alone would pick
-		// at random and could go on writing to a peer that reads nothing.
-		if p.closing() {
-			break
-		}
-		select {
-		case frame := <-p.queue:
-			if err := p.write(frame, time.Now().Add(writeWait)); err != nil {
-				p.Close(websocket.CloseAbnormalClosure, "write failed")
-			}
-		case <-ticker.C:
+		frame, ping, closing := p.next()
+		switch {
+		case closing:
+			p.onClose()
+			p.finish()
+			close(p.finished)
+			return
+		case ping:
 			if err := p.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
 				p.Close(websocket.CloseAbnormalClosure, "ping failed")
 			}
-		case <-p.done:
+		case frame != nil:
+			if err := p.writeBatch(frame, time.Now().Add(writeWait)); err != nil {
+				p.Close(websocket.CloseAbnormalClosure, "write failed")
+			}
+		default:
+			return // idle: the next Send starts a new writer
 		}
 	}
-	onClose()
-	p.finish()
+}
+
+// next is the writer's next job. A closing peer wins over a full queue, so
+// the writer does not go on writing to a peer that reads nothing. When
+// there is nothing to do the writer stops being the writer.
+func (p *wsPeer) next() (frame []byte, ping, closing bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closing():
+		return nil, false, true
+	case p.pingDue:
+		p.pingDue = false
+		return nil, true, false
+	case p.pending() > 0:
+		return p.pop(), false, false
+	}
+	p.writing = false
+	return nil, false, false
 }
 
 // errClosing stops a write to a peer that started disconnecting.
@@ -169,6 +314,79 @@ func (p *wsPeer) write(frame []byte, deadline time.Time) error {
 	return nil
 }
 
+// maxBatch bounds the bytes one writeBatch sends in one write.
+const maxBatch = 16 << 10
+
+// batchBuffers hold encoded batches between writes.
+var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch+maxFrameHeader); return &b }}
+
+// writeBatch sends first and the frames queued behind it, up to maxBatch
+// bytes, in one write to the connection instead of one per frame: under
+// load most of a relay's cost is system calls. The frames are encoded here
+// (unmasked text frames need only a header), which is safe because this
+// goroutine is the connection's only writer, gorilla's writes included.
+func (p *wsPeer) writeBatch(first []byte, deadline time.Time) error {
+	var stack [64][]byte // the batch, without allocating
+	frames := p.takeBatch(append(stack[:0], first))
+	buf := batchBuffers.Get().(*[]byte)
+	defer batchBuffers.Put(buf)
+	b := (*buf)[:0]
+	for _, f := range frames {
+		b = appendTextFrame(b, f)
+	}
+	*buf = b
+	conn := p.ws.UnderlyingConn()
+	if err := conn.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	// Checked after the deadline is set, as in write.
+	if p.closing() && !p.flush {
+		return errClosing
+	}
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		p.metrics.frameOut(f)
+	}
+	return nil
+}
+
+// takeBatch appends the frames queued behind frames[0] that fit in a batch.
+func (p *wsPeer) takeBatch(frames [][]byte) [][]byte {
+	size := len(frames[0])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(frames) < cap(frames) && p.pending() > 0 && !p.closing() {
+		next := p.queue[p.head]
+		if size+len(next) > maxBatch {
+			break
+		}
+		size += len(next)
+		frames = append(frames, p.pop())
+	}
+	return frames
+}
+
+// maxFrameHeader is the longest header of a server's WebSocket frame.
+const maxFrameHeader = 10
+
+// appendTextFrame appends frame as one unmasked, final text frame (RFC 6455
+// 5.2), as a server sends it.
+func appendTextFrame(b, frame []byte) []byte {
+	const finText = 0x80 | websocket.TextMessage
+	switch n := len(frame); {
+	case n < 126:
+		b = append(b, finText, byte(n))
+	case n <= 0xffff:
+		b = append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, finText, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, frame...)
+}
+
 func (p *wsPeer) closing() bool {
 	select {
 	case <-p.done:
@@ -186,12 +404,8 @@ func (p *wsPeer) finish() {
 	if p.flush {
 	drain:
 		for {
-			select {
-			case frame := <-p.queue:
-				if p.write(frame, deadline) != nil {
-					break drain
-				}
-			default:
+			frame := p.popQueued()
+			if frame == nil || p.write(frame, deadline) != nil {
 				break drain
 			}
 		}
@@ -201,6 +415,16 @@ func (p *wsPeer) finish() {
 		_ = p.ws.WriteControl(websocket.CloseMessage, msg, deadline)
 	}
 	_ = p.ws.SetReadDeadline(deadline)
+}
+
+// popQueued takes the oldest queued frame, or nil.
+func (p *wsPeer) popQueued() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending() == 0 {
+		return nil
+	}
+	return p.pop()
 }
 
 // drainReads discards incoming frames until the connection fails, which

@@ -143,13 +143,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("credentials: %w", err)
 		}
 	}
-	// Origins are checked after the upgrade so that browsers, which cannot
-	// read a refused handshake's status, get a forbidden_origin frame.
-	h.upgrader = websocket.Upgrader{
-		CheckOrigin:     func(*http.Request) bool { return true },
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
-	}
+	h.upgrader = newUpgrader()
 	backendName, backend, err := h.loadBackend(ctx)
 	if err != nil {
 		return err
@@ -233,24 +227,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
 		return nil
 	}
-	defer release()
 	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
 	// through the ResponseController, which follows Unwrap.
 	ws, err := h.upgrader.Upgrade(hijackable{w}, r, nil)
 	if err != nil {
+		release()
 		// The upgrader has already written an HTTP error response.
 		h.logger.Debug("websocket upgrade failed", zap.Error(err))
 		return nil
 	}
-	// Hijacked connections are ours to close; Caddy's shutdown does not.
-	defer ws.Close()
-	h.serveConn(ws, r)
+	s := h.open(ws, r)
+	if s == nil {
+		release()
+		_ = ws.Close()
+		return nil
+	}
+	// The session outlives the request on a goroutine of its own, so that
+	// an idle peer does not keep the request's goroutine, parked under
+	// Caddy's middleware stack with its grown stack, nor what that
+	// goroutine holds (net/http's connection buffers, the request).
+	go func() {
+		// Hijacked connections are ours to close; Caddy's shutdown does not.
+		defer ws.Close()
+		defer release()
+		s.run()
+	}()
 	return nil
 }
 
-// serveConn runs one connection from admission to close: the whole
-// lifecycle of a peer is in this function.
-func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
+// open admits the peer and puts it in its room; it returns the session to
+// run, or nil when the peer was refused (and told why).
+func (h *Handler) open(ws *websocket.Conn, r *http.Request) *session {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl == nil {
 		repl = caddy.NewReplacer()
@@ -261,17 +268,13 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 	if refusal.code != "" {
 		h.logger.Debug("refused peer", zap.String("code", refusal.code), zap.String("reason", refusal.reason), zap.String("remote", r.RemoteAddr))
 		h.refuse(peer, refusal)
-		return
+		return nil
 	}
 	if !h.join(peer, roomName, info, r) {
-		return
+		return nil
 	}
 	h.metrics.joins.Inc()
 	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id), zap.String("user", info.User))
-	// Leave runs on the writer goroutine as soon as the peer starts closing
-	// (a slow peer is gone for the others at once), or after the read loop.
-	leave := sync.OnceFunc(func() { h.hub.Leave(roomName, peer.id) })
-	writerDone := h.startWriter(peer, leave)
 	s := &session{
 		peer:    peer,
 		hub:     h.hub,
@@ -282,12 +285,11 @@ func (h *Handler) serveConn(ws *websocket.Conn, r *http.Request) {
 		metrics: h.metrics,
 		logger:  h.logger,
 	}
-	s.readLoop()
-	leave()
-	peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
-	<-writerDone
-	h.metrics.leaves.Inc()
-	h.logger.Debug("peer left", zap.String("room", roomName), zap.String("peer", peer.id))
+	// Leave runs on the writer goroutine as soon as the peer starts closing
+	// (a slow peer is gone for the others at once), or after the read loop.
+	s.leave = sync.OnceFunc(func() { h.hub.Leave(roomName, peer.id) })
+	s.writerDone = h.startWriter(peer, s.leave)
+	return s
 }
 
 // join puts the peer in its room, taking over the seat of its own session's
@@ -328,14 +330,10 @@ func (h *Handler) join(peer *wsPeer, roomName string, info PeerInfo, r *http.Req
 	return true
 }
 
-// startWriter runs the peer's writer goroutine; the channel closes when it ends.
+// startWriter lets the peer's writer run; the channel closes when the
+// close frame is out.
 func (h *Handler) startWriter(p *wsPeer, onClose func()) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p.writeLoop(time.Duration(h.PingInterval), onClose)
-	}()
-	return done
+	return p.start(time.Duration(h.PingInterval), onClose)
 }
 
 // refusal is why a peer may not join: an error code, a message for people,
@@ -408,6 +406,29 @@ func (h *Handler) welcomeBuilder(p *wsPeer, room, user string, r *http.Request) 
 		})
 	}
 }
+
+// newUpgrader returns the WebSocket upgrader every handler uses.
+func newUpgrader() websocket.Upgrader {
+	return websocket.Upgrader{
+		// Origins are checked after the upgrade so that browsers, which
+		// cannot read a refused handshake's status, get a forbidden_origin
+		// frame.
+		CheckOrigin: func(*http.Request) bool { return true },
+		// A small reader of our own on the raw connection rather than the
+		// hijacked one (size 0): that 4 KiB reader reads through net/http's
+		// connReader, which keeps net/http's whole connection, its 4 KiB
+		// write buffer included, alive. 1 KiB still takes several small
+		// frames per read; larger payloads bypass it into the read buffer.
+		ReadBufferSize: 1024,
+		// Frames are written through a pooled 4 KiB buffer that goes back
+		// to the pool after each message, so idle peers hold none.
+		WriteBufferSize: 4096,
+		WriteBufferPool: writeBufferPool,
+	}
+}
+
+// writeBufferPool shares write buffers among all connections.
+var writeBufferPool websocket.BufferPool = &sync.Pool{}
 
 // clientIP is the client's address as Caddy determines it: the connection's
 // peer, or what trusted proxies say it is.

@@ -21,6 +21,20 @@ type session struct {
 	rate    *frameRate
 	metrics *hubMetrics
 	logger  *zap.Logger
+
+	leave      func()          // takes the peer out of its room, once
+	writerDone <-chan struct{} // closed when the close frame is out
+}
+
+// run reads the peer's frames until the connection ends, then sees the
+// peer out of its room and its close frame out.
+func (s *session) run() {
+	s.readLoop()
+	s.leave()
+	s.peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
+	<-s.writerDone
+	s.metrics.leaves.Inc()
+	s.logger.Debug("peer left", zap.String("room", s.room), zap.String("peer", s.peer.id))
 }
 
 // readLoop processes the peer's frames until the connection fails or closes.
@@ -45,20 +59,35 @@ func (s *session) readLoop() {
 		if s.closing() {
 			continue // discard until the peer answers our close frame
 		}
-		data, err := io.ReadAll(io.LimitReader(r, s.maxSize+1))
-		if err != nil {
+		if !s.readAndProcess(typ, r) {
 			return
 		}
-		if int64(len(data)) > s.maxSize {
-			s.fatal(CodeTooLarge, "message exceeds the maximum size", CloseTooLarge)
-			continue
-		}
-		s.process(typ, data)
 		// Renewed after handling: time spent waiting for room in other
 		// peers' queues is ours, not the peer's, whose pongs are read
 		// only between frames.
 		renew()
 	}
+}
+
+// readAndProcess reads one frame into a pooled buffer and acts on it; it
+// reports false when the connection failed.
+func (s *session) readAndProcess(typ int, r io.Reader) bool {
+	buf := readBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooledBuffer {
+			readBuffers.Put(buf)
+		}
+	}()
+	data, err := readFrame(r, s.maxSize, buf)
+	if err != nil {
+		return false
+	}
+	if int64(len(data)) > s.maxSize {
+		s.fatal(CodeTooLarge, "message exceeds the maximum size", CloseTooLarge)
+		return true
+	}
+	s.process(typ, data)
+	return true
 }
 
 func (s *session) closing() bool { return s.peer.closing() }
@@ -92,7 +121,7 @@ func (s *session) process(typ int, data []byte) {
 // handle acts on one text frame. Errors are reported to the sender only.
 func (s *session) handle(data []byte) {
 	var in Inbound
-	if err := json.Unmarshal(data, &in); err != nil {
+	if err := decodeInbound(data, &in); err != nil {
 		s.metrics.frameIn("invalid", len(data))
 		s.reply(CodeBadMessage, "frame is not a JSON object: "+err.Error())
 		return
@@ -108,7 +137,7 @@ func (s *session) handle(data []byte) {
 			s.reply(CodeBadMessage, `signal needs "data"`)
 			return
 		}
-		frame := encode(Outbound{Type: TypeSignal, From: s.peer.id, Data: in.Data})
+		frame := relayFrame(TypeSignal, s.peer.id, in.Data)
 		if err := s.hub.Deliver(s.room, s.peer.id, in.To, frame); err != nil {
 			switch {
 			case errors.Is(err, ErrUnknownPeer):
@@ -122,7 +151,7 @@ func (s *session) handle(data []byte) {
 			s.reply(CodeBadMessage, `broadcast needs "data"`)
 			return
 		}
-		frame := encode(Outbound{Type: TypeBroadcast, From: s.peer.id, Data: in.Data})
+		frame := relayFrame(TypeBroadcast, s.peer.id, in.Data)
 		if err := s.hub.Deliver(s.room, s.peer.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
 			s.logger.Error("delivering broadcast", zap.Error(err))
 		}

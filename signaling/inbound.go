@@ -1,0 +1,202 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"unicode/utf8"
+)
+
+// decodeInbound parses a peer's frame into in. The common frame, a JSON
+// object whose "type", "to" and "data" keys are spelled exactly so and
+// whose strings carry no escapes, is parsed in place (in.Data then points
+// into data) after one json.Valid pass, with no allocations; anything else
+// goes through json.Unmarshal, which gives the same result and the same
+// errors. The fast path never accepts what json.Unmarshal would refuse:
+// json.Valid has checked the syntax and the parser bails out on the rest.
+func decodeInbound(data []byte, in *Inbound) error {
+	if json.Valid(data) && parseSimpleObject(data, in) {
+		return nil
+	}
+	*in = Inbound{}
+	return json.Unmarshal(data, in)
+}
+
+// parseSimpleObject reads a syntactically valid JSON object's top-level
+// members, or reports false when the frame is not one it handles exactly
+// as json.Unmarshal would.
+func parseSimpleObject(data []byte, in *Inbound) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false // valid JSON but not an object: json.Unmarshal says so
+	}
+	i = skipSpace(data, i+1)
+	for i < len(data) && data[i] == '"' {
+		key, end, ok := plainString(data, i)
+		if !ok {
+			return false
+		}
+		i = skipSpace(data, end)
+		i = skipSpace(data, i+1) // the colon
+		vEnd := skipValue(data, i)
+		value := data[i:vEnd]
+		switch string(key) {
+		case "type", "to":
+			s, sEnd, ok := plainString(data, i)
+			if !ok || sEnd != vEnd || !utf8.Valid(s) {
+				// null, a number, escapes, invalid UTF-8 (which
+				// json.Unmarshal replaces): json.Unmarshal decides.
+				return false
+			}
+			if len(key) == 4 {
+				in.Type = internType(s)
+			} else {
+				in.To = string(s)
+			}
+		case "data":
+			in.Data = value
+		default:
+			// json.Unmarshal matches keys case-insensitively.
+			if bytes.EqualFold(key, []byte("type")) || bytes.EqualFold(key, []byte("to")) || bytes.EqualFold(key, []byte("data")) {
+				return false
+			}
+		}
+		i = skipSpace(data, vEnd)
+		if i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
+	}
+	return true
+}
+
+// internType returns the constant for a known type, so that the common
+// frames allocate no string.
+func internType(s []byte) string {
+	for _, t := range frameTypes {
+		if string(s) == t {
+			return t
+		}
+	}
+	return string(s)
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString returns the contents of the string starting at data[i] and
+// the index after its closing quote; ok is false when it has escapes.
+func plainString(data []byte, i int) (s []byte, end int, ok bool) {
+	if i >= len(data) || data[i] != '"' {
+		return nil, i, false
+	}
+	j := bytes.IndexByte(data[i+1:], '"')
+	if j < 0 {
+		return nil, i, false
+	}
+	s = data[i+1 : i+1+j]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		return nil, i, false
+	}
+	return s, i + j + 2, true
+}
+
+// skipValue returns the index after the valid JSON value starting at i.
+func skipValue(data []byte, i int) int {
+	depth := 0
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			i = skipString(data, i)
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth <= 0 {
+				if depth < 0 { // the enclosing object's end: a scalar ended here
+					return i
+				}
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		case ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}
+
+// skipString returns the index of the closing quote of the string at i.
+func skipString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return i
+}
+
+// relayFrame builds {"type":"<typ>","from":"<from>","data":<data>} by
+// splicing: data is a JSON value the peer sent, already checked to be valid
+// JSON and valid UTF-8, and ids are URL-safe base64, so no re-encoding is
+// needed. One allocation, shared by every recipient.
+func relayFrame(typ, from string, data []byte) []byte {
+	const a, b, c = `{"type":"`, `","from":"`, `","data":`
+	out := make([]byte, 0, len(a)+len(typ)+len(b)+len(from)+len(c)+len(data)+1)
+	out = append(out, a...)
+	out = append(out, typ...)
+	out = append(out, b...)
+	out = append(out, from...)
+	out = append(out, c...)
+	out = append(out, data...)
+	return append(out, '}')
+}
+
+// readBuffers holds frame buffers between frames, so that idle peers hold
+// none and busy ones do not allocate one per frame.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledBuffer keeps buffers grown by rare large frames out of the pool.
+const maxPooledBuffer = 64 << 10
+
+// readFrame reads r into *buf, up to max+1 bytes so that an oversized
+// frame shows as one.
+func readFrame(r io.Reader, max int64, buf *[]byte) ([]byte, error) {
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		room := b[len(b):cap(b)]
+		if left := max + 1 - int64(len(b)); int64(len(room)) > left {
+			room = room[:left]
+		}
+		n, err := r.Read(room)
+		b = b[:len(b)+n]
+		*buf = b
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if int64(len(b)) > max {
+			return b, nil
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var inboundSamples = []string{
+	`{"type":"signal","to":"abc","data":{"sdp":"v=0\r\n","type":"offer"}}`,
+	` { "type" : "broadcast" , "data" : [1, {"a":"}"}, "x\"y"] } `,
+	`{"type":"signal","to":"abc","data":null}`,
+	`{"type":"signal","to":"abc","data":12.5e3}`,
+	`{"type":"signal","to":"abc","data":true,"extra":{"deep":[[]]}}`,
+	`{"type":"ping"}`, `{}`, `[]`, `"x"`, `5`, `null`, `{"type":5}`, `{"to":null}`,
+	`{"Type":"signal","TO":"a","Data":1}`, `{"type":"sig\u006eal","data":1}`,
+	`{"type":"signal","type":"broadcast","data":1,"data":2}`, `{"ty\"pe":"x"}`,
+	`{"type":"a"`, `{"type":"a",}`, `{"type":"a"} x`, ``, `{"data":"\u00e9"}`,
+	`{"data":"a","to":"b"   }`, `{"type":"signal","to":"b","data":"}{"}`,
+}
+
+// TestDecodeInboundMatchesUnmarshal checks the fast path against
+// json.Unmarshal: same fields (data compared as JSON) and same errors.
+func TestDecodeInboundMatchesUnmarshal(t *testing.T) {
+	for _, s := range inboundSamples {
+		checkDecode(t, []byte(s))
+	}
+}
+
+func FuzzDecodeInbound(f *testing.F) {
+	for _, s := range inboundSamples {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { checkDecode(t, data) })
+}
+
+func checkDecode(t *testing.T, data []byte) {
+	t.Helper()
+	var got, want Inbound
+	errGot := decodeInbound(data, &got)
+	errWant := json.Unmarshal(data, &want)
+	if (errGot == nil) != (errWant == nil) || (errGot != nil && errGot.Error() != errWant.Error()) {
+		t.Fatalf("%q: error %v, json.Unmarshal says %v", data, errGot, errWant)
+	}
+	if errGot != nil {
+		return
+	}
+	if got.Type != want.Type || got.To != want.To || !bytes.Equal(got.Data, want.Data) {
+		t.Fatalf("%q: got %+v, json.Unmarshal gives %+v", data, got, want)
+	}
+}
+
+// TestRelayFrameMatchesEncode checks the spliced frame against the one
+// json.Marshal builds.
+func TestRelayFrameMatchesEncode(t *testing.T) {
+	for _, d := range []string{`{"candidate":"a<b>&c"}`, `null`, `[1, 2 ]`, `"é\u2028"`} {
+		var got, want any
+		if err := json.Unmarshal(relayFrame(TypeSignal, "ID_x-1", []byte(d)), &got); err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(encode(Outbound{Type: TypeSignal, From: "ID_x-1", Data: json.RawMessage(d)}), &want)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %v, want %v", d, got, want)
+		}
+	}
+}
+
+func TestReadFrameLimit(t *testing.T) {
+	buf := new([]byte)
+	for _, n := range []int{0, 1, 127, 128, 129, 5000} {
+		data, err := readFrame(strings.NewReader(strings.Repeat("x", n)), 128, buf)
+		if err != nil || len(data) != min(n, 129) {
+			t.Fatalf("%d bytes: read %d, %v", n, len(data), err)
+		}
+	}
+	if _, err := readFrame(io.MultiReader(strings.NewReader("ab"), errReader{}), 128, buf); err == nil {
+		t.Fatal("read error lost")
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestAppendTextFrame checks the three header lengths of RFC 6455 5.2.
+func TestAppendTextFrame(t *testing.T) {
+	for n, header := range map[int][]byte{
+		0:     {0x81, 0},
+		125:   {0x81, 125},
+		126:   {0x81, 126, 0, 126},
+		65535: {0x81, 126, 0xff, 0xff},
+		65536: {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
+	} {
+		payload := bytes.Repeat([]byte("x"), n)
+		got := appendTextFrame([]byte("prev"), payload)
+		if want := append(append([]byte("prev"), header...), payload...); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: header %v, want %v", n, got[4:4+len(header)], header)
+		}
+	}
+}
