@@ -2,17 +2,44 @@ package caddytest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
-// browser starts one headless Chromium; each page is a tab of it.
-func browser(t *testing.T) context.Context {
+// fakeCameraFPS is the frame rate of Chromium's fake camera, before the
+// demo's ?quality=test constraints pick a small size from it: every frame
+// is encoded once per peer, and the suite must pass on a 2-core machine.
+//
+// Pages keep a renderer process each. Fewer were measured: Chromium
+// ignores --renderer-process-limit for the tabs a test opens, and
+// --process-per-site, which puts them all in one process, serialises
+// every page on one main thread: the cut case took a quarter longer to
+// re-form its mesh, for no less CPU.
+const fakeCameraFPS = 5
+
+// chromium is one headless Chromium; each page is a tab of it.
+type chromium struct {
+	ctx context.Context
+	// dataDir is its user data directory, which names its processes.
+	dataDir string
+}
+
+// cpu is the CPU time the browser has used so far.
+func (b *chromium) cpu() time.Duration { return chromiumCPU(b.dataDir) }
+
+// browser starts Chromium.
+func browser(t *testing.T) *chromium {
+	dataDir := t.TempDir()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dataDir),
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.Headless,
@@ -21,12 +48,13 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", fmt.Sprintf("fps=%d", fakeCameraFPS)),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		// Host candidates on loopback (the namespace has nothing else), in
@@ -44,21 +72,28 @@ func browser(t *testing.T) context.Context {
 		t.Fatalf("starting chromium: %v", err)
 	}
 	t.Cleanup(func() { cancel(); cancelAlloc() })
-	return ctx
+	return &chromium{ctx: ctx, dataDir: dataDir}
 }
 
-// page is one tab showing the demo.
+// page is one tab showing the demo (or a bare page for client cases).
 type page struct {
 	t    *testing.T
 	name string
 	ctx  context.Context
 }
 
-func openPage(t *testing.T, browserCtx context.Context, name, url string) *page {
+// openPage opens a tab with the test scripts (testdata/browser) installed
+// before the page's own, also after reloads, and loads url in it.
+func openPage(t *testing.T, b *chromium, name, url string) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browserCtx)
+	ctx, cancel := chromedp.NewContext(b.ctx)
 	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(url)); err != nil {
+	install := chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, cdppage.AddScriptToEvaluateOnNewDocument,
+			cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: pageScripts(t)})
+		return err
+	})
+	if err := chromedp.Do(ctx, install, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("%s: opening %s: %v", name, url, err)
 	}
 	return &page{t: t, name: name, ctx: ctx}
@@ -71,34 +106,74 @@ func eval[T any](p *page, js string) (T, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 }
 
-// waitFor polls a boolean script in the page until it holds.
+// The answers of page-side checks (testdata/browser/checks.js): "ok" when
+// the condition holds, "" while it may still come, or "fail: <why>" when
+// it cannot any more (a fatal error, say), which ends the wait at once.
+const (
+	checkOK   = "ok"
+	checkFail = "fail"
+	// pollInterval is how often a check is run again.
+	pollInterval = 200 * time.Millisecond
+)
+
+// waitFor polls a page-side check until it answers "ok", and fails the
+// test when it answers "fail: ..." or browserWait passes.
 func (p *page) waitFor(what, js string) {
 	p.t.Helper()
 	deadline := time.Now().Add(browserWait)
 	var last error
+	var answer string
 	for time.Now().Before(deadline) {
-		ok, err := eval[bool](p, js)
-		if err == nil && ok {
+		got, err := eval[string](p, js)
+		switch {
+		case err == nil && got == checkOK:
 			return
+		case err == nil && strings.HasPrefix(got, checkFail):
+			p.t.Fatalf("%s: %s: %s; state %s", p.name, what, got, p.state())
 		}
-		last = err
-		time.Sleep(200 * time.Millisecond)
+		last, answer = err, got
+		time.Sleep(pollInterval)
 	}
-	state, _ := eval[string](p, `JSON.stringify({
-		tiles: [...document.querySelectorAll(".tile")].map(t => t.dataset.peer.slice(0,4) + ":" + t.dataset.state),
-		notice: document.getElementById("notice").textContent,
-		peers: window.demo.client ? [...window.demo.client.peers.values()].map(p => [p.id.slice(0,4), p.polite, p.pc.signalingState, p.pc.iceConnectionState, p.pc.connectionState]) : [],
-		errors: window.demo.errors,
-		lastCheck: window.demo.lastCheck,
-	})`)
-	p.t.Fatalf("%s: timed out waiting for %s (last error %v); state %s", p.name, what, last, state)
+	p.t.Fatalf("%s: timed out waiting for %s (last answer %q, error %v); state %s", p.name, what, answer, last, p.state())
 }
 
 // check runs a one-shot script that resolves to "ok" or to what went wrong.
 func (p *page) check(what, js string) {
 	p.t.Helper()
 	got, err := eval[string](p, js)
-	if err != nil || got != "ok" {
+	if err != nil || got != checkOK {
 		p.t.Fatalf("%s: %s: got %q, error %v", p.name, what, got, err)
 	}
+}
+
+// state describes the page for a failure message.
+func (p *page) state() string {
+	s, err := eval[string](p, `check.state()`)
+	if err != nil {
+		return fmt.Sprintf("(unavailable: %v)", err)
+	}
+	return s
+}
+
+// id is the page's client id in its room ("" when not joined).
+func (p *page) id() string {
+	p.t.Helper()
+	id, err := eval[string](p, `check.id()`)
+	if err != nil {
+		p.t.Fatalf("%s: reading its id: %v", p.name, err)
+	}
+	return id
+}
+
+// jsCall renders a call of a page-side function with JSON arguments.
+func jsCall(fn string, args ...any) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		b, err := json.Marshal(a)
+		if err != nil {
+			panic(err)
+		}
+		parts[i] = string(b)
+	}
+	return fn + "(" + strings.Join(parts, ", ") + ")"
 }

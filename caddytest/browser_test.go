@@ -1,7 +1,9 @@
 package caddytest
 
 import (
+	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +26,8 @@ const (
 	skipBrowserEnv = "CADDYWEBRTC_SKIP_BROWSER"
 	browserWait    = 2 * time.Minute
 	pages          = 6
+	// A phone's screen, for the layout check.
+	phoneWidth, phoneHeight = 390, 844
 )
 
 // browserGlobals: the embedded TURN server on loopback for the relay case.
@@ -37,33 +41,94 @@ const browserGlobals = `	turn {
 	}
 `
 
+// siteOrigin is the test site as pages see it.
+var siteOrigin = fmt.Sprintf("https://localhost:%d", httpsPort)
+
+// siteWS is the signaling WebSocket at path of the test site, straight to
+// Caddy (cutProxy.wsURL goes through a proxy).
+func siteWS(path string) string {
+	return fmt.Sprintf("wss://localhost:%d%s", httpsPort, path)
+}
+
 // browserSite is the demo site as examples/Caddyfile serves it, on the
-// test ports, plus routes for the client option cases.
+// test ports, plus routes for the client and resilience cases.
 func browserSite(t *testing.T) string {
 	root, err := filepath.Abs("../examples/site")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf(`
-localhost:9443 {
+localhost:%[1]d {
 	handle /rtc/* {
 		webrtc_signaling {
 			credentials
 		}
 	}
-	# A route whose welcome carries no iceServers, and a credentials route.
+	# A route whose welcome carries no iceServers.
 	handle /plain/* {
 		webrtc_signaling
+	}
+	# One seat, for room_full.
+	handle /single/* {
+		webrtc_signaling {
+			max_peers 1
+		}
+	}
+	# For pages that connect through a test proxy on another port of this
+	# host. /cuts notices a silent peer within seconds, yet later than
+	# its pages' own watchdogs do (see cutsUnderCPUPressure).
+	handle /proxied/* {
+		webrtc_signaling {
+			origins %[2]s
+		}
+	}
+	handle /cuts/* {
+		webrtc_signaling {
+			origins %[2]s
+			ping_interval %[4]s
+		}
 	}
 	handle /credentials {
 		turn_credentials
 	}
+	# Credentials that expire at once, for the client's refresh.
+	handle /shortcredentials {
+		turn_credentials {
+			ttl 1s
+		}
+	}
 	handle {
-		root * %s
+		root * %[3]s
 		file_server
 	}
 }
-`, root)
+`, httpsPort, siteOrigin, root, cutsServerPing)
+}
+
+// demoURL is the demo page joining room with the fake camera at its
+// cheapest, plus extra query parameters.
+func demoURL(room string, extra url.Values) string {
+	q := url.Values{"room": {room}, "quality": {"test"}}
+	for k, v := range extra {
+		q[k] = v
+	}
+	return siteOrigin + "/?" + q.Encode()
+}
+
+// audioOnly: pages of cases that check connectivity, not video, send
+// audio only, which costs a fraction of it.
+var audioOnly = url.Values{"video": {"0"}}
+
+// with returns a copy of v with more parameters.
+func with(v url.Values, kv ...string) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = vs
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out.Set(kv[i], kv[i+1])
+	}
+	return out
 }
 
 func TestBrowser(t *testing.T) {
@@ -97,7 +162,7 @@ func runInNetns(t *testing.T) {
 	ip("-n", ns, "link", "set", "lo", "up")
 
 	outDir := screenshotDir(t)
-	args := []string{"netns", "exec", ns, os.Args[0], "-test.run", "^TestBrowser$", "-test.v", "-test.count", "1", "-test.timeout", "15m"}
+	args := []string{"netns", "exec", ns, os.Args[0], "-test.run", childRunPattern(), "-test.v", "-test.count", "1", "-test.timeout", "15m"}
 	cmd := exec.Command("ip", args...)
 	cmd.Env = append(os.Environ(), inNetnsEnv+"=1", "TEST_OUTPUT_DIR="+outDir)
 	out, err := cmd.CombinedOutput()
@@ -118,11 +183,25 @@ func runInNetns(t *testing.T) {
 	}
 }
 
+// childRunPattern runs TestBrowser in the namespace, and only the cases
+// that -run names (go test -run 'TestBrowser/reload' runs just those).
+func childRunPattern() string {
+	const all = "^TestBrowser$"
+	f := flag.Lookup("test.run")
+	if f == nil {
+		return all
+	}
+	if _, cases, ok := strings.Cut(f.Value.String(), "/"); ok {
+		return all + "/" + cases
+	}
+	return all
+}
+
 // isTestOutput tells the testing package's own lines (results and t.Log
-// output) from what the server under test logs.
+// output of the browser test files) from what the server under test logs.
 func isTestOutput(line string) bool {
 	trimmed := strings.TrimLeft(line, " ")
-	for _, prefix := range []string{"=== ", "--- ", "PASS", "FAIL", "ok ", "browser_test.go:"} {
+	for _, prefix := range []string{"=== ", "--- ", "PASS", "FAIL", "ok ", "browser_"} {
 		if strings.HasPrefix(trimmed, prefix) {
 			return true
 		}
@@ -134,124 +213,94 @@ func isTestOutput(line string) bool {
 // Chromium inside the network namespace.
 func browserCall(t *testing.T) {
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
-	ctx := browser(t)
+	b := browser(t)
+	run := func(name string, f func(t *testing.T, b *chromium)) {
+		t.Run(name, func(t *testing.T) {
+			measure(t, b)
+			f(t, b)
+		})
+	}
+	run("client API", clientCases)
+	run("six pages mesh", sixPagesMesh)
+	run("relay over TURNS", relayOverTURNS)
+	run("six pages relay only", sixPagesRelayOnly)
+	run("reload in a full room", reloadInFullRoom)
+	run("signaling cut under CPU pressure", cutsUnderCPUPressure)
+}
 
-	t.Run("six pages mesh", func(t *testing.T) {
-		ps := openRoom(t, ctx, "mesh", "")
-		fullMesh(t, ps)
-		saveScreenshot(t, ps[0], "six-tiles.png")
-		// The same call on a phone-sized screen.
-		if err := chromedp.Do(ps[1].ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
-			t.Fatal(err)
-		}
-		ps[1].waitFor("the phone layout", `document.querySelector("#tiles").getBoundingClientRect().width <= 390`)
-		saveScreenshot(t, ps[1], "six-tiles-phone.png")
+// clientCases runs every case of testdata/browser/client_cases.js in one
+// page that joins no room itself.
+func clientCases(t *testing.T, b *chromium) {
+	p := openPage(t, b, "client page", siteOrigin+"/")
+	names, err := eval[[]string](p, `cases.names`)
+	if err != nil || len(names) == 0 {
+		t.Fatalf("listing the client cases: %v (%d)", err, len(names))
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			p.t = t
+			p.check(name, jsCall("cases.run", name))
+		})
+	}
+}
 
-		// A seventh page is told the room is full, through the client API.
-		extra := openPage(t, ctx, "page 7", "https://localhost:9443/?quality=low&room=mesh")
-		extra.waitFor("the room_full error", `window.demo && window.demo.error === "room_full" && document.getElementById("notice").textContent.includes("full")`)
+func sixPagesMesh(t *testing.T, b *chromium) {
+	ps := openRoom(t, b, "mesh", nil)
+	fullMesh(t, ps)
+	saveScreenshot(t, ps[0], "six-tiles.png")
+	// The same call on a phone-sized screen.
+	if err := chromedp.Do(ps[1].ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	ps[1].waitFor("the phone layout", jsCall("check.fits", phoneWidth))
+	saveScreenshot(t, ps[1], "six-tiles-phone.png")
 
-		// A page that reloads rejoins and reconnects to all others.
-		if err := chromedp.Do(ps[2].ctx, chromedp.Reload()); err != nil {
-			t.Fatal(err)
-		}
-		fullMesh(t, ps)
-	})
+	// A seventh page is told the room is full, through the client API.
+	extra := openPage(t, b, "page 7", demoURL("mesh", nil))
+	extra.waitFor("the room_full error", jsCall("check.refused", "room_full"))
 
-	t.Run("client options", func(t *testing.T) {
-		p := openPage(t, ctx, "options page", "https://localhost:9443/")
-		// Without iceServers in the welcome, the client fetches them from
-		// credentialsUrl; the URL defaults to "ws" next to client.js.
-		p.waitFor("credentials fetched by the client", `(async () => {
-			const { RoomClient } = await import("/plain/client.js");
-			const c = new RoomClient({ room: "options", credentialsUrl: "/credentials" });
-			const w = await c.connect();
-			const ok = !w.iceServers && c.iceServers.length === 2 && c.iceServers[1].username.includes(":") &&
-				c.ws.url.startsWith("wss://localhost:9443/plain/ws?room=options");
-			c.close();
-			return ok;
-		})()`)
-		// close() before the welcome rejects connect() with code "closed".
-		p.check("close() during connect()", `(async () => {
-			const { RoomClient } = await import("/plain/client.js");
-			const c = new RoomClient({ room: "closing" });
-			const pending = c.connect();
-			c.close();
-			const err = await pending.then(() => null, (e) => e);
-			return err && err.code === "closed" ? "ok" : "connect() gave " + (err ? err.code : "a welcome");
-		})()`)
-		// A server that stops answering pings (here: the pings never reach
-		// it) is given up after one ping interval without any frame, and
-		// the client rejoins on a new socket.
-		p.check("the ping watchdog", `(async () => {
-			const { RoomClient } = await import("/plain/client.js");
-			const c = new RoomClient({ room: "watchdog", pingIntervalMs: 300, minBackoffMs: 50, maxBackoffMs: 100 });
-			const first = (await c.connect()).id;
-			const closed = new Promise((r) => c.addEventListener("close", (e) => r(e.detail), { once: true }));
-			const reopened = new Promise((r) => c.addEventListener("open", (e) => r(e.detail), { once: true }));
-			const dead = c.ws;
-			dead.send = () => {};
-			const timeout = new Promise((r) => setTimeout(() => r(null), 10000));
-			const d = await Promise.race([closed, timeout]), o = d && await Promise.race([reopened, timeout]);
-			c.close();
-			if (!d) return "no close event";
-			if (!o) return "no rejoin";
-			return d.willReconnect && d.reason === "no answer to ping" && o.id !== first && c.ws !== dead ? "ok" : JSON.stringify(d);
-		})()`)
-	})
+	// A page that reloads rejoins and reconnects to all others.
+	reload(t, ps[2])
+	fullMesh(t, ps)
+}
 
-	t.Run("relay over TURNS", func(t *testing.T) {
-		p := openPage(t, ctx, "turns page", "https://localhost:9443/")
-		// Two clients in one page, allowed nothing but the turns: server
-		// with the certificate Caddy manages for localhost.
-		p.waitFor("a data channel message over TURNS", `(async () => {
-			const { RoomClient } = await import("/plain/client.js");
-			const creds = await (await fetch("/credentials")).json();
-			const turns = creds.iceServers.find(s => s.urls.some(u => u.startsWith("turns:")));
-			const iceServers = [{ ...turns, urls: turns.urls.filter(u => u.startsWith("turns:")) }];
-			const opts = { room: "turns", iceServers, iceTransportPolicy: "relay", dataChannels: ["d"] };
-			const a = new RoomClient(opts), b = new RoomClient(opts);
-			const got = new Promise(resolve => b.addEventListener("message", e => resolve(e.detail.data)));
-			a.addEventListener("datachannelopen", e => e.detail.channel.send("over turns"));
-			await a.connect();
-			await b.connect();
-			const msg = await Promise.race([got, new Promise(r => setTimeout(() => r("timeout"), 20000))]);
-			const stats = await b.connection(a.id).getStats();
-			let local = null;
-			stats.forEach(r => { if (r.type === "transport" && r.selectedCandidatePairId) local = stats.get(stats.get(r.selectedCandidatePairId).localCandidateId); });
-			a.close(); b.close();
-			return msg === "over turns" && local && local.candidateType === "relay" && local.relayProtocol === "tls";
-		})()`)
-	})
+func relayOverTURNS(t *testing.T, b *chromium) {
+	p := openPage(t, b, "turns page", siteOrigin+"/")
+	p.check("a data channel message over TURNS", jsCall("cases.run", "relayOverTURNS"))
+}
 
-	t.Run("six pages relay only", func(t *testing.T) {
-		ps := openRoom(t, ctx, "relay", "&relay=1")
-		fullMesh(t, ps)
-		for _, p := range ps {
-			p.waitFor("only relay candidates in use", jsOnlyRelay)
-		}
+func sixPagesRelayOnly(t *testing.T, b *chromium) {
+	ps := openRoom(t, b, "relay", with(audioOnly, "relay", "1"))
+	fullMesh(t, ps)
+	waitAll(t, ps, "only relay candidates in use", `check.onlyRelay()`)
 
-		// The TURN server is replaced under the call (a new realm needs a
-		// new server): relayed paths die, ICE fails, the clients restart
-		// ICE, and the pairs renegotiate, both sides at once where both
-		// notice (perfect negotiation settles the glare).
-		start := time.Now()
-		loadConfig(t, "text/caddyfile", withGlobals(strings.Replace(browserGlobals, "realm localhost", "realm restarted.test", 1), browserSite(t)), false)
-		ps[0].waitFor("the broken relay to be noticed", `[...document.querySelectorAll(".tile:not(.local)")].some(t => t.dataset.state !== "connected")`)
-		fullMesh(t, ps)
-		for _, p := range ps {
-			p.waitFor("only relay candidates in use after the ICE restart", jsOnlyRelay)
-		}
-		t.Logf("ICE restarted over the new TURN server within %s", time.Since(start).Round(time.Millisecond))
+	// The TURN server is replaced under the call (a new realm needs a new
+	// server): relayed paths die, ICE fails, the clients restart ICE, and
+	// the pairs renegotiate, both sides at once where both notice (perfect
+	// negotiation settles the glare).
+	start := time.Now()
+	loadConfig(t, "text/caddyfile", withGlobals(strings.Replace(browserGlobals, "realm localhost", "realm restarted.test", 1), browserSite(t)), false)
+	ps[0].waitFor("the broken relay to be noticed", `check.someNotConnected()`)
+	fullMesh(t, ps)
+	waitAll(t, ps, "only relay candidates in use after the ICE restart", `check.onlyRelay()`)
+	t.Logf("ICE restarted over the new TURN server within %s", time.Since(start).Round(time.Millisecond))
 
-		// The server drops everyone (the route is removed: close 1001);
-		// when it is back, the clients reconnect with backoff and the
-		// mesh forms again.
-		loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, "localhost:9443 {\n\trespond 503\n}\n"), false)
-		for _, p := range ps {
-			p.waitFor("the drop to be noticed", `document.querySelectorAll(".tile:not(.local)").length === 0`)
-		}
-		loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
-		fullMesh(t, ps)
-	})
+	// The server drops everyone (the route is removed: close 1001); when
+	// it is back, the clients reconnect with backoff and the mesh forms
+	// again.
+	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, fmt.Sprintf("localhost:%d {\n\trespond 503\n}\n", httpsPort)), false)
+	waitAll(t, ps, "the drop to be noticed", `check.noPeers()`)
+	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
+	fullMesh(t, ps)
+}
+
+// reload reloads a page and waits until it is back in its room, under a
+// new id, without a fatal error such as room_full.
+func reload(t *testing.T, p *page) {
+	t.Helper()
+	old := p.id()
+	if err := chromedp.Do(p.ctx, chromedp.Reload()); err != nil {
+		t.Fatalf("%s: reloading: %v", p.name, err)
+	}
+	p.waitFor("rejoining after the reload", jsCall("check.joined", old))
 }

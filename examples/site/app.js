@@ -4,7 +4,7 @@ import { RoomClient } from "/rtc/client.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { client: null, stream: null, tiles: new Map(), messages: [], error: null, errors: [] };
+const state = { client: null, stream: null, tiles: new Map(), messages: [], error: null, errors: [], closes: [] };
 window.demo = state; // for tests and curious people
 
 function tile(id, label) {
@@ -48,21 +48,52 @@ function addMessage(who, text) {
   li.scrollIntoView({ block: "end" });
 }
 
+// Camera settings per ?quality=: a mesh sends one copy per peer, so keep
+// each modest; "low" for weak devices and phones, "test" for automated
+// tests that run many pages on one machine.
+const QUALITY = {
+  normal: { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } },
+  low: { width: { ideal: 320 }, height: { ideal: 180 }, frameRate: { ideal: 10 } },
+  test: { width: { ideal: 160 }, height: { ideal: 120 }, frameRate: { ideal: 5, max: 5 } },
+};
+
+// signalingURL is ?ws= when it names a WebSocket on this page's own host
+// (another port, such as a test proxy); a link must not be able to send
+// the camera to a server elsewhere.
+function signalingURL() {
+  const ws = params.get("ws");
+  if (!ws) return undefined;
+  const u = new URL(ws, location.href);
+  if ((u.protocol !== "wss:" && u.protocol !== "ws:") || u.hostname !== location.hostname) {
+    notice(`Ignoring ws=${ws}: not a WebSocket on ${location.hostname}.`);
+    return undefined;
+  }
+  return u.toString();
+}
+
+async function getMedia() {
+  const video = params.get("video") === "0" ? false : QUALITY[params.get("quality")] ?? QUALITY.normal;
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video, audio: true });
+  } catch (err) {
+    notice(`No camera or microphone (${err.name}); joining without media.`);
+    return null;
+  }
+}
+
+const peerLabel = (id) => "Peer " + id.slice(0, 4);
+
+const fatalNotice = (room, e) =>
+  e.code === "room_full"
+    ? `Room “${room}” is full. Try another room name.`
+    : e.code === "replaced"
+      ? "This call continues in another tab or window."
+      : `Cannot join: ${e.message}`;
+
 async function join(room, relay) {
   notice("");
   state.error = null;
-  try {
-    // A mesh sends one copy per peer: keep each modest; ?quality=low for
-    // weak devices and phones.
-    const low = params.get("quality") === "low";
-    const video = low
-      ? { width: { ideal: 320 }, height: { ideal: 180 }, frameRate: { ideal: 10 } }
-      : { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
-    state.stream = await navigator.mediaDevices.getUserMedia({ video, audio: true });
-  } catch (err) {
-    notice(`No camera or microphone (${err.name}); joining without media.`);
-    state.stream = null;
-  }
+  state.stream = await getMedia();
   const local = tile("local", "You");
   local.classList.add("local");
   local.querySelector("video").muted = true;
@@ -71,21 +102,24 @@ async function join(room, relay) {
 
   const client = new RoomClient({
     room,
+    url: signalingURL(),
     stream: state.stream,
     dataChannels: ["chat"],
     iceTransportPolicy: relay ? "relay" : "all",
+    pingIntervalMs: Number(params.get("ping")) || undefined,
   });
   state.client = client;
-  client.addEventListener("peerjoined", (e) => tile(e.detail.id, "Peer " + e.detail.id.slice(0, 4)));
-  client.addEventListener("open", (e) => e.detail.peers.forEach((id) => tile(id, "Peer " + id.slice(0, 4))));
+  client.addEventListener("peerjoined", (e) => tile(e.detail.id, peerLabel(e.detail.id)));
+  client.addEventListener("open", (e) => e.detail.peers.forEach((id) => tile(id, peerLabel(id))));
   client.addEventListener("peerleft", (e) => removeTile(e.detail.id));
   client.addEventListener("track", (e) => {
-    const video = tile(e.detail.id, "Peer " + e.detail.id.slice(0, 4)).querySelector("video");
+    const video = tile(e.detail.id, peerLabel(e.detail.id)).querySelector("video");
     if (video.srcObject !== e.detail.streams[0]) video.srcObject = e.detail.streams[0];
   });
   client.addEventListener("connectionstatechange", (e) => setState(e.detail.id, e.detail.state));
-  client.addEventListener("message", (e) => addMessage("Peer " + e.detail.id.slice(0, 4), String(e.detail.data)));
+  client.addEventListener("message", (e) => addMessage(peerLabel(e.detail.id), String(e.detail.data)));
   client.addEventListener("close", (e) => {
+    state.closes.push(e.detail);
     if (!e.detail.willReconnect) {
       // A fatal error after joining (the notice says which): back to the form.
       if (state.client === client) leave(false);
@@ -99,7 +133,7 @@ async function join(room, relay) {
     state.errors.push(e.detail);
     if (!e.detail.fatal) return;
     state.error = e.detail.code;
-    notice(e.detail.code === "room_full" ? `Room “${room}” is full. Try another room name.` : `Cannot join: ${e.detail.message}`);
+    notice(fatalNotice(room, e.detail));
   });
 
   $("join").hidden = true;
@@ -114,8 +148,10 @@ async function join(room, relay) {
 }
 
 function leave(clearNotice = true) {
-  state.client?.close();
+  // Forgotten first: close() reports the close to the listeners above.
+  const client = state.client;
   state.client = null;
+  client?.close();
   state.stream?.getTracks().forEach((t) => t.stop());
   for (const id of [...state.tiles.keys()]) removeTile(id);
   $("join").hidden = false;

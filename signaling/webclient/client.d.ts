@@ -1,9 +1,11 @@
-// Types for client.js, the caddy-webrtc browser client.
+// Types for client.js, the caddy-webrtc browser client. These declarations
+// are its whole API: everything else in client.js is private.
 
 export interface RoomClientOptions {
   /** Room to join (sent as ?room=). Required. */
   room: string;
-  /** Signaling WebSocket URL. Default: "ws" next to client.js (wss on https pages). */
+  /** Signaling WebSocket URL, absolute or relative to the page (an http:
+   * URL becomes ws:, https: wss:). Default: "ws" next to client.js. */
   url?: string;
   /** Media to send to every peer. */
   stream?: MediaStream | null;
@@ -11,7 +13,8 @@ export interface RoomClientOptions {
   dataChannels?: string[];
   /** ICE servers to use instead of those in the welcome frame. */
   iceServers?: RTCIceServer[];
-  /** A turn_credentials route to fetch iceServers from when the welcome has none. */
+  /** A turn_credentials route to fetch iceServers from when the welcome has
+   * none; fetched again before an ICE restart once they have expired. */
   credentialsUrl?: string;
   /** "relay" forces every connection through TURN. Default "all". */
   iceTransportPolicy?: RTCIceTransportPolicy;
@@ -28,29 +31,54 @@ export interface RoomClientOptions {
   iceRestartDelayMs?: number;
 }
 
-/** The client's state for one remote peer. */
-export interface PeerState {
-  readonly id: string;
-  readonly pc: RTCPeerConnection;
-  /** Perfect negotiation role: the polite peer yields on offer collisions. */
-  readonly polite: boolean;
-  /** The data channels, by label. */
-  readonly channels: ReadonlyMap<string, RTCDataChannel>;
-}
-
 /** The welcome frame of signaling protocol v1. */
 export interface Welcome {
   type: "welcome";
   id: string;
   room: string;
-  peers: { id: string }[];
+  /** The members already there; user and name come from room tokens. */
+  peers: { id: string; user?: string; name?: string }[];
   iceServers?: RTCIceServer[];
+  /** The session token; the client presents it again (?resume=) when it
+   * reconnects, also after a page reload, to take over its own seat. */
+  resume?: string;
+}
+
+/** Error codes of the server's error frames (protocol v1). */
+export type ServerErrorCode =
+  | "room_full"
+  | "forbidden_origin"
+  | "missing_room"
+  | "invalid_room"
+  | "too_large"
+  | "bad_message"
+  | "unknown_peer"
+  | "unavailable"
+  | "replaced"
+  | "unauthorized"
+  | "rate_limited";
+
+/** Error codes of the client itself: "closed" (close() came first, or the
+ * socket closed with reconnect off), "client" (a bug: an exception while
+ * handling a frame), "negotiation" (SDP or ICE candidate refused),
+ * "credentials" (credentialsUrl failed). */
+export type ClientErrorCode = "closed" | "client" | "negotiation" | "credentials";
+
+/** Any error code; codes a later server adds are plain strings. */
+export type RoomErrorCode = ServerErrorCode | ClientErrorCode | (string & {});
+
+/** What connect() rejects with. */
+export declare class RoomError extends Error {
+  constructor(code: RoomErrorCode, message: string);
+  readonly name: "RoomError";
+  readonly code: RoomErrorCode;
 }
 
 export interface RoomClientEventMap {
   /** Joined; peers are the ids already in the room. */
   open: CustomEvent<{ id: string; room: string; peers: string[] }>;
-  peerjoined: CustomEvent<{ id: string }>;
+  /** A newcomer; user and name come from its room token, if any. */
+  peerjoined: CustomEvent<{ id: string; user?: string; name?: string }>;
   peerleft: CustomEvent<{ id: string }>;
   /** A remote track arrived from peer id. */
   track: CustomEvent<{ id: string; track: MediaStreamTrack; streams: readonly MediaStream[] }>;
@@ -58,35 +86,42 @@ export interface RoomClientEventMap {
   message: CustomEvent<{ id: string; label: string; data: any }>;
   /** RTCPeerConnection.connectionState of the connection to peer id ("closed" when dropped). */
   connectionstatechange: CustomEvent<{ id: string; state: RTCPeerConnectionState }>;
-  /** A server error frame (code: room_full, forbidden_origin, ...) or a local negotiation error. */
-  error: CustomEvent<{ code: string; message: string; fatal: boolean; id?: string }>;
+  /** A server error frame or a client-side error. fatal: the client will
+   * not reconnect (room_full, replaced, ...). */
+  error: CustomEvent<{ code: RoomErrorCode; message: string; fatal: boolean; id?: string }>;
   /** The WebSocket closed; willReconnect tells whether the client retries. */
   close: CustomEvent<{ code: number; reason: string; willReconnect: boolean }>;
 }
 
 export declare class RoomClient extends EventTarget {
+  /** Throws a TypeError without options.room. */
   constructor(options: RoomClientOptions);
-  readonly options: Required<RoomClientOptions>;
-  /** This peer's id, once joined. */
-  id: string | null;
-  /** The remote peers, by id. */
-  readonly peers: ReadonlyMap<string, PeerState>;
-  /** The signaling WebSocket (replaced on reconnects). */
-  readonly ws: WebSocket | null;
-  /** ICE servers in use. */
-  iceServers: RTCIceServer[];
+  /** This peer's id while in the room (a new one after each reconnect), else null. */
+  readonly id: string | null;
+  /** The room name. */
+  readonly room: string;
+  /** The signaling WebSocket URL, absolute, with ?room=. */
+  readonly url: string;
+  /** The ICE servers in use (a copy). */
+  readonly iceServers: RTCIceServer[];
+  /** The ids of the other members of the room, in join order. */
+  readonly peers: string[];
   /** Resolves with the welcome frame (after reconnects, if the first
-   * attempts fail); rejects with an Error whose code is the server's error
-   * code (room_full, ...), or "closed" when close() came first. */
+   * attempts fail; at once when already joined); rejects with a RoomError
+   * whose code is the server's fatal error code (room_full, replaced, ...),
+   * or "closed" when close() came first. While connecting or waiting to
+   * reconnect it connects at once and returns the same promise. */
   connect(): Promise<Welcome>;
-  /** Leaves the room and closes every peer connection. */
+  /** Leaves the room, closes every peer connection and forgets the session. */
   close(): void;
   /** Sends on the named data channel to every peer whose channel is open. */
   send(label: string, data: string | Blob | ArrayBuffer | ArrayBufferView): void;
   /** Sends on the named data channel to one peer; false if it is not open. */
   sendTo(id: string, label: string, data: string | Blob | ArrayBuffer | ArrayBufferView): boolean;
-  /** The RTCPeerConnection to a peer, for getStats() and the like. */
+  /** The RTCPeerConnection to a peer, for getStats() and the like; null if none. */
   connection(id: string): RTCPeerConnection | null;
+  /** The data channel with this label to a peer; null if none. */
+  channel(id: string, label: string): RTCDataChannel | null;
   addEventListener<K extends keyof RoomClientEventMap>(type: K, listener: (ev: RoomClientEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof RoomClientEventMap>(type: K, listener: (ev: RoomClientEventMap[K]) => void, options?: boolean | EventListenerOptions): void;

@@ -71,8 +71,22 @@ func TestClientDeclarations(t *testing.T) {
 		},
 		{
 			"events",
-			matches(`this\.emit\("(\w+)"`, js),
+			matches(`this\.#emit\("(\w+)"`, js),
 			matches(`(?m)^  (\w+): CustomEvent`, events),
+		},
+		{
+			// Methods and accessors; addEventListener and
+			// removeEventListener are EventTarget's, typed per event.
+			"RoomClient members",
+			matches(`(?m)^  (?:get |async )?(\w+)\(`, block(t, js, "export class RoomClient")),
+			slices.DeleteFunc(matches(`(?m)^  (?:readonly )?(\w+)[(:]`, block(t, dts, "export declare class RoomClient")),
+				func(m string) bool { return strings.HasSuffix(m, "EventListener") }),
+		},
+		{
+			// Every code the client makes up itself is declared.
+			"client error codes",
+			matches(`(?:RoomError|#error)\("(\w+)"`, js),
+			matches(`"(\w+)"`, union(t, dts, "ClientErrorCode")),
 		},
 	}
 	for _, tc := range tests {
@@ -86,6 +100,30 @@ func TestClientDeclarations(t *testing.T) {
 				t.Fatalf("client.js has %v, client.d.ts declares %v", tc.used, tc.declared)
 			}
 		})
+	}
+}
+
+// union returns the text of the string literal union type name in dts.
+func union(t *testing.T, dts, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)export type ` + name + ` =(.*?);`).FindStringSubmatch(dts)
+	if m == nil {
+		t.Fatalf("client.d.ts has no type %s", name)
+	}
+	return m[1]
+}
+
+// TestClientKeepsInternalsPrivate: RoomClient has no public fields, so
+// client.d.ts (methods and accessors) is the whole API. Its state lives in
+// # fields, which a page cannot reach.
+func TestClientKeepsInternalsPrivate(t *testing.T) {
+	js, _ := readBoth(t)
+	class := block(t, js, "export class RoomClient")
+	if fields := matches(`this\.(\w+)\s*=[^=]`, class); len(fields) > 0 {
+		t.Fatalf("RoomClient assigns public fields %v: make them # fields, or declare accessors in client.d.ts", fields)
+	}
+	if fields := matches(`(?m)^  (\w+)\s*[=;]`, class); len(fields) > 0 {
+		t.Fatalf("RoomClient declares public fields %v", fields)
 	}
 }
 

@@ -1,10 +1,14 @@
 package webclient_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
@@ -13,7 +17,11 @@ import (
 
 // TestFatalCodesMatchProtocol: the client gives up (no reconnect) exactly
 // after the server's fatal errors of signaling/protocol.go; after 1001
-// (going away) and 4408 (too slow) a reconnect can succeed.
+// (going away) and 4408 (too slow) a reconnect can succeed. After 4410
+// (replaced) another connection holds the session: reconnecting would
+// evict it in turn. After 4401 the same room token fails again, and after
+// 4429 the same flood would. rate_limited is no fatal code: its error
+// frame also reports single dropped frames.
 func TestFatalCodesMatchProtocol(t *testing.T) {
 	w := httptest.NewRecorder()
 	webclient.Serve(w, httptest.NewRequest("GET", "/rtc/client.js", nil))
@@ -36,9 +44,12 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 	}{
 		{"FATAL_CLOSE", []string{
 			strconv.Itoa(signaling.CloseMissingRoom),
+			strconv.Itoa(signaling.CloseUnauthorized),
 			strconv.Itoa(signaling.CloseForbiddenOrigin),
 			strconv.Itoa(signaling.CloseRoomFull),
+			strconv.Itoa(signaling.CloseReplaced),
 			strconv.Itoa(signaling.CloseTooLarge),
+			strconv.Itoa(signaling.CloseRateLimited),
 		}},
 		{"FATAL_CODES", []string{
 			signaling.CodeRoomFull,
@@ -46,6 +57,8 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 			signaling.CodeMissingRoom,
 			signaling.CodeInvalidRoom,
 			signaling.CodeTooLarge,
+			signaling.CodeReplaced,
+			signaling.CodeUnauthorized,
 		}},
 	}
 	for _, tc := range tests {
@@ -53,5 +66,47 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 		if got := set(tc.name); !slices.Equal(got, tc.want) {
 			t.Errorf("%s = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestServerErrorCodesDeclared: client.d.ts's ServerErrorCode union lists
+// exactly the error codes of signaling/protocol.go, so that a new server
+// code shows up in the client's types.
+func TestServerErrorCodesDeclared(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "../protocol.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		spec, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range spec.Names {
+			if lit, ok := spec.Values[i].(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Code") && lit.Kind == token.STRING {
+				code, _ := strconv.Unquote(lit.Value)
+				want = append(want, code)
+			}
+		}
+		return true
+	})
+	if len(want) == 0 {
+		t.Fatal("found no Code constants in protocol.go")
+	}
+	w := httptest.NewRecorder()
+	webclient.Serve(w, httptest.NewRequest("GET", "/rtc/client.d.ts", nil))
+	m := regexp.MustCompile(`(?s)export type ServerErrorCode =(.*?);`).FindStringSubmatch(w.Body.String())
+	if m == nil {
+		t.Fatal("client.d.ts has no ServerErrorCode type")
+	}
+	var got []string
+	for _, v := range regexp.MustCompile(`"(\w+)"`).FindAllStringSubmatch(m[1], -1) {
+		got = append(got, v[1])
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("ServerErrorCode = %v, protocol.go has %v", got, want)
 	}
 }
