@@ -88,6 +88,12 @@ localhost:%[1]d {
 			ping_interval %[4]s
 		}
 	}
+	# Room tokens required (browserTokenSecret).
+	handle /secure/* {
+		webrtc_signaling {
+			token_secret %[5]s
+		}
+	}
 	handle /credentials {
 		turn_credentials
 	}
@@ -102,7 +108,7 @@ localhost:%[1]d {
 		file_server
 	}
 }
-`, httpsPort, siteOrigin, root, cutsServerPing)
+`, httpsPort, siteOrigin, root, cutsServerPing, browserTokenSecret)
 }
 
 // demoURL is the demo page joining room with the fake camera at its
@@ -221,6 +227,7 @@ func browserCall(t *testing.T) {
 		})
 	}
 	run("client API", clientCases)
+	run("room tokens", roomTokens)
 	run("six pages mesh", sixPagesMesh)
 	run("relay over TURNS", relayOverTURNS)
 	run("six pages relay only", sixPagesRelayOnly)

@@ -16,6 +16,10 @@ export interface RoomClientOptions {
   /** A turn_credentials route to fetch iceServers from when the welcome has
    * none; fetched again before an ICE restart once they have expired. */
   credentialsUrl?: string;
+  /** The room token (a JWT from your app) for a route with token_secret,
+   * sent as ?token=. A function is called again before every connection
+   * and reconnection, so expiring tokens can be refreshed. */
+  token?: string | (() => string | Promise<string>);
   /** "relay" forces every connection through TURN. Default "all". */
   iceTransportPolicy?: RTCIceTransportPolicy;
   /** Reconnect the WebSocket after it drops (not after fatal errors). Default true. */
@@ -61,8 +65,9 @@ export type ServerErrorCode =
 /** Error codes of the client itself: "closed" (close() came first, or the
  * socket closed with reconnect off), "client" (a bug: an exception while
  * handling a frame), "negotiation" (SDP or ICE candidate refused),
- * "credentials" (credentialsUrl failed). */
-export type ClientErrorCode = "closed" | "client" | "negotiation" | "credentials";
+ * "credentials" (credentialsUrl failed), "token" (the token function
+ * threw or rejected; the client retries with backoff). */
+export type ClientErrorCode = "closed" | "client" | "negotiation" | "credentials" | "token";
 
 /** Any error code; codes a later server adds are plain strings. */
 export type RoomErrorCode = ServerErrorCode | ClientErrorCode | (string & {});

@@ -25,6 +25,7 @@ const DEFAULTS = {
   dataChannels: [],
   iceServers: undefined,
   credentialsUrl: undefined,
+  token: undefined,
   iceTransportPolicy: /** @type {RTCIceTransportPolicy} */ ("all"),
   reconnect: true,
   minBackoffMs: 500,
@@ -112,6 +113,8 @@ export class RoomClient extends EventTarget {
   #closed = true;
   #attempt = 0;
   /** @type {ReturnType<typeof setTimeout>|null} */ #retryTimer = null;
+  /** The room token being fetched before a socket opens, if any. */
+  /** @type {object|null} */ #fetchingToken = null;
   /** @type {{promise: Promise<any>, resolve: (w: any) => void, reject: (e: RoomError) => void}|null} */
   #pending = null;
   /** @type {string|null} the latest session token of this client */ #token = null;
@@ -168,7 +171,7 @@ export class RoomClient extends EventTarget {
     }
     const { promise } = this.#pending;
     this.#closed = false;
-    if (!this.#session) {
+    if (!this.#session && !this.#fetchingToken) {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
       this.#open();
@@ -183,6 +186,7 @@ export class RoomClient extends EventTarget {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
+    this.#fetchingToken = null;
     this.#forgetToken();
     const session = this.#session;
     if (session) {
@@ -219,8 +223,35 @@ export class RoomClient extends EventTarget {
 
   // --- WebSocket ----------------------------------------------------------
 
+  /** Opens a socket, with a room token when the token option gives one.
+   * A token function is called again before every connection, so that a
+   * page can hand out fresh tokens as old ones expire. */
   #open() {
+    const option = this.#options.token;
+    if (typeof option !== "function") return this.#openSocket(option);
+    const attempt = {};
+    this.#fetchingToken = attempt;
+    Promise.resolve()
+      .then(() => option())
+      .then(
+        (roomToken) => {
+          if (this.#fetchingToken !== attempt) return; // closed meanwhile
+          this.#fetchingToken = null;
+          this.#openSocket(roomToken);
+        },
+        (err) => {
+          if (this.#fetchingToken !== attempt) return;
+          this.#fetchingToken = null;
+          this.#error("token", String(err), false);
+          if (!this.#closed && this.#options.reconnect) this.#scheduleReconnect();
+          else this.#settle(new RoomError("token", String(err)));
+        },
+      );
+  }
+
+  #openSocket(roomToken) {
     const url = new URL(this.#url);
+    if (roomToken) url.searchParams.set("token", roomToken);
     const token = this.#resumeToken();
     if (token) url.searchParams.set("resume", token);
     const ws = new WebSocket(url);
