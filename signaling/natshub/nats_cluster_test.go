@@ -1,6 +1,7 @@
 package natshub
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
 )
 
@@ -85,7 +87,19 @@ func TestThreeNodeNATSCluster(t *testing.T) {
 	})
 	for i, h := range hs {
 		p := hubtest.NewPeer(fmt.Sprint("p", i))
-		hubtest.Join(t, h, "r", p, 6)
+		// A replicated bucket serves writes once its stream has a leader,
+		// which a loaded machine can take a while to elect: until then
+		// joins are refused (unavailable), as they should be.
+		eventually(t, 30*time.Second, fmt.Sprintf("hub %d admitting a peer", i), func() bool {
+			_, err := h.Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []signaling.PeerInfo) []byte {
+				b, _ := json.Marshal(map[string]any{"type": "welcome", "id": p.ID(), "peers": m})
+				return b
+			}})
+			return err == nil
+		})
+		if f := p.Next(t); f.Type != "welcome" {
+			t.Fatalf("%s got %+v first, want its welcome", p.ID(), f)
+		}
 		ps = append(ps, p)
 	}
 	ps[0].Expect(t, "peer-joined", "p1")
