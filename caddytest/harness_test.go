@@ -15,6 +15,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-webrtc/caddy-webrtc"
+	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
 )
 
 // Fixed ports of the in-process Caddy: one per test binary, so tests in
@@ -43,7 +44,7 @@ const globalOptions = `{
 const initConfig = `{"admin":{"listen":"` + adminAddr + `"},"logging":{"logs":{"default":{"level":"WARN"}}}}`
 
 func TestMain(m *testing.M) {
-	if os.Getenv("PERF_HELPER_ADDR") != "" {
+	if os.Getenv(idlepeers.HelperEnv) != "" {
 		// BenchmarkIdlePeersThroughCaddy's client process: no Caddy of
 		// its own, its ports are the parent's.
 		os.Exit(m.Run())

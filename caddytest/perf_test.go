@@ -2,9 +2,6 @@ package caddytest
 
 import (
 	"bufio"
-	"bytes"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
@@ -37,14 +35,14 @@ http://localhost:9080 {
 //	flock /tmp/caddytest.lock go test -run '^$' -bench IdlePeersThroughCaddy -benchtime 1x ./caddytest/
 func BenchmarkIdlePeersThroughCaddy(b *testing.B) {
 	n := 2000
-	if v, err := strconv.Atoi(os.Getenv("PERF_PEERS")); err == nil {
+	if v, err := strconv.Atoi(os.Getenv(idlepeers.PeersEnv)); err == nil {
 		n = v
 	}
 	loadCaddyfile(b, idleSite, false)
 	for range b.N {
 		before := sampleMem()
 		child := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$")
-		child.Env = append(os.Environ(), "PERF_HELPER_ADDR=localhost:9080", "PERF_PEERS="+strconv.Itoa(n))
+		child.Env = append(os.Environ(), idlepeers.HelperEnv+"=localhost:9080", idlepeers.PeersEnv+"="+strconv.Itoa(n))
 		in, _ := child.StdinPipe()
 		out, _ := child.StdoutPipe()
 		child.Stderr = os.Stderr
@@ -94,51 +92,6 @@ func sampleMem() [5]int64 {
 	return [5]int64{int64(m.HeapInuse + m.StackInuse), int64(m.HeapInuse), int64(m.StackInuse), rss, int64(runtime.NumGoroutine())}
 }
 
-// TestIdleClientsHelper is the benchmark's client process; as a test it
-// does nothing.
-func TestIdleClientsHelper(t *testing.T) {
-	addr := os.Getenv("PERF_HELPER_ADDR")
-	if addr == "" {
-		t.Skip("helper process of BenchmarkIdlePeersThroughCaddy")
-	}
-	n, _ := strconv.Atoi(os.Getenv("PERF_PEERS"))
-	conns := make([]net.Conn, 0, n)
-	for i := range n {
-		c, err := dialIdle(addr, fmt.Sprintf("r%d", i/5))
-		if err != nil {
-			t.Fatalf("peer %d: %v", i, err)
-		}
-		conns = append(conns, c)
-	}
-	fmt.Println("ready")
-	_, _ = os.Stdin.Read(make([]byte, 1))
-	for _, c := range conns {
-		_ = c.Close()
-	}
-}
-
-// dialIdle opens a WebSocket with a minimal handshake and then reads
-// nothing, so an idle peer costs the client next to nothing.
-func dialIdle(addr, room string) (net.Conn, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	req := "GET /rtc/ws?room=" + room + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := c.Write([]byte(req)); err != nil {
-		return nil, err
-	}
-	var resp []byte
-	one := make([]byte, 1)
-	for !bytes.HasSuffix(resp, []byte("\r\n\r\n")) {
-		if _, err := c.Read(one); err != nil {
-			return nil, err
-		}
-		resp = append(resp, one[0])
-	}
-	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101")) {
-		return nil, fmt.Errorf("handshake: %q", resp)
-	}
-	return c, nil
-}
+// TestIdleClientsHelper is the idle-peers benchmark's client process; as
+// a test it does nothing.
+func TestIdleClientsHelper(t *testing.T) { idlepeers.Serve(t, "/rtc/ws") }

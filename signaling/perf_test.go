@@ -2,10 +2,7 @@ package signaling
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +20,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
 )
 
 // Performance benchmarks (issue 9). They run the real Handler behind an
@@ -69,14 +68,14 @@ func newBenchServer(tb testing.TB) (*httptest.Server, *Handler) {
 // each costs: heap+stack in use and resident set size.
 func BenchmarkIdlePeers(b *testing.B) {
 	n := 2000
-	if v, err := strconv.Atoi(os.Getenv("PERF_PEERS")); err == nil {
+	if v, err := strconv.Atoi(os.Getenv(idlepeers.PeersEnv)); err == nil {
 		n = v
 	}
 	srv, h := newBenchServer(b)
 	for range b.N {
 		before := memNow()
 		child := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$")
-		child.Env = append(os.Environ(), "PERF_HELPER_ADDR="+srv.Listener.Addr().String(), "PERF_PEERS="+strconv.Itoa(n))
+		child.Env = append(os.Environ(), idlepeers.HelperEnv+"="+srv.Listener.Addr().String(), idlepeers.PeersEnv+"="+strconv.Itoa(n))
 		in, _ := child.StdinPipe()
 		out, _ := child.StdoutPipe()
 		child.Stderr = os.Stderr
@@ -160,55 +159,9 @@ func rssBytes() int64 {
 	return 0
 }
 
-// TestIdleClientsHelper is BenchmarkIdlePeers's client process: it opens
-// the peers with hand-written handshakes, says ready, and holds them until
-// its stdin closes. It does nothing when run as a test.
-func TestIdleClientsHelper(t *testing.T) {
-	addr := os.Getenv("PERF_HELPER_ADDR")
-	if addr == "" {
-		t.Skip("helper process of BenchmarkIdlePeers")
-	}
-	n, _ := strconv.Atoi(os.Getenv("PERF_PEERS"))
-	conns := make([]net.Conn, 0, n)
-	for i := range n {
-		c, err := dialRaw(addr, fmt.Sprintf("r%d", i/5))
-		if err != nil {
-			t.Fatalf("peer %d: %v", i, err)
-		}
-		conns = append(conns, c)
-	}
-	fmt.Println("ready")
-	_, _ = os.Stdin.Read(make([]byte, 1))
-	for _, c := range conns {
-		_ = c.Close()
-	}
-}
-
-// dialRaw opens a WebSocket with a minimal handshake and reads nothing
-// after the response header: an idle peer costs the client next to nothing.
-func dialRaw(addr, room string) (net.Conn, error) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	req := "GET /?room=" + room + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := c.Write([]byte(req)); err != nil {
-		return nil, err
-	}
-	var resp []byte
-	buf := make([]byte, 1)
-	for !bytes.HasSuffix(resp, []byte("\r\n\r\n")) {
-		if _, err := c.Read(buf); err != nil {
-			return nil, err
-		}
-		resp = append(resp, buf[0])
-	}
-	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101")) {
-		return nil, fmt.Errorf("handshake: %q", resp)
-	}
-	return c, nil
-}
+// TestIdleClientsHelper is the idle-peers benchmark's client process; as
+// a test it does nothing.
+func TestIdleClientsHelper(t *testing.T) { idlepeers.Serve(t, "/") }
 
 // relayPair joins two peers to one room and returns them, b's id, and a
 // frame from a to b.
