@@ -91,25 +91,17 @@ func TestLimits(t *testing.T) {
 	}
 	bystander.roundTrip()
 
-	after := scrapeMetrics(t)
-	for series, want := range map[string]float64{
+	expectMetrics(t, before, map[string]float64{
 		`caddy_webrtc_signaling_joins_total{hub="limits"}`:                               3,
 		`caddy_webrtc_signaling_refusals_total{code="unavailable",hub="limits"}`:         2,
 		`caddy_webrtc_signaling_refusals_total{code="too_many_connections",hub="conns"}`: 1,
 		`caddy_webrtc_signaling_rate_limited_frames_total{hub="limits"}`:                 float64(limited),
 		`caddy_webrtc_signaling_frames_in_total{hub="limits",type="ping"}`:               float64(pongs + 3), // and three round trips
 		`caddy_webrtc_signaling_frames_out_total{hub="limits",type="pong"}`:              float64(pongs + 3), // and three round trips
-	} {
-		if got := after[series] - before[series]; got != want {
-			t.Errorf("%s grew by %v, want %v", series, got, want)
-		}
-	}
-	if got := after[`caddy_webrtc_signaling_peers{hub="limits"}`]; got != 3 {
-		t.Errorf("peers gauge %v, want 3", got)
-	}
-	if got := after[`caddy_webrtc_signaling_rooms{hub="limits"}`]; got != 2 {
-		t.Errorf("rooms gauge %v, want 2", got)
-	}
+	}, map[string]float64{
+		`caddy_webrtc_signaling_peers{hub="limits"}`: 3,
+		`caddy_webrtc_signaling_rooms{hub="limits"}`: 2,
+	})
 }
 
 // A peer that goes on exceeding its frame rate is disconnected with 4429.
