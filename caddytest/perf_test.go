@@ -1,9 +1,7 @@
 package caddytest
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -41,25 +39,13 @@ func BenchmarkIdlePeersThroughCaddy(b *testing.B) {
 	loadCaddyfile(b, idleSite, false)
 	for range b.N {
 		before := sampleMem()
-		child := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$")
-		child.Env = append(os.Environ(), idlepeers.HelperEnv+"=localhost:9080", idlepeers.PeersEnv+"="+strconv.Itoa(n))
-		in, _ := child.StdinPipe()
-		out, _ := child.StdoutPipe()
-		child.Stderr = os.Stderr
-		if err := child.Start(); err != nil {
-			b.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "ready") {
-			b.Fatalf("helper: %q %v", line, err)
-		}
+		stop := idlepeers.Start(b, "localhost:9080", n)
 		waitIdlePeers(b, n)
 		after := sampleMem()
 		for i, unit := range []string{"heap+stack-B/peer", "heap-B/peer", "stack-B/peer", "rss-B/peer", "goroutines/peer"} {
 			b.ReportMetric(float64(after[i]-before[i])/float64(n), unit)
 		}
-		_ = in.Close()
-		_ = child.Wait()
+		stop()
 		waitIdlePeers(b, 0)
 	}
 }

@@ -1,12 +1,10 @@
 package signaling
 
 import (
-	"bufio"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -74,18 +72,7 @@ func BenchmarkIdlePeers(b *testing.B) {
 	srv, h := newBenchServer(b)
 	for range b.N {
 		before := memNow()
-		child := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$")
-		child.Env = append(os.Environ(), idlepeers.HelperEnv+"="+srv.Listener.Addr().String(), idlepeers.PeersEnv+"="+strconv.Itoa(n))
-		in, _ := child.StdinPipe()
-		out, _ := child.StdoutPipe()
-		child.Stderr = os.Stderr
-		if err := child.Start(); err != nil {
-			b.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "ready") {
-			b.Fatalf("helper: %q %v", line, err)
-		}
+		stop := idlepeers.Start(b, srv.Listener.Addr().String(), n)
 		waitPeers(b, h, n)
 		after := memNow()
 		writeHeapProfile(b)
@@ -94,8 +81,7 @@ func BenchmarkIdlePeers(b *testing.B) {
 		b.ReportMetric(float64(after.stack-before.stack)/float64(n), "stack-B/peer")
 		b.ReportMetric(float64(after.rss-before.rss)/float64(n), "rss-B/peer")
 		b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/peer")
-		_ = in.Close() // the helper exits, the peers leave
-		_ = child.Wait()
+		stop()
 		waitPeers(b, h, 0)
 	}
 }

@@ -5,11 +5,14 @@
 package idlepeers
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -73,4 +76,33 @@ func Dial(addr, path, room string) (net.Conn, error) {
 		return nil, fmt.Errorf("handshake: %q", resp)
 	}
 	return c, nil
+}
+
+// Start runs the current test binary again as the helper, opening n idle
+// peers against addr, and returns once they are all connected. stop makes
+// the helper close them and waits for it to exit.
+func Start(tb testing.TB, addr string, n int) (stop func()) {
+	tb.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^TestIdleClientsHelper$")
+	child.Env = append(os.Environ(), HelperEnv+"="+addr, PeersEnv+"="+strconv.Itoa(n))
+	in, err := child.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "ready") {
+		tb.Fatalf("idle-peers helper: %q %v", line, err)
+	}
+	return func() {
+		_ = in.Close() // the helper exits, the peers leave
+		_ = child.Wait()
+	}
 }
