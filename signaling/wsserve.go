@@ -30,12 +30,8 @@ import (
 
 // serveWebSocket upgrades the request and runs the connection.
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	release, ok := connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	release, ok := h.acquireConnection(w, r)
 	if !ok {
-		h.metrics.refused(tooManyConnections)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
 		return
 	}
 	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
@@ -74,6 +70,20 @@ type peerTransport interface {
 	// say queues an unsequenced frame of the transport's own (resume_failed,
 	// a resume's welcome), to go out before the session's frames.
 	say(frame []byte)
+}
+
+// acquireConnection counts a connection (a WebSocket or an event stream)
+// against connections_per_ip, or answers 429 when the client's address has
+// as many as it may.
+func (h *Handler) acquireConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	release, ok = connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	if !ok {
+		h.metrics.refused(tooManyConnections)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
+	}
+	return release, ok
 }
 
 // open admits the peer of r and attaches transport t to its session,
