@@ -120,43 +120,29 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 
 	const workers, rounds = 16, 12
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range rounds {
-				room := roomURL + "churn" + string(rune('a'+(w+r)%5))
-				c, err := dialErr(room, "")
-				if err != nil {
-					errs <- err
-					return
-				}
-				c.t = t
-				if f, err := c.read(); err != nil || (f.Type != "welcome" && f.Code != "room_full") {
-					errs <- fmt.Errorf("first frame %+v, %v", f, err)
-					return
-				}
-				if r%3 == 0 {
-					_ = c.conn.WriteJSON(map[string]any{"type": "broadcast", "data": r})
-				}
-				if r%4 == 0 { // an abrupt drop rather than a close handshake
-					c.conn.UnderlyingConn().Close()
-				} else {
-					_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
-					c.conn.Close()
-				}
+	inParallel(t, workers, func(w int) error {
+		for r := range rounds {
+			room := roomURL + "churn" + string(rune('a'+(w+r)%5))
+			c, err := dialErr(room, "")
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+			c.t = t
+			if f, err := c.read(); err != nil || (f.Type != "welcome" && f.Code != "room_full") {
+				return fmt.Errorf("first frame %+v, %v", f, err)
+			}
+			if r%3 == 0 {
+				_ = c.conn.WriteJSON(map[string]any{"type": "broadcast", "data": r})
+			}
+			if r%4 == 0 { // an abrupt drop rather than a close handshake
+				c.conn.UnderlyingConn().Close()
+			} else {
+				_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+				c.conn.Close()
+			}
 		}
-	}
+		return nil
+	})
 	eventually(t, 20*time.Second, "every room and peer to be freed", func() bool {
 		r, p := hubTotals()
 		return r == 0 && p == 0
@@ -174,6 +160,28 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	eventually(t, 20*time.Second, "goroutines to return to the baseline", func() bool {
 		return runtime.NumGoroutine() <= baseline+4
 	})
+}
+
+// inParallel runs work(0), ..., work(n-1) on goroutines of their own and
+// fails the test with their errors.
+func inParallel(t *testing.T, n int, work func(w int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- work(w)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestReloadKeepsPeersConnected(t *testing.T) {
