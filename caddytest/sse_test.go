@@ -1,6 +1,7 @@
 package caddytest
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/quic-go/quic-go/http3"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
@@ -330,10 +332,24 @@ func TestSSEResumeReplacesOpenStream(t *testing.T) {
 // connection, with a WebSocket peer in the same room.
 func TestSSEOverHTTP2(t *testing.T) {
 	tlsConf := loadHTTPSSite(t)
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
+	testSSEOverHTTPS(t, &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}, tlsConf, 2)
+}
+
+// And over HTTP/3, which Caddy serves on the HTTPS site's UDP port.
+func TestSSEOverHTTP3(t *testing.T) {
+	tlsConf := loadHTTPSSite(t)
+	tr := &http3.Transport{TLSClientConfig: tlsConf}
+	t.Cleanup(func() { tr.Close() })
+	testSSEOverHTTPS(t, &http.Client{Transport: tr}, tlsConf, 3)
+}
+
+// testSSEOverHTTPS relays signals both ways between an SSE peer whose
+// stream and POSTs go over HTTP/proto and a WebSocket peer.
+func testSSEOverHTTPS(t *testing.T, client *http.Client, tlsConf *tls.Config, proto int) {
 	const origin = "https://localhost:9443"
 	d := websocket.Dialer{TLSClientConfig: tlsConf}
-	conn, resp, err := d.Dial("wss://localhost:9443/rtc/ws?room=h2", http.Header{"Origin": {origin}})
+	room := fmt.Sprintf("h%d", proto)
+	conn, resp, err := d.Dial("wss://localhost:9443/rtc/ws?room="+room, http.Header{"Origin": {origin}})
 	if err != nil {
 		t.Fatalf("wss dial: %v", err)
 	}
@@ -342,14 +358,14 @@ func TestSSEOverHTTP2(t *testing.T) {
 	t.Cleanup(ws.leave)
 	ws.id = ws.expect("welcome").ID
 
-	s := newSSEClient(t, client, origin+"/rtc/ws", "room=h2")
+	s := newSSEClient(t, client, origin+"/rtc/ws", "room="+room)
 	s.origin = origin
 	if err := s.open(""); err != nil {
 		t.Fatal(err)
 	}
 	s.expectWelcome()
-	if s.resp.ProtoMajor != 2 {
-		t.Fatalf("stream over %s, want HTTP/2", s.resp.Proto)
+	if s.resp.ProtoMajor != proto {
+		t.Fatalf("stream over %s, want HTTP/%d", s.resp.Proto, proto)
 	}
 	ws.expect("peer-joined")
 	const n = 50
@@ -357,8 +373,8 @@ func TestSSEOverHTTP2(t *testing.T) {
 		ws.signal(s.id, sseSignal{N: i, SDP: "v=0\r\n"})
 		s.signal(ws.id, sseSignal{N: i, SDP: "v=0\r\n"})
 	}
-	if s.postProto != 2 {
-		t.Fatalf("POST over HTTP/%d, want 2", s.postProto)
+	if s.postProto != proto {
+		t.Fatalf("POST over HTTP/%d, want %d", s.postProto, proto)
 	}
 	expectSignals(t, sseSignals(s), ws.id, 0, n)
 	expectSignals(t, wsSignals(ws), s.id, 0, n)
