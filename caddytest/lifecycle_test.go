@@ -25,8 +25,8 @@ func hubTotals() (rooms, peers int) {
 	return rooms, peers
 }
 
-func TestSlowReaderIsDisconnected(t *testing.T) {
-	loadCaddyfile(t, `
+// slowReaderSite relays floods of large frames.
+const slowReaderSite = `
 http://localhost:9080 {
 	webrtc_signaling {
 		max_message_size 64KiB
@@ -37,7 +37,10 @@ http://localhost:9080 {
 		}
 	}
 }
-`, false)
+`
+
+func TestSlowReaderIsDisconnected(t *testing.T) {
+	loadCaddyfile(t, slowReaderSite, false)
 	url := "ws://localhost:9080/?room=slow"
 	reader, _ := join(t, url)
 	sender, _ := join(t, url)
@@ -49,9 +52,14 @@ http://localhost:9080 {
 	slowID := slow.expect("welcome").ID
 	reader.expect("peer-joined")
 	sender.expect("peer-joined")
+	floodUntilDropped(t, reader, sender, slowID)
+}
 
-	// The reader keeps up with everything while the slow peer stalls, and
-	// is told when the server drops the slow one.
+// floodUntilDropped broadcasts large frames from sender until the server
+// drops the peer slowID, which reads nothing; reader keeps up with
+// everything and is told.
+func floodUntilDropped(t *testing.T, reader, sender *wsClient, slowID string) {
+	t.Helper()
 	payload := strings.Repeat("x", 60<<10)
 	got := make(chan string, 1)
 	go func() {
@@ -91,17 +99,20 @@ http://localhost:9080 {
 	sender.roundTrip()
 }
 
-// dialSlowReader opens a connection with a small receive buffer, so that
-// the server's side fills up soon once the test stops reading it.
+// dialSmallReadBuffer dials with a small receive buffer, so that the
+// server's side fills up soon once the test stops reading.
+func dialSmallReadBuffer(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	return c, err
+}
+
+// dialSlowReader opens a connection with a small receive buffer.
 func dialSlowReader(t *testing.T, url string) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}}
+	d := websocket.Dialer{NetDialContext: dialSmallReadBuffer}
 	conn, _, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -383,6 +383,25 @@ func testSSEOverHTTPS(t *testing.T, client *http.Client, tlsConf *tls.Config, pr
 	s.expectEnd()
 }
 
+// A stream whose client reads nothing is dropped like a WebSocket that
+// does: its stuck write is cut short, and the others see it leave.
+func TestSSESlowReaderIsDisconnected(t *testing.T) {
+	loadCaddyfile(t, slowReaderSite, false)
+	url := "ws://localhost:9080/?room=sse-slow"
+	reader, _ := join(t, url)
+	sender, _ := join(t, url)
+	reader.expect("peer-joined")
+	// Its reader stops taking events once its queue is full.
+	slow := newSSEClient(t, &http.Client{Transport: &http.Transport{DialContext: dialSmallReadBuffer}}, "http://localhost:9080", "room=sse-slow")
+	if err := slow.open(""); err != nil {
+		t.Fatal(err)
+	}
+	slowID := slow.expectWelcome().ID
+	reader.expect("peer-joined")
+	sender.expect("peer-joined")
+	floodUntilDropped(t, reader, sender, slowID)
+}
+
 // Streams opened and ended every way leave no goroutine and no session.
 func TestSSEChurnLeavesNothingBehind(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false)
