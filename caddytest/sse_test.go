@@ -383,6 +383,22 @@ func testSSEOverHTTPS(t *testing.T, client *http.Client, tlsConf *tls.Config, pr
 	s.expectEnd()
 }
 
+// Behind Caddy's encode the stream is compressed, and every batch of
+// events still arrives at once: the flush goes through the encoder.
+func TestSSEThroughEncode(t *testing.T) {
+	loadCaddyfile(t, strings.Replace(signalingSite, "\thandle /rtc/* {", "\tencode gzip\n\thandle /rtc/* {", 1), false)
+	s := newSSEClient(t, nil, sseBase, "room=sse-encode")
+	if err := s.open(""); err != nil {
+		t.Fatal(err)
+	}
+	if !s.resp.Uncompressed { // Go's client asked for gzip and decompressed it
+		t.Fatal("the stream was not compressed: encode is not in front of it")
+	}
+	s.expectWelcome()
+	s.roundTrip()
+	s.roundTrip()
+}
+
 // A stream whose client reads nothing is dropped like a WebSocket that
 // does: its stuck write is cut short, and the others see it leave.
 func TestSSESlowReaderIsDisconnected(t *testing.T) {
