@@ -528,3 +528,40 @@ func TestSSEStreamEndsOnReload(t *testing.T) {
 	}
 	ws.roundTrip() // no peer-left
 }
+
+// A session resumes on the other transport: a WebSocket peer that lost
+// its connection comes back over SSE, and back again over a WebSocket.
+func TestResumeAcrossTransports(t *testing.T) {
+	loadCaddyfile(t, signalingSite, false)
+	a, wa := join(t, roomURL+"across") // seq 1: welcome
+	b, _ := join(t, roomURL+"across")
+	a.expect("peer-joined") // seq 2
+	a.conn.UnderlyingConn().Close()
+	for i := range 5 {
+		b.signal(a.id, sseSignal{N: i, SDP: "v=0\r\n"})
+	}
+
+	s := newSSEClient(t, nil, sseBase, "room=across")
+	s.token, s.lastSeq = wa.Resume, 2
+	if err := s.open("&resume=" + wa.Resume + "&last_seq=2"); err != nil {
+		t.Fatal(err)
+	}
+	if w := s.expectWelcome(); !w.Resumed || w.ID != a.id {
+		t.Fatalf("resume over SSE: %+v", w)
+	}
+	expectSignals(t, sseSignals(s), b.id, 0, 5) // seq 3..7, checked by readFor
+	s.signal(b.id, sseSignal{N: 0, SDP: "v=0\r\n"})
+	expectSignals(t, wsSignals(b), a.id, 0, 1)
+
+	// And back: the stream drops, the session resumes on a WebSocket.
+	s.drop()
+	b.signal(a.id, sseSignal{N: 5, SDP: "v=0\r\n"})
+	back := dial(t, fmt.Sprintf("%s&resume=%s&last_seq=%d", roomURL+"across", s.token, s.lastSeq), "")
+	if w := back.expect("welcome"); w.ID != a.id {
+		t.Fatalf("resume over a WebSocket: %+v", w)
+	}
+	back.id = a.id
+	expectSignals(t, wsSignals(back), b.id, 5, 1)
+	back.roundTrip()
+	b.roundTrip() // b never saw a leave
+}
