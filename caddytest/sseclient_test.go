@@ -17,14 +17,11 @@ import (
 	"time"
 )
 
-// sseFrame is a server frame as the SSE transport delivers it: with its
-// event's id, and the fields of resume.
+// sseFrame is a server frame as the SSE transport delivers it, with its
+// event's id.
 type sseFrame struct {
 	frame
-	Seq     uint64  `json:"seq"`
-	Resumed bool    `json:"resumed"`
-	Ack     *uint64 `json:"ack"`
-	eventID string  // the event's id field, "" when it had none
+	eventID string // the event's id field, "" when it had none
 }
 
 // sseEvent is one event of a stream, or how the stream ended.
