@@ -190,6 +190,14 @@ func TestSSESendErrors(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Fatalf("GET /send: %s, Allow %q", resp.Status, resp.Header.Get("Allow"))
 	}
+	resp, err = http.Post(sseBase+"/events?room=sse-errors", "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+		t.Fatalf("POST /events: %s, Allow %q", resp.Status, resp.Header.Get("Allow"))
+	}
 	s.roundTrip()
 	bystander.roundTrip()
 
@@ -366,6 +374,10 @@ func testSSEOverHTTPS(t *testing.T, client *http.Client, tlsConf *tls.Config, pr
 	s.expectWelcome()
 	if s.resp.ProtoMajor != proto {
 		t.Fatalf("stream over %s, want HTTP/%d", s.resp.Proto, proto)
+	}
+	// A page of an allowed origin may read the stream (CORS).
+	if got := s.resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
+		t.Fatalf("Access-Control-Allow-Origin %q, want %q", got, origin)
 	}
 	ws.expect("peer-joined")
 	const n = 50

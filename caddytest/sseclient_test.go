@@ -84,11 +84,12 @@ func (c *sseClient) open(extra string) error {
 		cancel()
 		return err
 	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get("Cache-Control") != "no-store" {
+	hdr := resp.Header
+	if resp.StatusCode != http.StatusOK || hdr.Get("Content-Type") != "text/event-stream" || hdr.Get("Cache-Control") != "no-store" || hdr.Get("X-Accel-Buffering") != "no" {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		cancel()
-		return fmt.Errorf("GET events: %s %q, Content-Type %q, Cache-Control %q", resp.Status, body, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"))
+		return fmt.Errorf("GET events: %s %q, headers %v", resp.Status, body, hdr)
 	}
 	c.resp, c.cancel, c.ended = resp, cancel, false
 	c.events = make(chan sseEvent, 64)
