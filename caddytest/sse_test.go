@@ -390,6 +390,23 @@ func testSSEOverHTTPS(t *testing.T, client *http.Client, tlsConf *tls.Config, pr
 	}
 	expectSignals(t, sseSignals(s), ws.id, 0, n)
 	expectSignals(t, wsSignals(ws), s.id, 0, n)
+
+	// The server sees a stream the client drops (a reset stream), and the
+	// session resumes on a new one.
+	const away = `caddy_webrtc_signaling_away_peers{hub="default"}`
+	before := scrapeMetrics(t)
+	s.drop()
+	expectMetrics(t, before, nil, map[string]float64{away: before[away] + 1})
+	ws.signal(s.id, sseSignal{N: n, SDP: "v=0\r\n"})
+	if err := s.resume(); err != nil {
+		t.Fatal(err)
+	}
+	if w := s.expectWelcome(); !w.Resumed {
+		t.Fatalf("welcome after the drop: %+v", w)
+	}
+	expectSignals(t, sseSignals(s), ws.id, n, 1)
+	expectMetrics(t, before, nil, map[string]float64{away: before[away]})
+
 	s.send(map[string]string{"type": "leave"})
 	ws.expect("peer-left")
 	s.expectEnd()
