@@ -109,6 +109,12 @@ func (c *wsConn) relay(frame []byte) {
 	}
 }
 
+// endFront implements front.
+func (c *wsConn) endFront(code int, reason string) { c.disconnect(code, reason, true) }
+
+// forward implements front.
+func (c *wsConn) forward(tun Tunnel) { c.fwd = tun }
+
 // wake implements transport.
 func (c *wsConn) wake() {
 	c.mu.Lock()

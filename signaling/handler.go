@@ -175,6 +175,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if t, ok := hub.(Tunnels); ok {
 		t.AcceptTunnels(acceptTunnel(h.Hub))
 	}
+	if p, ok := hub.(Posts); ok {
+		p.AcceptPosts(acceptPost(h.Hub))
+	}
 	return nil
 }
 

@@ -124,3 +124,17 @@ type TunnelEnd interface {
 	// (code 1006).
 	Closed(code int, reason string)
 }
+
+// Posts is implemented by a hub whose rooms span servers: a frame POSTed
+// (the SSE transport) to a server that does not hold its session, which
+// load balancers without sticky sessions do, is carried to the one that
+// does, and its answer back.
+type Posts interface {
+	// ForwardPost asks the other servers of the hub for the session a post
+	// names, and returns the answer of the one holding it; it fails when
+	// none answers.
+	ForwardPost(post []byte) (answer []byte, err error)
+	// AcceptPosts sets what answers posts for this server's sessions;
+	// answer reports false for a session it does not hold.
+	AcceptPosts(answer func(post []byte) (answer []byte, ok bool))
+}

@@ -38,7 +38,8 @@ var ssePing = []byte(": ping\n\n")
 type sseConn struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	s       *session // nil for a stream refused before joining
+	s       *session // nil for a stream refused before joining, or a front
+	fwd     Tunnel   // a front's tunnel to the session's home server
 	metrics *hubMetrics
 	wakeup  chan struct{} // holds a token when frames may be waiting
 
@@ -73,6 +74,29 @@ func (c *sseConn) say(frame []byte) {
 	c.mu.Unlock()
 	c.wake()
 }
+
+// relay implements front. A client that does not read the home's frames
+// is cut off; it resumes.
+func (c *sseConn) relay(frame []byte) {
+	c.mu.Lock()
+	full := len(c.preface) >= sendQueueSize
+	if !full {
+		c.preface = append(c.preface, frame)
+	}
+	c.mu.Unlock()
+	if full {
+		c.end(false)
+		return
+	}
+	c.wake()
+}
+
+// endFront implements front.
+func (c *sseConn) endFront(int, string) { c.end(true) }
+
+// forward implements front: the peer's frames come as POSTs, which find
+// the session's home by themselves; only the stream's end goes through tun.
+func (c *sseConn) forward(tun Tunnel) { c.fwd = tun }
 
 // wake implements transport. It takes no lock: its caller holds the
 // session's.
@@ -197,6 +221,9 @@ func (c *sseConn) finish(lost bool) {
 		if c.s != nil {
 			c.s.lost(c, false)
 		}
+		if c.fwd != nil {
+			c.fwd.Close(1006, "")
+		}
 		// Closing, but with no deadline to cut a write short: there is
 		// none, and a stream the server ends (stop) ends cleanly.
 		c.closeOnce.Do(func() { close(c.done) })
@@ -267,9 +294,13 @@ func (c *sseConn) write(b []byte, deadline time.Time) error {
 // between JSON tokens; each starts a new data line, and the client joins
 // them with "\n", which leaves the JSON as it was.
 func appendEvent(b []byte, f outFrame) []byte {
-	if f.seq != 0 {
+	seq := f.seq
+	if seq == 0 {
+		seq = leadingSeq(f.b) // a frame relayed from the session's home
+	}
+	if seq != 0 {
 		b = append(b, "id: "...)
-		b = strconv.AppendUint(b, f.seq, 10)
+		b = strconv.AppendUint(b, seq, 10)
 		b = append(b, '\n')
 	}
 	if !bytes.ContainsAny(f.b, "\r\n") {
@@ -291,6 +322,20 @@ func appendEvent(b []byte, f outFrame) []byte {
 		}
 		rest = rest[i+1:]
 	}
+}
+
+// leadingSeq is the seq a sequenced frame starts with, or 0.
+func leadingSeq(frame []byte) uint64 {
+	rest, ok := bytes.CutPrefix(frame, []byte(`{"seq":`))
+	if !ok {
+		return 0
+	}
+	end := bytes.IndexByte(rest, ',')
+	if end < 0 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(string(rest[:end]), 10, 64)
+	return n
 }
 
 // serveEvents runs an event stream: the peer is admitted as on a
@@ -337,31 +382,98 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.allowOrigin(w, r)
-	s := sessions.current(h.Hub, r.URL.Query().Get("session"))
-	if s == nil || s.isEnded() {
-		writeErrorFrame(w, http.StatusNotFound, CodeUnknownSession, "no such session: reconnect")
-		return
-	}
-	// One byte over the limit is enough for receive to refuse it.
-	body, err := io.ReadAll(io.LimitReader(r.Body, s.h.MaxMessageSize+1))
+	// One byte over the limit is enough for the session to refuse it.
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.MaxMessageSize+1))
 	if err != nil {
 		writeErrorFrame(w, http.StatusBadRequest, CodeBadMessage, "reading the frame failed")
 		return
 	}
+	token := r.URL.Query().Get("session")
+	status, answer, here := answerPost(h.Hub, token, body)
+	if !here {
+		status, answer = h.forwardPost(token, body)
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(answer)
+}
+
+// answerPost acts on a frame posted for the session token names, if this
+// server holds it, and says how to answer the post.
+func answerPost(hub, token string, body []byte) (status int, answer []byte, here bool) {
+	s := sessions.current(hub, token)
+	if s == nil || s.isEnded() {
+		return 0, nil, false
+	}
 	v := s.receive(nil, body, true)
-	status := sendStatus(v.code)
+	status = sendStatus(v.code)
 	if status == 0 || v.closeCode != 0 {
 		s.reply(v)
 	}
-	switch {
-	case v.code == "":
-		w.WriteHeader(http.StatusNoContent)
-	case status == 0:
-		h.logger.Debug("frame refused on the stream", zap.String("peer", s.id), zap.String("code", v.code))
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		writeErrorFrame(w, status, v.code, v.message)
+	if v.code == "" || status == 0 {
+		if v.code != "" {
+			s.h.logger.Debug("frame refused on the stream", zap.String("peer", s.id), zap.String("code", v.code))
+		}
+		return http.StatusNoContent, nil, true
 	}
+	return status, errorFrame(v.code, v.message), true
+}
+
+// forwardPost carries a post for a session this server does not hold to
+// the server of the hub that does, if the hub spans servers.
+func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
+	unknown := errorFrame(CodeUnknownSession, "no such session: reconnect")
+	p, ok := h.hub.(Posts)
+	if !ok || token == "" || len(token) > maxSessionTokenLen {
+		return http.StatusNotFound, unknown
+	}
+	answer, err := p.ForwardPost(encodePost(token, body))
+	if err != nil {
+		return http.StatusNotFound, unknown
+	}
+	status, rest, ok := decodeAnswer(answer)
+	if !ok {
+		return http.StatusNotFound, unknown
+	}
+	return status, rest
+}
+
+// acceptPost answers, on the server holding a session, posts another
+// server forwarded.
+func acceptPost(hub string) func([]byte) ([]byte, bool) {
+	return func(post []byte) ([]byte, bool) {
+		token, body, ok := decodePost(post)
+		if !ok {
+			return nil, false
+		}
+		status, answer, here := answerPost(hub, token, body)
+		if !here {
+			return nil, false
+		}
+		return append([]byte(strconv.Itoa(status)+"\n"), answer...), true
+	}
+}
+
+// A forwarded post is the token, a line break and the body; its answer is
+// the status, a line break and the answer's body.
+func encodePost(token string, body []byte) []byte {
+	return append([]byte(token+"\n"), body...)
+}
+
+func decodePost(post []byte) (token string, body []byte, ok bool) {
+	t, body, ok := bytes.Cut(post, []byte("\n"))
+	return string(t), body, ok
+}
+
+func decodeAnswer(answer []byte) (int, []byte, bool) {
+	s, body, ok := bytes.Cut(answer, []byte("\n"))
+	status, err := strconv.Atoi(string(s))
+	return status, body, ok && err == nil && status >= 200 && status < 600
 }
 
 // sendStatus is the status of a POST whose frame got verdict code; 0 when

@@ -40,6 +40,8 @@ func TestAppendEvent(t *testing.T) {
 		// Relayed data with line breaks between tokens, of every kind; a
 		// "\n" inside a string is escaped and stays as it is.
 		{seq: 12, b: []byte("{\"type\":\"signal\",\"from\":\"a\",\"data\":{\n  \"sdp\":\"v=0\\r\\n\",\r\n\"x\":\r[1,\n\n2]\n}}")},
+		// Relayed by a front from the session's home: sequenced already.
+		{b: []byte(`{"seq":13,"type":"pong"}`)},
 	}
 	var b []byte
 	for _, f := range frames {
@@ -49,7 +51,7 @@ func TestAppendEvent(t *testing.T) {
 		t.Fatalf("stream starts %q", b)
 	}
 	ids, data := parseEvents(t, string(b))
-	if len(data) != len(frames) || ids[0] != "1" || ids[1] != "" || ids[2] != "12" {
+	if len(data) != len(frames) || ids[0] != "1" || ids[1] != "" || ids[2] != "12" || ids[3] != "13" {
 		t.Fatalf("ids %q, %d events", ids, len(data))
 	}
 	for i, f := range frames {

@@ -27,9 +27,21 @@ type tunnelRequest struct {
 	Host    string `json:"host"` // for the ICE servers of the welcome
 }
 
+// front is a transport that relays a session living on another server:
+// the home's frames go out as they are, and the home may end it.
+type front interface {
+	// relay queues a frame of the home's, already sequenced.
+	relay(frame []byte)
+	// endFront ends the connection after the frames queued.
+	endFront(code int, reason string)
+	// forward makes the transport a front whose peer's frames (if it reads
+	// any) go through tun.
+	forward(tun Tunnel)
+}
+
 // resumeRemote carries a resume to the server holding the session, when
 // the hub spans servers and the session is not here.
-func (h *Handler) resumeRemote(c *wsConn, room, token, lastSeq string, r *http.Request) bool {
+func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Request) bool {
 	tunnels, ok := h.hub.(Tunnels)
 	n, valid := resumeSeq(lastSeq)
 	id, _, _ := strings.Cut(token, ".")
@@ -55,7 +67,7 @@ func (h *Handler) resumeRemote(c *wsConn, room, token, lastSeq string, r *http.R
 		tun.Close(CloseNormal, CodeResumeFailed)
 		return false
 	}
-	c.fwd = tun
+	c.forward(tun)
 	h.metrics.resume("resumed")
 	h.logger.Debug("peer resumed through another server", zap.String("room", room))
 	return true
@@ -63,7 +75,7 @@ func (h *Handler) resumeRemote(c *wsConn, room, token, lastSeq string, r *http.R
 
 // frontEnd receives the home's frames for a front connection.
 type frontEnd struct {
-	c        *wsConn
+	c        front
 	answered chan bool // the first answer: true for a frame, false for a close
 
 	mu    sync.Mutex
@@ -117,7 +129,7 @@ func (f *frontEnd) Closed(code int, reason string) {
 		if code == 0 || code == 1006 {
 			code = CloseGoingAway // the home is gone: the client resumes again
 		}
-		f.c.disconnect(code, reason, true)
+		f.c.endFront(code, reason)
 	}
 }
 

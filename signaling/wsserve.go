@@ -105,8 +105,8 @@ func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 		if h.resume(t, roomName, token, q.Get("last_seq"), r) {
 			return refusal{}
 		}
-		// Through another server of the hub: WebSockets only, so far.
-		if c, ok := t.(*wsConn); ok && h.resumeRemote(c, roomName, token, q.Get("last_seq"), r) {
+		// Through the server holding the session, if it is another one.
+		if f, ok := t.(front); ok && h.resumeRemote(f, roomName, token, q.Get("last_seq"), r) {
 			return refusal{}
 		}
 		t.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))

@@ -104,7 +104,7 @@ func TestNamesStartWithThePrefix(t *testing.T) {
 	hs := newHubs(t, srv.url(), 1)
 	hubtestJoin(t, hs[0])
 	pfx := hs[0].cfg.prefix
-	for _, name := range []string{hs[0].bucketName(), hs[0].nodeSubject("n"), hs[0].hbSubject("n")} {
+	for _, name := range []string{hs[0].bucketName(), hs[0].nodeSubject("n"), hs[0].hbSubject("n"), hs[0].postSubject()} {
 		if !strings.HasPrefix(name, pfx) {
 			t.Errorf("%s does not start with %s", name, pfx)
 		}

@@ -215,7 +215,13 @@ func (h *Hub) setup() error {
 		_ = nodeSub.Unsubscribe()
 		return err
 	}
-	h.subs = []*nats.Subscription{nodeSub, hbSub}
+	postSub, err := h.nc.Subscribe(h.postSubject(), h.onPost)
+	if err != nil {
+		_ = nodeSub.Unsubscribe()
+		_ = hbSub.Unsubscribe()
+		return err
+	}
+	h.subs = []*nats.Subscription{nodeSub, hbSub, postSub}
 	h.stop, h.stopped = make(chan struct{}), make(chan struct{})
 	go h.maintain()
 	h.nodes.hello()

@@ -32,9 +32,10 @@ var _ signaling.Tunnels = (*Hub)(nil)
 
 // tunnelTable holds this node's ends of tunnels, by far node and id.
 type tunnelTable struct {
-	mu     sync.Mutex
-	accept func([]byte, signaling.Tunnel) signaling.TunnelEnd
-	ends   map[string]*tunnelEnd
+	mu         sync.Mutex
+	accept     func([]byte, signaling.Tunnel) signaling.TunnelEnd
+	answerPost func([]byte) ([]byte, bool)
+	ends       map[string]*tunnelEnd
 }
 
 // tunnelEnd is this node's end of a tunnel: Send and Close go to the far
