@@ -165,6 +165,16 @@ func (p *page) id() string {
 	return id
 }
 
+// joins is how often the page joined its room or resumed its session.
+func (p *page) joins() int {
+	p.t.Helper()
+	n, err := eval[int](p, `check.joins()`)
+	if err != nil {
+		p.t.Fatalf("%s: reading its joins: %v", p.name, err)
+	}
+	return n
+}
+
 // jsCall renders a call of a page-side function with JSON arguments.
 func jsCall(fn string, args ...any) string {
 	parts := make([]string, len(args))

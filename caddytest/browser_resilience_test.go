@@ -118,18 +118,22 @@ func openCutRoom(t *testing.T, b *chromium) ([]*page, []*cutProxy) {
 }
 
 // cutRound cuts each proxied page's signaling as modes say, and waits until
-// those pages are back (under new ids) and the mesh has re-formed.
+// those pages are back (resumed, or joined afresh under new ids from a
+// server that cannot resume) and the mesh has re-formed.
 func cutRound(t *testing.T, ps []*page, proxies []*cutProxy, r int, modes []cutMode) {
 	t.Helper()
 	start := time.Now()
-	old := ids(ps[:cutPages])
+	joins := make([]int, cutPages)
+	for i, p := range ps[:cutPages] {
+		joins[i] = p.joins()
+	}
 	for i, mode := range modes {
 		if proxies[i].cut(mode) == 0 {
 			t.Fatalf("round %d: page %d had no signaling connection to cut; states%s", r+1, i+1, states(ps))
 		}
 	}
 	for i := range cutPages {
-		ps[i].waitFor(fmt.Sprintf("rejoining after the %s cut", modes[i]), jsCall("check.joined", old[i]))
+		ps[i].waitFor(fmt.Sprintf("rejoining after the %s cut", modes[i]), jsCall("check.rejoined", joins[i]))
 	}
 	rejoined := time.Since(start)
 	allConnected(t, ps)
