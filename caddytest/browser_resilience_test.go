@@ -2,6 +2,7 @@ package caddytest
 
 import (
 	"fmt"
+	"net/url"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -44,14 +45,7 @@ var cutRounds = [][]cutMode{
 // was cut silently, so that the server still holds its old session and its
 // seat: only the session token it presents can get it back in.
 func reloadInFullRoom(t *testing.T, b *chromium) {
-	proxy := newCutProxy(t)
-	query := with(audioOnly, "ws", siteWS("/proxied/ws"))
-	urls := make([]string, pages)
-	for i := range urls {
-		urls[i] = demoURL("reload", query)
-	}
-	urls[0] = demoURL("reload", with(query, "ws", proxy.wsURL("/proxied/ws")))
-	ps := openPages(t, b, urls)
+	ps, proxy := openProxiedRoom(t, b, "reload", audioOnly)
 	allConnected(t, ps)
 	helloCrossing(t, ps)
 
@@ -72,6 +66,20 @@ func reloadInFullRoom(t *testing.T, b *chromium) {
 		t.Logf("reload %d (%s): mesh re-formed after %s", i+1, mode, took[i].Round(time.Millisecond))
 	}
 	t.Logf("%d reloads: back in the mesh after %s", reloads, spread(took))
+}
+
+// openProxiedRoom opens a full room on the /proxied route whose first page
+// signals through a cutProxy.
+func openProxiedRoom(t *testing.T, b *chromium, room string, query url.Values) ([]*page, *cutProxy) {
+	t.Helper()
+	proxy := newCutProxy(t)
+	query = with(query, "ws", siteWS("/proxied/ws"))
+	urls := make([]string, pages)
+	for i := range urls {
+		urls[i] = demoURL(room, query)
+	}
+	urls[0] = demoURL(room, with(query, "ws", proxy.wsURL("/proxied/ws")))
+	return openPages(t, b, urls), proxy
 }
 
 // cutsUnderCPUPressure cuts the signaling of some pages, abruptly and

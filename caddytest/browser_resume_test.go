@@ -1,7 +1,6 @@
 package caddytest
 
 import (
-	"net/url"
 	"testing"
 	"time"
 )
@@ -19,14 +18,7 @@ const awayFor = 5 * time.Second
 // page resumes its session (the same id); no page creates a peer
 // connection or sees a member join or leave.
 func resumeAfterCut(t *testing.T, b *chromium) {
-	proxy := newCutProxy(t)
-	query := url.Values{"ws": {siteWS("/proxied/ws")}}
-	urls := make([]string, pages)
-	for i := range urls {
-		urls[i] = demoURL("resume", query)
-	}
-	urls[0] = demoURL("resume", with(query, "ws", proxy.wsURL("/proxied/ws")))
-	ps := openPages(t, b, urls)
+	ps, proxy := openProxiedRoom(t, b, "resume", nil)
 	allConnected(t, ps)
 	waitAll(t, ps, "media from every peer", jsCall("check.mediaFlowing", len(ps)-1))
 	waitAll(t, ps, "watching for disturbances", `check.watch()`)
