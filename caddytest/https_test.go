@@ -41,8 +41,9 @@ func TestSignalingOverHTTPS(t *testing.T) {
 			t.Fatalf("wss dial: %v", err)
 		}
 		resp.Body.Close()
-		t.Cleanup(func() { conn.Close() })
-		return &wsClient{t: t, conn: conn}
+		c := &wsClient{t: t, conn: conn}
+		t.Cleanup(c.leave)
+		return c
 	}
 	a := dialTLS()
 	a.id = a.expect("welcome").ID

@@ -106,15 +106,16 @@ func dialSlowReader(t *testing.T, url string) *wsClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return &wsClient{t: t, conn: conn}
+	c := &wsClient{t: t, conn: conn}
+	t.Cleanup(c.leave)
+	return c
 }
 
 func TestChurnLeavesNothingBehind(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false)
 	// Warm up once so lazily started goroutines are in the baseline.
 	w, _ := join(t, roomURL+"warm")
-	w.conn.Close()
+	w.leave()
 	eventually(t, 10*time.Second, "the warm-up room to go", func() bool { r, _ := hubTotals(); return r == 0 })
 	baseline := runtime.NumGoroutine()
 

@@ -24,6 +24,8 @@ http://localhost:9080 {
 				burst 1000000
 			}
 			ping_interval 2s
+			# Lost connections linger this long for a resume.
+			resume_window 2s
 		}
 	}
 	handle {
@@ -89,7 +91,7 @@ func TestRoomFlow(t *testing.T) {
 	c.roundTrip() // the sender got no copy of its broadcast
 
 	// Leaving is announced to those who stay.
-	b.conn.Close()
+	b.leave()
 	for _, p := range []*wsClient{a, c} {
 		if f := p.expect("peer-left"); f.ID != b.id {
 			t.Fatalf("peer-left id %q, want %q", f.ID, b.id)
@@ -127,7 +129,7 @@ func TestRoomFull(t *testing.T) {
 		m.roundTrip()
 	}
 	// A free seat is taken again.
-	members[0].conn.Close()
+	members[0].leave()
 	for _, m := range members[1:] {
 		m.expect("peer-left")
 	}

@@ -175,8 +175,8 @@ func runCall(t *testing.T, url string, cfgFor func(welcome frame) webrtc.Configu
 	go func() { defer wg.Done(); b.pump(stop, errs) }()
 	defer func() {
 		close(stop)
-		aws.conn.Close()
-		bws.conn.Close()
+		aws.leave()
+		bws.leave()
 		wg.Wait()
 	}()
 

@@ -46,9 +46,17 @@ func dial(t testing.TB, url, origin string) *wsClient {
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	t.Cleanup(func() { c.conn.Close() })
+	t.Cleanup(c.leave)
 	c.t = t
 	return c
+}
+
+// leave closes the connection the way a page that leaves does: a close
+// frame with 1000, so that the server lets the seat go at once instead of
+// keeping it for a resume.
+func (c *wsClient) leave() {
+	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+	c.conn.Close()
 }
 
 func dialErr(url, origin string) (*wsClient, error) {

@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/json"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -28,6 +29,7 @@ func ParseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    max_peers        <n>
 //	    max_message_size <size>
 //	    ping_interval    <duration>
+//	    resume_window    <duration>
 //	    origins          <origin...>
 //	    hub              <name>
 //	    backend          <module> [{ ... }]   # default memory
@@ -64,6 +66,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxMessageSize, err = caddyfileopt.Size(d)
 		case "ping_interval":
 			h.PingInterval, err = caddyfileopt.Duration(d)
+		case "resume_window":
+			var v caddy.Duration
+			v, err = caddyfileopt.Duration(d)
+			h.ResumeWindow = &v
 		case "origins":
 			var v []string
 			v, err = caddyfileopt.Strings(d)

@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,296 +24,199 @@ const (
 	closeGrace = 2 * time.Second
 )
 
-// wsPeer is a Peer on a WebSocket connection. At most one goroutine (the
-// writer) writes at a time; the session's goroutine does all reads. The
-// writer runs only while there is something to write: an idle peer has no
-// writer goroutine and no queue, which is most of what an idle peer would
-// otherwise cost.
-type wsPeer struct {
-	id      string
+// wsConn is the WebSocket transport of a session. At most one goroutine
+// (the writer) writes at a time; the connection's own goroutine does all
+// reads. The writer runs only while there is something to write: an idle
+// peer has no writer goroutine, which is most of what an idle peer would
+// otherwise cost. Frames come from the session's outbox, after the
+// connection's own unsequenced frames (a refusal, a resume's welcome).
+type wsConn struct {
 	ws      *websocket.Conn
+	s       *session // nil for a connection refused before joining
 	metrics *hubMetrics
 
-	mu      sync.Mutex
-	queue   [][]byte // frames waiting, from head on; at most sendQueueSize
-	head    int
-	writing bool          // a writer goroutine is running
-	pingDue bool          // the writer is to send a ping
-	space   chan struct{} // made when a sender first waits on a full queue
+	mu       sync.Mutex
+	preface  [][]byte // unsequenced frames that go out first
+	writing  bool     // a writer goroutine is running
+	pingDue  bool     // the writer is to send a ping
+	finished chan struct{}
 	// Set by start; until then frames are only queued.
-	onClose      func()
-	finished     chan struct{} // closed when the last writer is done
 	pingInterval time.Duration
 	pinger       *time.Timer
 
 	closeOnce   sync.Once
-	done        chan struct{} // closed when the peer starts disconnecting
+	done        chan struct{} // closed when the connection starts closing
 	closeCode   int
 	closeReason string
-	flush       bool // whether queued frames go out before the close frame
+	flush       bool // whether waiting frames go out before the close frame
 }
 
-var _ Peer = (*wsPeer)(nil)
+var _ transport = (*wsConn)(nil)
 
-func newWSPeer(id string, ws *websocket.Conn, metrics *hubMetrics) *wsPeer {
-	return &wsPeer{
-		id:      id,
-		ws:      ws,
-		metrics: metrics,
-		done:    make(chan struct{}),
-	}
+func newWSConn(ws *websocket.Conn, metrics *hubMetrics) *wsConn {
+	return &wsConn{ws: ws, metrics: metrics, done: make(chan struct{})}
 }
 
-// ID implements Peer.
-func (p *wsPeer) ID() string { return p.id }
-
-// start lets writers run and pings the peer every pingInterval. onClose
-// runs on the writer as soon as the peer starts closing; the returned
-// channel closes once the close frame is out.
-func (p *wsPeer) start(pingInterval time.Duration, onClose func()) <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.onClose, p.pingInterval = onClose, pingInterval
-	p.finished = make(chan struct{})
-	p.pinger = time.AfterFunc(pingInterval, p.pingTick)
-	if p.pending() > 0 || p.closing() {
-		p.wakeWriter()
-	}
-	return p.finished
+// start lets writers run and pings the peer every pingInterval; the
+// returned channel closes once the close frame is out.
+func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pingInterval = pingInterval
+	c.finished = make(chan struct{})
+	c.pinger = time.AfterFunc(pingInterval, c.pingTick)
+	c.wakeLocked()
+	return c.finished
 }
 
 // pingTick asks the writer for a keep-alive ping and re-arms itself.
-func (p *wsPeer) pingTick() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closing() {
+func (c *wsConn) pingTick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing() {
 		return
 	}
-	p.pingDue = true
-	p.wakeWriter()
-	p.pinger.Reset(p.pingInterval)
+	c.pingDue = true
+	c.wakeLocked()
+	c.pinger.Reset(c.pingInterval)
 }
 
-// Send implements Peer.
-func (p *wsPeer) Send(frame []byte) bool {
-	p.mu.Lock()
-	if p.closing() {
-		p.mu.Unlock()
-		return false
-	}
-	if p.pending() < sendQueueSize {
-		p.push(frame)
-		p.mu.Unlock()
-		return true
-	}
-	p.mu.Unlock()
-	return p.waitForRoom(frame)
+// say queues an unsequenced frame of the connection's own.
+func (c *wsConn) say(frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.preface = append(c.preface, frame)
+	c.wakeLocked()
 }
 
-// waitForRoom queues a frame to a full queue once the writer makes room,
-// which holds back only the sending peer. A reader that makes no room in
-// time is not reading.
-func (p *wsPeer) waitForRoom(frame []byte) bool {
-	t := time.NewTimer(stallTimeout)
-	defer t.Stop()
-	for {
-		p.mu.Lock()
-		if p.closing() {
-			p.mu.Unlock()
-			return false
-		}
-		if p.pending() < sendQueueSize {
-			p.push(frame)
-			p.signalSpace() // room may be left for another waiting sender
-			p.mu.Unlock()
-			return true
-		}
-		if p.space == nil {
-			p.space = make(chan struct{}, 1)
-		}
-		space := p.space
-		p.mu.Unlock()
-		select {
-		case <-space:
-		case <-p.done:
-			return false
-		case <-t.C:
-			if !p.closing() {
-				p.metrics.slow.Inc()
-			}
-			p.Close(CloseTooSlow, "outbound queue full: peer is not reading")
-			return false
-		}
-	}
+// wake implements transport.
+func (c *wsConn) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wakeLocked()
 }
 
-// pending is the number of queued frames; the caller holds p.mu.
-func (p *wsPeer) pending() int { return len(p.queue) - p.head }
-
-// push queues a frame and makes sure a writer will send it; the caller
-// holds p.mu and has checked there is room.
-func (p *wsPeer) push(frame []byte) {
-	if len(p.queue) == cap(p.queue) && p.head > 0 {
-		// Reuse the slots already sent rather than grow the slice.
-		n := copy(p.queue, p.queue[p.head:])
-		clear(p.queue[n:])
-		p.queue, p.head = p.queue[:n], 0
-	}
-	p.queue = append(p.queue, frame)
-	p.wakeWriter()
-}
-
-// pop takes the oldest frame; the caller holds p.mu and has checked there
-// is one.
-func (p *wsPeer) pop() []byte {
-	frame := p.queue[p.head]
-	p.queue[p.head] = nil
-	p.head++
-	if p.head == len(p.queue) {
-		// Drained. A queue grown by a burst is dropped so an idle peer
-		// holds none; a small one is kept to spare a trickle allocations.
-		p.queue, p.head = p.queue[:0], 0
-		if cap(p.queue) > 4 {
-			p.queue = nil
-		}
-	}
-	p.signalSpace()
-	return frame
-}
-
-// signalSpace wakes a sender waiting for room, if any; the caller holds p.mu.
-func (p *wsPeer) signalSpace() {
-	if p.space == nil || p.pending() >= sendQueueSize {
+// wakeLocked starts the writer unless one is running or the connection
+// has not started; the caller holds c.mu.
+func (c *wsConn) wakeLocked() {
+	if c.writing || c.finished == nil {
 		return
 	}
-	select {
-	case p.space <- struct{}{}:
-	default:
-	}
+	c.writing = true
+	go c.writeLoop()
 }
 
-// wakeWriter starts the writer unless one is running or the peer has not
-// started; the caller holds p.mu.
-func (p *wsPeer) wakeWriter() {
-	if p.writing || p.finished == nil {
-		return
-	}
-	p.writing = true
-	go p.writeLoop()
+// close implements transport.
+func (c *wsConn) close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
+
+// displace implements transport.
+func (c *wsConn) displace() {
+	c.say(errorFrame(CodeReplaced, "a newer connection of this session took its place"))
+	c.disconnect(CloseReplaced, CodeReplaced, true)
 }
 
-// Close implements Peer.
-func (p *wsPeer) Close(code int, reason string) { p.disconnect(code, reason, false) }
-
-// fail tells the peer why it is being disconnected and closes. It does not
-// wait for room in the queue: a peer being evicted may not be reading.
-func (p *wsPeer) fail(code, msg string, closeCode int) {
-	p.mu.Lock()
-	if p.pending() < sendQueueSize {
-		p.push(errorFrame(code, msg))
-	}
-	p.mu.Unlock()
-	p.closeAfterQueued(closeCode, code)
+// fail tells the peer of a connection that never joined why, and closes.
+func (c *wsConn) fail(code, msg string, closeCode int) {
+	c.say(errorFrame(code, msg))
+	c.disconnect(closeCode, code, true)
 }
 
-// evict disconnects a peer the hub handed back, with an error frame where
-// the peer can carry one.
-func evict(p Peer, code, msg string, closeCode int) {
-	if wp, ok := p.(*wsPeer); ok {
-		wp.fail(code, msg, closeCode)
-		return
-	}
-	p.Close(closeCode, code)
-}
-
-// closeAfterQueued sends what is queued (such as an error frame) and then
-// the close frame.
-func (p *wsPeer) closeAfterQueued(code int, reason string) { p.disconnect(code, reason, true) }
-
-func (p *wsPeer) disconnect(code int, reason string, flush bool) {
-	p.closeOnce.Do(func() {
-		p.closeCode, p.closeReason, p.flush = code, reason, flush
-		close(p.done)
+func (c *wsConn) disconnect(code int, reason string, flush bool) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeReason, c.flush = code, reason, flush
+		close(c.done)
 		if !flush {
 			// Unblock a write stuck on a peer that is not reading, so the
 			// writer sees done and the peer leaves its room now.
-			_ = p.ws.UnderlyingConn().SetWriteDeadline(time.Now())
+			_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now())
 		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.pinger != nil {
-			p.pinger.Stop()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.pinger != nil {
+			c.pinger.Stop()
 		}
-		// An idle peer has no writer to notice: start one to say goodbye.
-		p.wakeWriter()
+		// An idle connection has no writer to notice: start one to say
+		// goodbye.
+		c.wakeLocked()
 	})
 }
 
-// writeLoop sends queued frames and pings until there is nothing left to
-// write, or, once the peer is disconnecting, runs onClose and sends the
-// close frame.
-func (p *wsPeer) writeLoop() {
+// writeLoop sends frames and pings until there is nothing left to write,
+// or, once the connection is closing, sees an ended session out of its
+// room and sends the close frame.
+func (c *wsConn) writeLoop() {
+	var stack [64]outFrame // a batch, without allocating
 	for {
-		frame, ping, closing := p.next()
+		frames, ping, closing := c.next(stack[:0])
 		switch {
 		case closing:
-			p.onClose()
-			p.finish()
-			close(p.finished)
-			return
-		case ping:
-			if err := p.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				p.Close(websocket.CloseAbnormalClosure, "ping failed")
+			if c.s != nil && c.s.isEnded() {
+				c.s.leave()
 			}
-		case frame != nil:
-			if err := p.writeBatch(frame, time.Now().Add(writeWait)); err != nil {
-				p.Close(websocket.CloseAbnormalClosure, "write failed")
+			c.finish()
+			close(c.finished)
+			return
+		case ping != "":
+			if err := c.ws.WriteControl(websocket.PingMessage, []byte(ping), time.Now().Add(writeWait)); err != nil {
+				c.disconnect(websocket.CloseAbnormalClosure, "ping failed", false)
+			}
+		case len(frames) > 0:
+			if err := c.writeBatch(frames, time.Now().Add(writeWait)); err != nil {
+				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
 			}
 		default:
-			return // idle: the next Send starts a new writer
+			return // idle: the next frame starts a new writer
 		}
 	}
 }
 
-// next is the writer's next job. A closing peer wins over a full queue, so
-// the writer does not go on writing to a peer that reads nothing. When
-// there is nothing to do the writer stops being the writer.
-func (p *wsPeer) next() (frame []byte, ping, closing bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.closing():
-		return nil, false, true
-	case p.pingDue:
-		p.pingDue = false
-		return nil, true, false
-	case p.pending() > 0:
-		return p.pop(), false, false
+// next is the writer's next job. A closing connection wins over waiting
+// frames, so the writer does not go on writing to a peer that reads
+// nothing. A ping carries the seq of the last frame written, which its
+// pong proves arrived. When there is nothing to do the writer stops being
+// the writer.
+func (c *wsConn) next(batch []outFrame) (frames []outFrame, ping string, closing bool) {
+	if c.s != nil {
+		c.s.mu.Lock()
+		defer c.s.mu.Unlock()
 	}
-	p.writing = false
-	return nil, false, false
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closing():
+		return nil, "", true
+	case c.pingDue:
+		c.pingDue = false
+		ping = "0"
+		if c.s != nil && c.s.tr == c {
+			ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
+		}
+		return nil, ping, false
+	case len(c.preface) > 0:
+		for len(c.preface) > 0 && len(batch) < cap(batch) {
+			batch = append(batch, outFrame{b: c.preface[0]})
+			c.preface[0] = nil
+			c.preface = c.preface[1:]
+		}
+		return batch, "", false
+	case c.s != nil:
+		if batch = c.s.take(c, batch); len(batch) > 0 {
+			return batch, "", false
+		}
+	}
+	c.writing = false
+	return nil, "", false
+}
+
+// onPong lets the session go of the frames a pong proves arrived.
+func (c *wsConn) onPong(data string) {
+	if seq, err := strconv.ParseUint(data, 10, 64); err == nil && c.s != nil && seq > 0 {
+		c.s.acked(c, seq)
+	}
 }
 
 // errClosing stops a write to a peer that started disconnecting.
 var errClosing = errors.New("peer is disconnecting")
-
-// write sends one frame by the deadline. Unless the queue is being flushed
-// on purpose, a peer that started disconnecting gets nothing more: checked
-// after the deadline is set, so that the immediate deadline Close sets to
-// interrupt a stuck write cannot be overwritten by a later one.
-func (p *wsPeer) write(frame []byte, deadline time.Time) error {
-	if err := p.ws.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
-	if p.closing() && !p.flush {
-		return errClosing
-	}
-	if err := p.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
-		return err
-	}
-	p.metrics.frameOut(frame)
-	return nil
-}
 
 // maxBatch bounds the bytes one writeBatch sends in one write.
 const maxBatch = 16 << 10
@@ -320,14 +224,15 @@ const maxBatch = 16 << 10
 // batchBuffers hold encoded batches between writes.
 var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch+maxFrameHeader); return &b }}
 
-// writeBatch sends first and the frames queued behind it, up to maxBatch
-// bytes, in one write to the connection instead of one per frame: under
-// load most of a relay's cost is system calls. The frames are encoded here
-// (unmasked text frames need only a header), which is safe because this
-// goroutine is the connection's only writer, gorilla's writes included.
-func (p *wsPeer) writeBatch(first []byte, deadline time.Time) error {
-	var stack [64][]byte // the batch, without allocating
-	frames := p.takeBatch(append(stack[:0], first))
+// writeBatch sends frames in one write to the connection instead of one
+// per frame: under load most of a relay's cost is system calls. The frames
+// are encoded here (unmasked text frames need only a header), which is
+// safe because this goroutine is the connection's only writer, gorilla's
+// writes included. Unless the queue is being flushed on purpose, a peer
+// that started disconnecting gets nothing more: checked after the deadline
+// is set, so that the immediate deadline disconnect sets to interrupt a
+// stuck write cannot be overwritten by a later one.
+func (c *wsConn) writeBatch(frames []outFrame, deadline time.Time) error {
 	buf := batchBuffers.Get().(*[]byte)
 	defer batchBuffers.Put(buf)
 	b := (*buf)[:0]
@@ -335,47 +240,30 @@ func (p *wsPeer) writeBatch(first []byte, deadline time.Time) error {
 		b = appendTextFrame(b, f)
 	}
 	*buf = b
-	conn := p.ws.UnderlyingConn()
+	conn := c.ws.UnderlyingConn()
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	// Checked after the deadline is set, as in write.
-	if p.closing() && !p.flush {
+	if c.closing() && !c.flush {
 		return errClosing
 	}
 	if _, err := conn.Write(b); err != nil {
 		return err
 	}
 	for _, f := range frames {
-		p.metrics.frameOut(f)
+		c.metrics.frameOut(f.b)
 	}
 	return nil
-}
-
-// takeBatch appends the frames queued behind frames[0] that fit in a batch.
-func (p *wsPeer) takeBatch(frames [][]byte) [][]byte {
-	size := len(frames[0])
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(frames) < cap(frames) && p.pending() > 0 && !p.closing() {
-		next := p.queue[p.head]
-		if size+len(next) > maxBatch {
-			break
-		}
-		size += len(next)
-		frames = append(frames, p.pop())
-	}
-	return frames
 }
 
 // maxFrameHeader is the longest header of a server's WebSocket frame.
 const maxFrameHeader = 10
 
-// appendTextFrame appends frame as one unmasked, final text frame (RFC 6455
-// 5.2), as a server sends it.
-func appendTextFrame(b, frame []byte) []byte {
+// appendTextFrame appends f, sequenced, as one unmasked, final text frame
+// (RFC 6455 5.2), as a server sends it.
+func appendTextFrame(b []byte, f outFrame) []byte {
 	const finText = 0x80 | websocket.TextMessage
-	switch n := len(frame); {
+	switch n := f.wireLen(); {
 	case n < 126:
 		b = append(b, finText, byte(n))
 	case n <= 0xffff:
@@ -384,12 +272,12 @@ func appendTextFrame(b, frame []byte) []byte {
 		b = append(b, finText, 127)
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	return append(b, frame...)
+	return f.sequenced(b)
 }
 
-func (p *wsPeer) closing() bool {
+func (c *wsConn) closing() bool {
 	select {
-	case <-p.done:
+	case <-c.done:
 		return true
 	default:
 		return false
@@ -399,39 +287,50 @@ func (p *wsPeer) closing() bool {
 // finish flushes if asked, sends the close frame and gives the peer
 // closeGrace to answer it; the reader then fails and the connection closes.
 // All of it is bounded by closeGrace, also for a peer that reads nothing.
-func (p *wsPeer) finish() {
+func (c *wsConn) finish() {
 	deadline := time.Now().Add(closeGrace)
-	if p.flush {
-	drain:
+	if c.flush {
+		var stack [64]outFrame
 		for {
-			frame := p.popQueued()
-			if frame == nil || p.write(frame, deadline) != nil {
-				break drain
+			frames := c.flushable(stack[:0])
+			if len(frames) == 0 || c.writeBatch(frames, deadline) != nil {
+				break
 			}
 		}
 	}
-	if p.closeCode != websocket.CloseAbnormalClosure {
-		msg := websocket.FormatCloseMessage(p.closeCode, p.closeReason)
-		_ = p.ws.WriteControl(websocket.CloseMessage, msg, deadline)
+	if c.closeCode != websocket.CloseAbnormalClosure {
+		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
 	}
-	_ = p.ws.SetReadDeadline(deadline)
+	_ = c.ws.SetReadDeadline(deadline)
 }
 
-// popQueued takes the oldest queued frame, or nil.
-func (p *wsPeer) popQueued() []byte {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.pending() == 0 {
-		return nil
+// flushable takes what is left to write on a closing connection.
+func (c *wsConn) flushable(batch []outFrame) []outFrame {
+	if c.s != nil {
+		c.s.mu.Lock()
+		defer c.s.mu.Unlock()
 	}
-	return p.pop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.preface) > 0 {
+		for _, f := range c.preface {
+			batch = append(batch, outFrame{b: f})
+		}
+		c.preface = nil
+		return batch
+	}
+	if c.s != nil {
+		return c.s.take(c, batch)
+	}
+	return batch
 }
 
 // drainReads discards incoming frames until the connection fails, which
 // happens at the latest closeGrace after the close frame went out.
-func (p *wsPeer) drainReads() {
+func (c *wsConn) drainReads() {
 	for {
-		if _, _, err := p.ws.NextReader(); err != nil {
+		if _, _, err := c.ws.NextReader(); err != nil {
 			return
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,6 +28,7 @@ const (
 	DefaultMaxMessageSize = 64 << 10
 	DefaultPingInterval   = 30 * time.Second
 	DefaultHub            = "default"
+	DefaultResumeWindow   = 30 * time.Second
 	// maxRoomLen bounds room names so they stay usable as map keys and in logs.
 	maxRoomLen = 128
 )
@@ -75,6 +75,10 @@ type Handler struct {
 	Name string `json:"name,omitempty"`
 	// Limits bound what one client may take.
 	Limits Limits `json:"limits,omitempty"`
+	// ResumeWindow is how long a peer whose connection was lost stays in
+	// its room, its frames buffered, for the client to resume the session
+	// on a new connection. Default 30s; 0 turns resume off.
+	ResumeWindow *caddy.Duration `json:"resume_window,omitempty"`
 
 	hub      Hub
 	released bool
@@ -119,6 +123,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.Hub = DefaultHub
 	}
 	h.Limits = h.Limits.withDefaults()
+	if h.ResumeWindow == nil {
+		d := caddy.Duration(DefaultResumeWindow)
+		h.ResumeWindow = &d
+	}
 	if len(h.TokenSecrets) > 0 {
 		secrets, err := turncreds.ResolveSecrets(caddy.NewReplacer(), h.TokenSecrets)
 		if err != nil {
@@ -184,6 +192,9 @@ func (h *Handler) Validate() error {
 	if time.Duration(h.PingInterval) < 100*time.Millisecond {
 		return fmt.Errorf("ping_interval must be at least 100ms, got %s", time.Duration(h.PingInterval))
 	}
+	if h.ResumeWindow != nil && *h.ResumeWindow < 0 {
+		return fmt.Errorf("resume_window must not be negative, got %s", time.Duration(*h.ResumeWindow))
+	}
 	if h.Credentials != nil {
 		if err := h.Credentials.Validate(); err != nil {
 			return fmt.Errorf("credentials: %w", err)
@@ -219,121 +230,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 		_, _ = fmt.Fprintln(w, "This is a WebRTC signaling endpoint: connect with a WebSocket, e.g. new WebSocket(\"wss://<host><path>?room=<name>\").")
 		return nil
 	}
-	release, ok := connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
-	if !ok {
-		h.metrics.refused(tooManyConnections)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
-		return nil
-	}
-	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
-	// through the ResponseController, which follows Unwrap.
-	ws, err := h.upgrader.Upgrade(hijackable{w}, r, nil)
-	if err != nil {
-		release()
-		// The upgrader has already written an HTTP error response.
-		h.logger.Debug("websocket upgrade failed", zap.Error(err))
-		return nil
-	}
-	s := h.open(ws, r)
-	if s == nil {
-		release()
-		_ = ws.Close()
-		return nil
-	}
-	// The session outlives the request on a goroutine of its own, so that
-	// an idle peer does not keep the request's goroutine, parked under
-	// Caddy's middleware stack with its grown stack, nor what that
-	// goroutine holds (net/http's connection buffers, the request).
-	go func() {
-		// Hijacked connections are ours to close; Caddy's shutdown does not.
-		defer ws.Close()
-		defer release()
-		s.run()
-	}()
+	h.serveWebSocket(w, r)
 	return nil
 }
 
-// open admits the peer and puts it in its room; it returns the session to
-// run, or nil when the peer was refused (and told why).
-func (h *Handler) open(ws *websocket.Conn, r *http.Request) *session {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl == nil {
-		repl = caddy.NewReplacer()
+// resumeWindow is how long a lost peer may come back; 0 when resume is off.
+func (h *Handler) resumeWindow() time.Duration {
+	if h.ResumeWindow == nil {
+		return 0
 	}
-	roomName := repl.ReplaceAll(h.Room, "")
-	peer := newWSPeer(newPeerID(), ws, h.metrics)
-	info, refusal := h.admit(r, repl, roomName)
-	if refusal.code != "" {
-		h.logger.Debug("refused peer", zap.String("code", refusal.code), zap.String("reason", refusal.reason), zap.String("remote", r.RemoteAddr))
-		h.refuse(peer, refusal)
-		return nil
-	}
-	if !h.join(peer, roomName, info, r) {
-		return nil
-	}
-	h.metrics.joins.Inc()
-	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", peer.id), zap.String("user", info.User))
-	s := &session{
-		peer:    peer,
-		hub:     h.hub,
-		room:    roomName,
-		maxSize: h.MaxMessageSize,
-		idle:    2 * time.Duration(h.PingInterval),
-		rate:    newFrameRate(h.Limits),
-		metrics: h.metrics,
-		logger:  h.logger,
-	}
-	// Leave runs on the writer goroutine as soon as the peer starts closing
-	// (a slow peer is gone for the others at once), or after the read loop.
-	s.leave = sync.OnceFunc(func() { h.hub.Leave(roomName, peer.id) })
-	s.writerDone = h.startWriter(peer, s.leave)
-	return s
-}
-
-// join puts the peer in its room, taking over the seat of its own session's
-// stale connection when the request presents that session's token. It
-// refuses the peer and returns false when it cannot join.
-func (h *Handler) join(peer *wsPeer, roomName string, info PeerInfo, r *http.Request) bool {
-	req := JoinRequest{
-		Info:          info,
-		MaxPeers:      h.MaxPeers,
-		MaxRooms:      h.Limits.MaxRooms,
-		MaxPeersTotal: h.Limits.MaxPeersTotal,
-		Welcome:       h.welcomeBuilder(peer, roomName, info.User, r),
-	}
-	if token := r.URL.Query().Get("resume"); token != "" {
-		req.Replace, _ = sessionTokenPeer(token, h.Hub, roomName)
-	}
-	replaced, err := h.hub.Join(roomName, peer, req)
-	for errors.Is(err, ErrDuplicateID) { // practically impossible with 128-bit ids
-		peer.id = newPeerID()
-		replaced, err = h.hub.Join(roomName, peer, req)
-	}
-	switch {
-	case errors.Is(err, ErrRoomFull):
-		h.refuse(peer, refusal{CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull})
-		return false
-	case errors.Is(err, ErrHubFull):
-		h.refuse(peer, refusal{CodeUnavailable, "the server holds as many rooms or peers as it may", CloseGoingAway})
-		return false
-	case err != nil:
-		h.logger.Error("joining room", zap.String("room", roomName), zap.Error(err))
-		h.refuse(peer, refusal{CodeUnavailable, "signaling is shutting down", CloseGoingAway})
-		return false
-	}
-	if replaced != nil {
-		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
-		evict(replaced, CodeReplaced, "a newer connection of this session took its place", CloseReplaced)
-	}
-	return true
-}
-
-// startWriter lets the peer's writer run; the channel closes when the
-// close frame is out.
-func (h *Handler) startWriter(p *wsPeer, onClose func()) <-chan struct{} {
-	return p.start(time.Duration(h.PingInterval), onClose)
+	return time.Duration(*h.ResumeWindow)
 }
 
 // refusal is why a peer may not join: an error code, a message for people,
@@ -341,20 +247,6 @@ func (h *Handler) startWriter(p *wsPeer, onClose func()) <-chan struct{} {
 type refusal struct {
 	code, reason string
 	closeCode    int
-}
-
-// refuse sends a fatal error frame and a close frame to a peer that did not
-// join, then reads until the peer answers the close, so it sees both.
-func (h *Handler) refuse(p *wsPeer, why refusal) {
-	h.metrics.refused(why.code)
-	// Bounds the wait should the close frame never go out; finish() then
-	// shortens it to closeGrace.
-	_ = p.ws.SetReadDeadline(time.Now().Add(writeWait + closeGrace))
-	writerDone := h.startWriter(p, func() {})
-	p.Send(errorFrame(why.code, why.reason))
-	p.closeAfterQueued(why.closeCode, why.code)
-	p.drainReads()
-	<-writerDone
 }
 
 // admit checks the origin, room and token before joining, and says who the
@@ -391,20 +283,6 @@ func identity(s string) string {
 		return ""
 	}
 	return s
-}
-
-// welcomeBuilder returns the function that renders the welcome frame.
-func (h *Handler) welcomeBuilder(p *wsPeer, room, user string, r *http.Request) func([]PeerInfo) []byte {
-	var ice []turncreds.ICEServer
-	if h.Credentials != nil {
-		ice = h.Credentials.IssueFor(r, time.Now(), user).ICEServers
-	}
-	return func(members []PeerInfo) []byte {
-		return encode(Welcome{
-			Type: TypeWelcome, ID: p.id, Room: room, Peers: members, ICEServers: ice,
-			Resume: sessionToken(h.Hub, room, p.id),
-		})
-	}
 }
 
 // newUpgrader returns the WebSocket upgrader every handler uses.

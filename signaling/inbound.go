@@ -56,9 +56,15 @@ func parseSimpleObject(data []byte, in *Inbound) bool {
 			}
 		case "data":
 			in.Data = value
+		case "seq":
+			seq, ok := plainUint(value)
+			if !ok {
+				return false // json.Unmarshal decides: null, -1, 1.5, "x"
+			}
+			in.Seq = seq
 		default:
 			// json.Unmarshal matches keys case-insensitively.
-			if bytes.EqualFold(key, []byte("type")) || bytes.EqualFold(key, []byte("to")) || bytes.EqualFold(key, []byte("data")) {
+			if bytes.EqualFold(key, []byte("type")) || bytes.EqualFold(key, []byte("to")) || bytes.EqualFold(key, []byte("data")) || bytes.EqualFold(key, []byte("seq")) {
 				return false
 			}
 		}
@@ -79,6 +85,22 @@ func internType(s []byte) string {
 		}
 	}
 	return string(s)
+}
+
+// plainUint parses a JSON number that is a plain unsigned integer of at most
+// 15 digits; anything else is left to json.Unmarshal.
+func plainUint(v []byte) (uint64, bool) {
+	if len(v) == 0 || len(v) > 15 || (len(v) > 1 && v[0] == '0') {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
 }
 
 func skipSpace(data []byte, i int) int {

@@ -95,7 +95,7 @@ func TestAppendTextFrame(t *testing.T) {
 		65536: {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
 	} {
 		payload := bytes.Repeat([]byte("x"), n)
-		got := appendTextFrame([]byte("prev"), payload)
+		got := appendTextFrame([]byte("prev"), outFrame{b: payload})
 		if want := append(append([]byte("prev"), header...), payload...); !bytes.Equal(got, want) {
 			t.Errorf("%d bytes: header %v, want %v", n, got[4:4+len(header)], header)
 		}

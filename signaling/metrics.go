@@ -15,7 +15,7 @@ import (
 var signalingMetrics = struct {
 	once sync.Once
 	joins, leaves, slow, rateLimited, bytesIn, bytesOut,
-	refusals, framesIn, framesOut, tokenFailures *prometheus.CounterVec
+	refusals, framesIn, framesOut, tokenFailures, resumes *prometheus.CounterVec
 	hubs prometheus.Collector
 }{}
 
@@ -39,6 +39,7 @@ func initSignalingMetrics() {
 	m.slow = counterVec("slow_peers_dropped_total", "Peers disconnected for not reading their frames (4408).")
 	m.rateLimited = counterVec("rate_limited_frames_total", "Frames dropped for exceeding the frame rate.")
 	m.tokenFailures = counterVec("token_failures_total", "Room tokens refused, by reason.", "reason")
+	m.resumes = counterVec("resumes_total", "Sessions after a lost connection, by outcome: resumed, failed (resume_failed), expired (the window ran out), overflow (too much buffered while away).", "result")
 	m.hubs = hubCollector{
 		peers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_peers", "Peers connected, per hub (cluster-wide with a clustered backend).", []string{"hub"}, nil),
 		rooms: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_rooms", "Rooms with at least one peer, per hub.", []string{"hub"}, nil),
@@ -55,7 +56,7 @@ func registerSignalingMetrics(reg *prometheus.Registry) error {
 	}
 	m := &signalingMetrics
 	for _, c := range []prometheus.Collector{m.joins, m.leaves, m.refusals, m.framesIn, m.framesOut,
-		m.bytesIn, m.bytesOut, m.slow, m.rateLimited, m.tokenFailures, m.hubs} {
+		m.bytesIn, m.bytesOut, m.slow, m.rateLimited, m.tokenFailures, m.resumes, m.hubs} {
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}
@@ -82,7 +83,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 
 // frameTypes are the label values of frames_in/frames_out; anything else
 // a peer sends counts as "invalid", so peers cannot mint label values.
-var frameTypes = []string{TypeWelcome, TypePeerJoined, TypePeerLeft, TypeSignal, TypeBroadcast, TypePing, TypePong, TypeError}
+var frameTypes = []string{TypeWelcome, TypePeerJoined, TypePeerLeft, TypeSignal, TypeBroadcast, TypePing, TypePong, TypeError, TypeLeave}
 
 // hubMetrics are one hub's counters, resolved once per handler so the
 // per-frame path does no label lookups.
@@ -115,6 +116,10 @@ func newHubMetrics(hub string) *hubMetrics {
 
 func (hm *hubMetrics) refused(code string) {
 	signalingMetrics.refusals.WithLabelValues(hm.hub, code).Inc()
+}
+
+func (hm *hubMetrics) resume(result string) {
+	signalingMetrics.resumes.WithLabelValues(hm.hub, result).Inc()
 }
 
 func (hm *hubMetrics) tokenRefused(reason string) {

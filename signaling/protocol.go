@@ -20,6 +20,7 @@ const (
 	TypePing       = "ping"
 	TypePong       = "pong"
 	TypeError      = "error"
+	TypeLeave      = "leave"
 )
 
 // Error codes carried by error frames.
@@ -35,6 +36,7 @@ const (
 	CodeReplaced        = "replaced"    // a newer connection of the same session took the seat
 	CodeUnauthorized    = "unauthorized"
 	CodeRateLimited     = "rate_limited"
+	CodeResumeFailed    = "resume_failed" // not fatal: a fresh join follows
 )
 
 // tooManyConnections labels upgrades refused with HTTP 429 in the metrics;
@@ -45,6 +47,7 @@ const tooManyConnections = "too_many_connections"
 // status a plain request would have got (4000 + status), so they are easy to
 // remember; 1001 is sent to every peer when Caddy stops.
 const (
+	CloseNormal          = 1000 // the peer left: leave, a close of 1000, or the resume window ran out
 	CloseGoingAway       = 1001 // server stopping
 	CloseMissingRoom     = 4400 // missing_room, invalid_room
 	CloseUnauthorized    = 4401 // unauthorized: no valid room token
@@ -75,10 +78,20 @@ type Welcome struct {
 	// a reconnecting client, it takes over the seat of this session's
 	// stale connection.
 	Resume string `json:"resume,omitempty"`
+	// ResumeWindow is how long, in seconds, the session outlives a lost
+	// connection; absent when resume is off.
+	ResumeWindow int `json:"resume_window,omitempty"`
+	// Resumed and Ack answer a resume: the session goes on, and Ack is the
+	// last of the peer's seq the server processed.
+	Resumed bool    `json:"resumed,omitempty"`
+	Ack     *uint64 `json:"ack,omitempty"`
 }
 
 // Inbound is a frame sent by a peer. Which fields are required depends on Type.
 type Inbound struct {
+	// Seq, when set, numbers the peer's frames: a frame whose Seq the
+	// server has already processed is a resend and is dropped.
+	Seq  uint64          `json:"seq,omitempty"`
 	Type string          `json:"type"`
 	To   string          `json:"to,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`

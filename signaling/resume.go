@@ -5,19 +5,21 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // Session tokens let a reconnecting client prove it is the session that
-// holds a seat, so that it can take the seat over from its own stale
-// connection (a reloaded page, a socket that died before the server
-// noticed). A token is "<peer id>.<MAC>": the MAC binds it to the hub,
-// room and peer id, so it can be checked without state and is worthless
-// anywhere else. It is the seed of session resume, which will add a
-// generation so that a used token stops working.
+// holds a seat. A token is "<peer id>.<generation>.<MAC>": the MAC binds it
+// to the hub, room, peer id and generation, so it is worthless anywhere
+// else. With resume on, every resume moves the session to the next
+// generation, so a token works once; with resume off, the token of
+// generation 0 lets a reloaded page take its stale connection's seat over.
 
 // sessionKey signs session tokens. It lives as long as the process, like
-// the rooms the tokens refer to.
+// the sessions the tokens refer to.
 var sessionKey = func() []byte {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k) // crypto/rand.Read never fails on supported platforms
@@ -30,32 +32,94 @@ const sessionMACLen = 16
 // maxSessionTokenLen bounds what is parsed from a query parameter.
 const maxSessionTokenLen = 128
 
-// sessionToken returns the token for peer id in room of hub.
-func sessionToken(hub, room, id string) string {
-	return id + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(hub, room, id))
+// sessionToken returns the token for generation gen of peer id in room of hub.
+func sessionToken(hub, room, id string, gen uint64) string {
+	return id + "." + strconv.FormatUint(gen, 10) + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(hub, room, id, gen))
 }
 
-// sessionTokenPeer returns the peer id a token was issued to, if the token
-// is genuine and was issued for this hub and room.
-func sessionTokenPeer(token, hub, room string) (id string, ok bool) {
+// parseSessionToken returns the peer id and generation a token was issued
+// for, if the token is genuine and was issued for this hub and room.
+func parseSessionToken(token, hub, room string) (id string, gen uint64, ok bool) {
 	if len(token) > maxSessionTokenLen {
-		return "", false
+		return "", 0, false
 	}
-	id, mac, found := strings.Cut(token, ".")
+	id, rest, found := strings.Cut(token, ".")
 	if !found || id == "" {
-		return "", false
+		return "", 0, false
+	}
+	genStr, mac, found := strings.Cut(rest, ".")
+	if !found {
+		return "", 0, false
+	}
+	gen, err := strconv.ParseUint(genStr, 10, 64)
+	if err != nil {
+		return "", 0, false
 	}
 	got, err := base64.RawURLEncoding.DecodeString(mac)
-	if err != nil || !hmac.Equal(got, sessionMAC(hub, room, id)) {
-		return "", false
+	if err != nil || !hmac.Equal(got, sessionMAC(hub, room, id, gen)) {
+		return "", 0, false
 	}
-	return id, true
+	return id, gen, true
 }
 
-func sessionMAC(hub, room, id string) []byte {
+func sessionMAC(hub, room, id string, gen uint64) []byte {
 	m := hmac.New(sha256.New, sessionKey)
 	// NUL cannot occur in hub names, room names (control characters are
 	// refused) or ids, so the fields cannot run into each other.
-	m.Write([]byte(hub + "\x00" + room + "\x00" + id))
+	m.Write([]byte(hub + "\x00" + room + "\x00" + id + "\x00"))
+	m.Write(binary.BigEndian.AppendUint64(nil, gen))
 	return m.Sum(nil)[:sessionMACLen]
+}
+
+// sessions finds this process's live sessions by hub and peer id (ids are
+// 128 random bits), for resumes and for frames posted by the SSE transport.
+var sessions = sessionRegistry{m: make(map[string]*session)}
+
+type sessionRegistry struct {
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+func registryKey(hub, id string) string { return hub + "\x00" + id }
+
+func (r *sessionRegistry) add(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[registryKey(s.h.Hub, s.id)] = s
+}
+
+func (r *sessionRegistry) remove(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := registryKey(s.h.Hub, s.id)
+	if r.m[k] == s {
+		delete(r.m, k)
+	}
+}
+
+// lookup returns the session of hub a token names, if the token is genuine
+// and, when room is not empty, was issued for that room; and the token's
+// generation.
+func (r *sessionRegistry) lookup(hub, room, token string) (*session, uint64) {
+	id, _, found := strings.Cut(token, ".")
+	if !found {
+		return nil, 0
+	}
+	r.mu.Lock()
+	s := r.m[registryKey(hub, id)]
+	r.mu.Unlock()
+	if s == nil || (room != "" && s.room != room) {
+		return nil, 0
+	}
+	if _, gen, ok := parseSessionToken(token, hub, s.room); ok {
+		return s, gen
+	}
+	return nil, 0
+}
+
+// count is the number of live sessions, for tests.
+func (r *sessionRegistry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m)
 }

@@ -1,186 +1,400 @@
 package signaling
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
-	"unicode/utf8"
 
-	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 )
 
-// session is one joined peer's read side: it turns frames into hub calls.
+// transport carries a session's frames to and from its peer: a WebSocket,
+// or an SSE stream with POSTed frames. The session does not know which.
+type transport interface {
+	// wake says frames are waiting in the session's outbox; the caller
+	// holds the session's lock.
+	wake()
+	// close ends the transport with a close code; with flush, the frames
+	// waiting go out first. It is how a session that ends says goodbye.
+	close(code int, reason string, flush bool)
+	// displace ends a transport whose session a resume moved to another
+	// one: the peer is told `replaced`, and the session goes on.
+	displace()
+}
+
+// session is one peer's membership of a room, and the Peer its hub knows:
+// its frames with their sequence numbers, what it has processed of the
+// peer's frames, and the transport carrying it. It outlives transports: a
+// connection that is lost leaves the session away for the resume window,
+// its frames buffered, until a reconnect that presents its resume token
+// attaches a new transport. Everything a session has ends in end.
 type session struct {
-	peer    *wsPeer
-	hub     Hub
-	room    string
-	maxSize int64
-	idle    time.Duration // read deadline, renewed by any frame or pong
-	rate    *frameRate
-	metrics *hubMetrics
-	logger  *zap.Logger
+	id   string
+	h    *Handler
+	room string
+	user string // for TURN credentials in a resume's welcome
+	rate *frameRate
 
-	leave      func()          // takes the peer out of its room, once
-	writerDone <-chan struct{} // closed when the close frame is out
+	joinErr error // why the session could not join
+
+	mu      sync.Mutex
+	out     outbox
+	tr      transport     // nil while away
+	space   chan struct{} // made when a sender first waits for room
+	members []PeerInfo    // the others, as told to the peer
+	gen     uint64        // of the resume token
+	away    *time.Timer   // runs out the resume window
+	ended   bool
+	done    chan struct{} // closed when the session ends
+
+	leave func() // takes the peer out of its room, once
+
+	inMu  sync.Mutex // one frame of the peer's at a time, whatever the transport
+	inAck uint64     // the last of the peer's seq processed
 }
 
-// run reads the peer's frames until the connection ends, then sees the
-// peer out of its room and its close frame out.
-func (s *session) run() {
-	s.readLoop()
-	s.leave()
-	s.peer.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
-	<-s.writerDone
-	s.metrics.leaves.Inc()
-	s.logger.Debug("peer left", zap.String("room", s.room), zap.String("peer", s.peer.id))
-}
+var _ Peer = (*session)(nil)
 
-// readLoop processes the peer's frames until the connection fails or closes.
-func (s *session) readLoop() {
-	ws := s.peer.ws
-	// Once closing, the close handshake's deadline (closeGrace) rules.
-	renew := func() {
-		if !s.closing() {
-			_ = ws.SetReadDeadline(time.Now().Add(s.idle))
-		}
+func newSession(h *Handler, room string, info PeerInfo) *session {
+	s := &session{
+		id:   newPeerID(),
+		h:    h,
+		room: room,
+		user: info.User,
+		rate: newFrameRate(h.Limits),
+		done: make(chan struct{}),
 	}
-	renew()
-	ws.SetPongHandler(func(string) error {
-		renew()
-		return nil
+	s.out.retain = h.resumeWindow() > 0
+	s.leave = sync.OnceFunc(func() {
+		sessions.remove(s)
+		h.hub.Leave(room, s.id)
+		h.metrics.leaves.Inc()
+		h.logger.Debug("peer left", zap.String("room", room), zap.String("peer", s.id))
 	})
-	for {
-		typ, r, err := ws.NextReader()
-		if err != nil {
-			return
-		}
-		if s.closing() {
-			continue // discard until the peer answers our close frame
-		}
-		if !s.readAndProcess(typ, r) {
-			return
-		}
-		// Renewed after handling: time spent waiting for room in other
-		// peers' queues is ours, not the peer's, whose pongs are read
-		// only between frames.
-		renew()
-	}
+	return s
 }
 
-// readAndProcess reads one frame into a pooled buffer and acts on it; it
-// reports false when the connection failed.
-func (s *session) readAndProcess(typ int, r io.Reader) bool {
-	buf := readBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*buf) <= maxPooledBuffer {
-			readBuffers.Put(buf)
-		}
-	}()
-	data, err := readFrame(r, s.maxSize, buf)
-	if err != nil {
+// ID implements Peer.
+func (s *session) ID() string { return s.id }
+
+// Send implements Peer.
+func (s *session) Send(frame []byte) bool {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
 		return false
 	}
-	if int64(len(data)) > s.maxSize {
-		s.fatal(CodeTooLarge, "message exceeds the maximum size", CloseTooLarge)
+	s.track(frame)
+	if s.tr == nil {
+		return s.buffer(frame) // unlocks
+	}
+	if s.out.pending() < sendQueueSize {
+		s.out.push(frame)
+		s.tr.wake()
+		s.mu.Unlock()
 		return true
 	}
-	s.process(typ, data)
+	s.mu.Unlock()
+	return s.waitForRoom(frame)
+}
+
+// buffer keeps a frame for an away peer; the caller holds s.mu, which
+// buffer releases. A peer that misses too much is not coming back to a
+// usable state: it is dropped.
+func (s *session) buffer(frame []byte) bool {
+	if s.out.pending() >= replayFrames || s.out.pendingBytes()+len(frame) > replayBytes {
+		s.mu.Unlock()
+		s.h.metrics.resume("overflow")
+		// Not on the sender's goroutine: leaving tells the room, which
+		// may be what is calling.
+		go s.end(CloseGoingAway, "away too long", false)
+		return false
+	}
+	s.out.push(frame)
+	s.mu.Unlock()
 	return true
 }
 
-func (s *session) closing() bool { return s.peer.closing() }
-
-// process acts on one frame within the size limit, if it fits the peer's
-// frame rate.
-func (s *session) process(typ int, data []byte) {
-	if ok, abusive := s.rate.admit(time.Now()); !ok {
-		s.metrics.rateLimited.Inc()
-		if abusive {
-			s.fatal(CodeRateLimited, "too many frames for too long", CloseRateLimited)
-		} else {
-			s.reply(CodeRateLimited, "too many frames: this one was dropped")
+// waitForRoom queues a frame to a full queue once the writer makes room,
+// which holds back only the sending peer. A reader that makes no room in
+// time is not reading.
+func (s *session) waitForRoom(frame []byte) bool {
+	t := time.NewTimer(stallTimeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
+			return false
 		}
+		if s.tr == nil {
+			return s.buffer(frame)
+		}
+		if s.out.pending() < sendQueueSize {
+			s.out.push(frame)
+			s.tr.wake()
+			s.signalSpace() // room may be left for another waiting sender
+			s.mu.Unlock()
+			return true
+		}
+		if s.space == nil {
+			s.space = make(chan struct{}, 1)
+		}
+		space := s.space
+		s.mu.Unlock()
+		select {
+		case <-space:
+		case <-s.done:
+			return false
+		case <-t.C:
+			s.h.metrics.slow.Inc()
+			s.end(CloseTooSlow, "outbound queue full: peer is not reading", false)
+			return false
+		}
+	}
+}
+
+// signalSpace wakes a sender waiting for room, if any; the caller holds s.mu.
+func (s *session) signalSpace() {
+	if s.space == nil || s.out.pending() >= sendQueueSize {
 		return
 	}
-	switch {
-	case typ != websocket.TextMessage:
-		s.metrics.frameIn("invalid", len(data))
-		s.reply(CodeBadMessage, "binary frames are not supported: send JSON text frames")
-	case !utf8.Valid(data):
-		// Relayed verbatim, invalid UTF-8 in a text frame would make every
-		// receiving browser fail its connection (RFC 6455 8.1).
-		s.metrics.frameIn("invalid", len(data))
-		s.reply(CodeBadMessage, "text frames must be valid UTF-8")
+	select {
+	case s.space <- struct{}{}:
 	default:
-		s.handle(data)
 	}
 }
 
-// handle acts on one text frame. Errors are reported to the sender only.
-func (s *session) handle(data []byte) {
-	var in Inbound
-	if err := decodeInbound(data, &in); err != nil {
-		s.metrics.frameIn("invalid", len(data))
-		s.reply(CodeBadMessage, "frame is not a JSON object: "+err.Error())
-		return
+// take hands transport t the frames waiting, if t carries the session.
+func (s *session) take(t transport, dst []outFrame) []outFrame {
+	if s.tr != t {
+		return dst
 	}
-	s.metrics.frameIn(in.Type, len(data))
-	switch in.Type {
-	case TypeSignal:
-		if in.To == "" {
-			s.reply(CodeBadMessage, `signal needs a "to" peer id`)
-			return
-		}
-		if len(in.Data) == 0 {
-			s.reply(CodeBadMessage, `signal needs "data"`)
-			return
-		}
-		frame := relayFrame(TypeSignal, s.peer.id, in.Data)
-		if err := s.hub.Deliver(s.room, s.peer.id, in.To, frame); err != nil {
-			switch {
-			case errors.Is(err, ErrUnknownPeer):
-				s.reply(CodeUnknownPeer, "no peer "+quote(in.To)+" in this room")
-			case !errors.Is(err, ErrNotMember): // a peer on its way out
-				s.logger.Error("delivering signal", zap.Error(err))
-			}
-		}
-	case TypeBroadcast:
-		if len(in.Data) == 0 {
-			s.reply(CodeBadMessage, `broadcast needs "data"`)
-			return
-		}
-		frame := relayFrame(TypeBroadcast, s.peer.id, in.Data)
-		if err := s.hub.Deliver(s.room, s.peer.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
-			s.logger.Error("delivering broadcast", zap.Error(err))
-		}
-	case TypePing:
-		s.peer.Send(pongFrame)
-	case "":
-		s.reply(CodeBadMessage, `frame has no "type"`)
-	default:
-		s.reply(CodeBadMessage, "unknown message type "+quote(in.Type))
+	dst = s.out.take(dst, maxBatch)
+	s.signalSpace()
+	return dst
+}
+
+// acked lets go of frames up to seq, which transport t proved arrived.
+func (s *session) acked(t transport, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tr == t {
+		s.out.acked(seq)
 	}
 }
 
-// reply sends a non-fatal error frame to the peer.
-func (s *session) reply(code, msg string) {
-	s.peer.Send(errorFrame(code, msg))
-}
+// Close implements Peer: the hub ends the session (shutdown, or a seat
+// taken over).
+func (s *session) Close(code int, reason string) { s.end(code, reason, false) }
 
-// fatal sends an error frame followed by a close frame.
+// fatal tells the peer why it is being disconnected and ends the session.
+// It does not wait for room in the queue: a peer being evicted may not be
+// reading.
 func (s *session) fatal(code, msg string, closeCode int) {
-	s.peer.Send(errorFrame(code, msg))
-	s.peer.closeAfterQueued(closeCode, code)
+	s.mu.Lock()
+	if !s.ended && s.out.pending() < sendQueueSize {
+		s.out.push(errorFrame(code, msg))
+		if s.tr != nil {
+			s.tr.wake()
+		}
+	}
+	s.mu.Unlock()
+	s.end(closeCode, code, true)
 }
 
-// quote renders a peer-supplied string safely inside an error message.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
+// end takes the peer out of its room for good and closes its transport,
+// whose writer then sees it out (so a slow peer is gone for the others at
+// once); without a transport it leaves here.
+func (s *session) end(code int, reason string, flush bool) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
 	}
-	b, _ := json.Marshal(s)
-	return string(b)
+	s.ended = true
+	close(s.done)
+	if s.away != nil {
+		s.away.Stop()
+	}
+	tr := s.tr
+	s.mu.Unlock()
+	if tr != nil {
+		tr.close(code, reason, flush)
+		return
+	}
+	s.leave()
+}
+
+// isEnded reports whether the session is over.
+func (s *session) isEnded() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// lost is called when transport t is gone without the session ending: the
+// peer stays, away, for the resume window, unless it said goodbye (close
+// 1000) or resume is off.
+func (s *session) lost(t transport, goodbye bool) {
+	s.mu.Lock()
+	if s.tr != t || s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.tr = nil
+	window := s.h.resumeWindow()
+	if goodbye || window <= 0 {
+		s.mu.Unlock()
+		s.end(CloseNormal, "", false)
+		return
+	}
+	var timer *time.Timer
+	timer = time.AfterFunc(window, func() {
+		s.mu.Lock()
+		expired := s.away == timer && s.tr == nil && !s.ended
+		s.mu.Unlock()
+		if expired {
+			s.h.metrics.resume("expired")
+			s.end(CloseNormal, "", false)
+		}
+	})
+	s.away = timer
+	s.mu.Unlock()
+	s.h.logger.Debug("peer away", zap.String("room", s.room), zap.String("peer", s.id))
+}
+
+// resume attaches transport t to the session for a peer that processed
+// frames up to lastSeq and presented the token of generation gen. It
+// returns the welcome that answers the resume, to go out before the frames
+// replayed, or nil when the session cannot resume.
+func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members []PeerInfo, token string, ack uint64) []byte) []byte {
+	// Waits for a frame the old transport is handling, and keeps it from
+	// handling more, so that ack is exact.
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	s.mu.Lock()
+	if s.ended || gen != s.gen || !s.out.rewind(lastSeq) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.gen++
+	old := s.tr
+	s.tr = t
+	s.away = nil // its timer finds itself replaced
+	w := welcome(slices.Clone(s.members), sessionToken(s.h.Hub, s.room, s.id, s.gen), s.inAck)
+	s.mu.Unlock()
+	if old != nil {
+		old.displace()
+	}
+	return w
+}
+
+// currentGen is the generation of the session's current token.
+func (s *session) currentGen() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// track keeps the member list a resume's welcome carries, from the frames
+// the peer is sent; the caller holds s.mu. Membership frames are rare, so
+// decoding them costs nothing that matters.
+func (s *session) track(frame []byte) {
+	switch {
+	case bytes.HasPrefix(frame, []byte(`{"type":"welcome"`)):
+		var w Welcome
+		if json.Unmarshal(frame, &w) == nil {
+			s.members = w.Peers
+		}
+	case bytes.HasPrefix(frame, []byte(`{"type":"peer-joined"`)):
+		var o Outbound
+		if json.Unmarshal(frame, &o) == nil {
+			s.members = append(s.members, PeerInfo{ID: o.ID, User: o.User, Name: o.Name})
+		}
+	case bytes.HasPrefix(frame, []byte(`{"type":"peer-left"`)):
+		var o Outbound
+		if json.Unmarshal(frame, &o) == nil {
+			s.members = slices.DeleteFunc(s.members, func(p PeerInfo) bool { return p.ID == o.ID })
+		}
+	}
+}
+
+// receive acts on one frame from the peer, which came over transport t (nil
+// for a frame POSTed outside any stream). The answer is a problem to report
+// to the sender, or the zero verdict.
+func (s *session) receive(t transport, data []byte, text bool) verdict {
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	if t != nil && !s.carriedBy(t) {
+		return verdict{} // the session moved on to another transport
+	}
+	if s.isEnded() {
+		return verdict{}
+	}
+	if int64(len(data)) > s.h.MaxMessageSize {
+		return verdict{CodeTooLarge, "message exceeds the maximum size", CloseTooLarge}
+	}
+	if ok, abusive := s.rate.admit(time.Now()); !ok {
+		s.h.metrics.rateLimited.Inc()
+		if abusive {
+			return verdict{CodeRateLimited, "too many frames for too long", CloseRateLimited}
+		}
+		return verdict{CodeRateLimited, "too many frames: this one was dropped", 0}
+	}
+	return s.handle(data, text)
+}
+
+// carriedBy reports whether t is the session's transport.
+func (s *session) carriedBy(t transport) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tr == t
+}
+
+// seen reports whether a frame numbered seq was processed already, and
+// otherwise records it; the caller holds s.inMu.
+func (s *session) seen(seq uint64) bool {
+	if seq == 0 {
+		return false
+	}
+	if seq <= s.inAck {
+		return true
+	}
+	s.inAck = seq
+	return false
+}
+
+// reply sends the peer a verdict over its stream: an error frame, and the
+// end of the session when it is fatal.
+func (s *session) reply(v verdict) {
+	switch {
+	case v.code == "":
+	case v.closeCode != 0:
+		s.fatal(v.code, v.message, v.closeCode)
+	default:
+		s.Send(errorFrame(v.code, v.message))
+	}
+}
+
+// verdict is a problem with a frame the peer sent: an error code and
+// message, and a close code when the session ends over it.
+type verdict struct {
+	code, message string
+	closeCode     int
+}
+
+// resumeSeq parses the last_seq query parameter.
+func resumeSeq(v string) (uint64, bool) {
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	return n, err == nil
 }

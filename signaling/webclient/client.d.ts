@@ -81,7 +81,8 @@ export type ServerErrorCode =
   | "unavailable"
   | "replaced"
   | "unauthorized"
-  | "rate_limited";
+  | "rate_limited"
+  | "resume_failed";
 
 /** Error codes of the client itself: "closed" (close() came first, or the
  * socket closed with reconnect off), "client" (a bug: an exception while

@@ -1,0 +1,172 @@
+package signaling
+
+import "strconv"
+
+// Bounds of what a session holds for its peer beyond the frames waiting to
+// be written: frames kept after writing, for a resume to replay, and
+// everything held while the peer is away.
+const (
+	// replayFrames bounds the frames a session holds for replay, and the
+	// frames an away peer may have waiting.
+	replayFrames = 256
+	// replayBytes bounds the same in bytes.
+	replayBytes = 1 << 20
+)
+
+// outFrame is a server→peer frame with its sequence number.
+type outFrame struct {
+	seq uint64
+	b   []byte
+}
+
+// outbox is a session's outbound frames in sequence order: those written
+// but kept for replay (frames[start:head]), then those waiting to be
+// written (frames[head:]). A frame written may still be lost with the
+// connection, so it is kept until the peer proves it arrived (a pong to a
+// ping sent after it, or last_seq on resume) or the bounds push it out.
+// Without resume nothing is kept: an idle peer then holds no slice at all.
+type outbox struct {
+	frames []outFrame
+	start  int    // first frame kept
+	head   int    // first frame not yet written
+	bytes  int    // of frames[start:]
+	next   uint64 // seq of the next frame; the first is 1
+	retain bool   // keep written frames for replay
+}
+
+// pending is the number of frames waiting to be written.
+func (o *outbox) pending() int { return len(o.frames) - o.head }
+
+// held is the number of frames held, kept and waiting.
+func (o *outbox) held() int { return len(o.frames) - o.start }
+
+// pendingBytes is the size of the frames waiting to be written.
+func (o *outbox) pendingBytes() int {
+	n := 0
+	for _, f := range o.frames[o.head:] {
+		n += len(f.b)
+	}
+	return n
+}
+
+// push appends a frame and numbers it. Kept frames beyond the bounds make
+// room, oldest first.
+func (o *outbox) push(b []byte) {
+	o.next = o.nextSeq()
+	if len(o.frames) == cap(o.frames) && o.start > 0 {
+		// Reuse the slots already let go rather than grow the slice.
+		n := copy(o.frames, o.frames[o.start:])
+		clear(o.frames[n:])
+		o.frames, o.head, o.start = o.frames[:n], o.head-o.start, 0
+	}
+	o.frames = append(o.frames, outFrame{seq: o.next, b: b})
+	o.next++
+	o.bytes += len(b)
+	for o.start < o.head && (o.held() > replayFrames || o.bytes > replayBytes) {
+		o.drop()
+	}
+}
+
+// take marks up to max frames, at most maxBytes after the first, written and
+// appends them to dst.
+func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
+	size := 0
+	for o.head < len(o.frames) && len(dst) < cap(dst) {
+		f := o.frames[o.head]
+		if len(dst) > 0 && size+len(f.b) > maxBytes {
+			break
+		}
+		size += len(f.b)
+		dst = append(dst, f)
+		o.head++
+	}
+	if !o.retain {
+		for o.start < o.head {
+			o.drop()
+		}
+	}
+	o.shrink()
+	return dst
+}
+
+// acked lets go of the written frames up to seq, which the peer has.
+func (o *outbox) acked(seq uint64) {
+	for o.start < o.head && o.frames[o.start].seq <= seq {
+		o.drop()
+	}
+	o.shrink()
+}
+
+// rewind makes every frame after seq wait to be written again, for a peer
+// that resumes having processed frames up to seq. It reports false when a
+// frame after seq is no longer held, or seq was never written.
+func (o *outbox) rewind(seq uint64) bool {
+	if seq > o.lastTaken() {
+		return false
+	}
+	if seq+1 < o.nextSeq() && (o.held() == 0 || o.frames[o.start].seq > seq+1) {
+		return false // frames after seq were let go
+	}
+	i := o.start
+	for i < len(o.frames) && o.frames[i].seq <= seq {
+		i++
+	}
+	o.head = i
+	o.acked(seq)
+	return true
+}
+
+// nextSeq is the seq the next frame gets.
+func (o *outbox) nextSeq() uint64 { return max(o.next, 1) }
+
+// drop lets go of the oldest kept frame.
+func (o *outbox) drop() {
+	o.bytes -= len(o.frames[o.start].b)
+	o.frames[o.start] = outFrame{}
+	o.start++
+}
+
+// shrink drops the slice once it holds nothing, so that an idle peer holds
+// none; a small one is kept to spare a trickle allocations.
+func (o *outbox) shrink() {
+	if o.start < len(o.frames) {
+		return
+	}
+	o.frames, o.start, o.head = o.frames[:0], 0, 0
+	if cap(o.frames) > 4 {
+		o.frames = nil
+	}
+}
+
+// lastTaken is the seq of the last frame written, 0 if none.
+func (o *outbox) lastTaken() uint64 {
+	if o.head < len(o.frames) {
+		return o.frames[o.head].seq - 1
+	}
+	return o.nextSeq() - 1
+}
+
+// seqPrefix is what a frame gains in front: `{"seq":<n>,` replaces its
+// opening brace. Server frames are JSON objects with at least "type".
+func appendSeqPrefix(b []byte, seq uint64) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, ',')
+}
+
+// sequenced returns frame as the peer receives it, seq first.
+func (f outFrame) sequenced(dst []byte) []byte {
+	if f.seq == 0 {
+		return append(dst, f.b...)
+	}
+	return append(appendSeqPrefix(dst, f.seq), f.b[1:]...)
+}
+
+// wireLen is the sequenced frame's length.
+func (f outFrame) wireLen() int {
+	if f.seq == 0 {
+		return len(f.b)
+	}
+	var tmp [32]byte
+	return len(appendSeqPrefix(tmp[:0], f.seq)) + len(f.b) - 1
+}

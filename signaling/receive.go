@@ -1,0 +1,85 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+)
+
+// handle acts on one frame within the size and rate limits; the caller
+// holds s.inMu. Problems are reported to the sender only.
+func (s *session) handle(data []byte, text bool) verdict {
+	m := s.h.metrics
+	if !text {
+		m.frameIn("invalid", len(data))
+		return verdict{CodeBadMessage, "binary frames are not supported: send JSON text frames", 0}
+	}
+	if !utf8.Valid(data) {
+		// Relayed verbatim, invalid UTF-8 in a text frame would make every
+		// receiving browser fail its connection (RFC 6455 8.1).
+		m.frameIn("invalid", len(data))
+		return verdict{CodeBadMessage, "text frames must be valid UTF-8", 0}
+	}
+	var in Inbound
+	if err := decodeInbound(data, &in); err != nil {
+		m.frameIn("invalid", len(data))
+		return verdict{CodeBadMessage, "frame is not a JSON object: " + err.Error(), 0}
+	}
+	m.frameIn(in.Type, len(data))
+	if s.seen(in.Seq) {
+		return verdict{} // a resend of a frame already processed
+	}
+	switch in.Type {
+	case TypeSignal:
+		return s.relay(in)
+	case TypeBroadcast:
+		if len(in.Data) == 0 {
+			return verdict{CodeBadMessage, `broadcast needs "data"`, 0}
+		}
+		frame := relayFrame(TypeBroadcast, s.id, in.Data)
+		if err := s.h.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
+			s.h.logger.Error("delivering broadcast", zap.Error(err))
+		}
+	case TypePing:
+		s.Send(pongFrame)
+	case TypeLeave:
+		s.end(CloseNormal, "left", true)
+	case "":
+		return verdict{CodeBadMessage, `frame has no "type"`, 0}
+	default:
+		return verdict{CodeBadMessage, "unknown message type " + quote(in.Type), 0}
+	}
+	return verdict{}
+}
+
+// relay delivers a signal to its addressee.
+func (s *session) relay(in Inbound) verdict {
+	if in.To == "" {
+		return verdict{CodeBadMessage, `signal needs a "to" peer id`, 0}
+	}
+	if len(in.Data) == 0 {
+		return verdict{CodeBadMessage, `signal needs "data"`, 0}
+	}
+	frame := relayFrame(TypeSignal, s.id, in.Data)
+	err := s.h.hub.Deliver(s.room, s.id, in.To, frame)
+	switch {
+	case err == nil, errors.Is(err, ErrNotMember): // a peer on its way out
+	case errors.Is(err, ErrUnknownPeer):
+		return verdict{CodeUnknownPeer, "no peer " + quote(in.To) + " in this room", 0}
+	default:
+		s.h.logger.Error("delivering signal", zap.Error(err))
+	}
+	return verdict{}
+}
+
+// quote renders a peer-supplied string safely inside an error message.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}

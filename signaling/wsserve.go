@@ -1,0 +1,307 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
+)
+
+// A WebSocket connection's life, in the order it happens:
+//
+//  1. serveWebSocket: connections_per_ip, the upgrade;
+//  2. open: origin, room and token checks (admit), then either a resume of
+//     the session the request's resume token names, or a fresh session that
+//     joins the room (a failed resume says resume_failed and joins afresh);
+//  3. run, on a goroutine of its own: the read loop hands frames to the
+//     session; the writer (conn.go) runs while frames wait;
+//  4. the end: a session that ended (leave, eviction, shutdown) is seen out
+//     of its room by the writer; a connection lost without a goodbye
+//     leaves its session away (session.lost) for the resume window.
+
+// serveWebSocket upgrades the request and runs the connection.
+func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	release, ok := connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	if !ok {
+		h.metrics.refused(tooManyConnections)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
+		return
+	}
+	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
+	// through the ResponseController, which follows Unwrap.
+	ws, err := h.upgrader.Upgrade(hijackable{w}, r, nil)
+	if err != nil {
+		release()
+		// The upgrader has already written an HTTP error response.
+		h.logger.Debug("websocket upgrade failed", zap.Error(err))
+		return
+	}
+	c, writerDone := h.open(ws, r)
+	if c == nil {
+		release()
+		_ = ws.Close()
+		return
+	}
+	// The connection outlives the request on a goroutine of its own, so
+	// that an idle peer does not keep the request's goroutine, parked under
+	// Caddy's middleware stack with its grown stack, nor what that
+	// goroutine holds (net/http's connection buffers, the request).
+	go func() {
+		// Hijacked connections are ours to close; Caddy's shutdown does not.
+		defer ws.Close()
+		defer release()
+		h.run(c, writerDone)
+	}()
+}
+
+// open admits the peer and attaches it to its session, resumed or new; it
+// returns nil when the peer was refused (and told why).
+func (h *Handler) open(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan struct{}) {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		repl = caddy.NewReplacer()
+	}
+	roomName := repl.ReplaceAll(h.Room, "")
+	c := newWSConn(ws, h.metrics)
+	info, refusal := h.admit(r, repl, roomName)
+	if refusal.code != "" {
+		h.logger.Debug("refused peer", zap.String("code", refusal.code), zap.String("reason", refusal.reason), zap.String("remote", r.RemoteAddr))
+		h.refuse(c, refusal)
+		return nil, nil
+	}
+	q := r.URL.Query()
+	if token := q.Get("resume"); token != "" && q.Has("last_seq") && h.resumeWindow() > 0 {
+		if h.resume(c, roomName, token, q.Get("last_seq"), r) {
+			return c, c.start(time.Duration(h.PingInterval))
+		}
+		c.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))
+	}
+	s := newSession(h, roomName, info)
+	c.s = s
+	s.tr = c
+	if !h.join(s, roomName, info, r) {
+		c.s = nil
+		h.refuse(c, h.lastRefusal(s))
+		return nil, nil
+	}
+	h.metrics.joins.Inc()
+	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", s.id), zap.String("user", info.User))
+	return c, c.start(time.Duration(h.PingInterval))
+}
+
+// resume attaches c to the session token names, for a client that
+// processed its frames up to lastSeq.
+func (h *Handler) resume(c *wsConn, room, token, lastSeq string, r *http.Request) bool {
+	s, gen := sessions.lookup(h.Hub, room, token)
+	n, ok := resumeSeq(lastSeq)
+	if s == nil || !ok {
+		h.metrics.resume("failed")
+		return false
+	}
+	c.s = s
+	w := s.resume(c, gen, n, h.resumedWelcome(s, r))
+	if w == nil {
+		c.s = nil
+		h.metrics.resume("failed")
+		return false
+	}
+	c.say(w)
+	h.metrics.resume("resumed")
+	h.logger.Debug("peer resumed", zap.String("room", room), zap.String("peer", s.id))
+	return true
+}
+
+// join puts a fresh session in its room, taking over the seat of its own
+// stale connection when resume is off and the request presents that
+// session's token. It reports false when the peer may not join, with
+// s.refusal saying why.
+func (h *Handler) join(s *session, roomName string, info PeerInfo, r *http.Request) bool {
+	req := JoinRequest{
+		Info:          info,
+		MaxPeers:      h.MaxPeers,
+		MaxRooms:      h.Limits.MaxRooms,
+		MaxPeersTotal: h.Limits.MaxPeersTotal,
+		Welcome:       h.welcomeBuilder(s, roomName, info.User, r),
+	}
+	if q := r.URL.Query(); q.Get("resume") != "" && !q.Has("last_seq") {
+		req.Replace = h.takeover(q.Get("resume"), roomName)
+	}
+	replaced, err := h.hub.Join(roomName, s, req)
+	for errors.Is(err, ErrDuplicateID) { // practically impossible with 128-bit ids
+		s.id = newPeerID()
+		replaced, err = h.hub.Join(roomName, s, req)
+	}
+	if err != nil {
+		s.joinErr = err
+		return false
+	}
+	sessions.add(s)
+	if replaced != nil {
+		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
+		evict(replaced, CodeReplaced, "a newer connection of this session took its place", CloseReplaced)
+	}
+	return true
+}
+
+// takeover returns the peer id whose seat a new client instance (a
+// reloaded page) may take over with its stored token: only the session's
+// current token does, where the session is known here.
+func (h *Handler) takeover(token, room string) string {
+	id, gen, ok := parseSessionToken(token, h.Hub, room)
+	if !ok {
+		return ""
+	}
+	if s, _ := sessions.lookup(h.Hub, room, token); s != nil && gen != s.currentGen() {
+		return ""
+	}
+	return id
+}
+
+// lastRefusal says why s could not join.
+func (h *Handler) lastRefusal(s *session) refusal {
+	switch err := s.joinErr; {
+	case errors.Is(err, ErrRoomFull):
+		return refusal{CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull}
+	case errors.Is(err, ErrHubFull):
+		return refusal{CodeUnavailable, "the server holds as many rooms or peers as it may", CloseGoingAway}
+	default:
+		h.logger.Error("joining room", zap.String("room", s.room), zap.Error(err))
+		return refusal{CodeUnavailable, "signaling is shutting down", CloseGoingAway}
+	}
+}
+
+// evict disconnects a peer the hub handed back, with an error frame where
+// the peer can carry one.
+func evict(p Peer, code, msg string, closeCode int) {
+	if s, ok := p.(*session); ok {
+		s.fatal(code, msg, closeCode)
+		return
+	}
+	p.Close(closeCode, code)
+}
+
+// welcomeBuilder returns the function that renders a fresh session's
+// welcome frame.
+func (h *Handler) welcomeBuilder(s *session, room, user string, r *http.Request) func([]PeerInfo) []byte {
+	ice := h.iceServers(r, user)
+	return func(members []PeerInfo) []byte {
+		return encode(Welcome{
+			Type: TypeWelcome, ID: s.id, Room: room, Peers: members, ICEServers: ice,
+			Resume: sessionToken(h.Hub, room, s.id, 0), ResumeWindow: h.resumeWindowSeconds(),
+		})
+	}
+}
+
+// resumedWelcome returns the function that renders the welcome answering
+// a resume.
+func (h *Handler) resumedWelcome(s *session, r *http.Request) func([]PeerInfo, string, uint64) []byte {
+	ice := h.iceServers(r, s.user)
+	return func(members []PeerInfo, token string, ack uint64) []byte {
+		return encode(Welcome{
+			Type: TypeWelcome, ID: s.id, Room: s.room, Peers: members, ICEServers: ice,
+			Resume: token, ResumeWindow: h.resumeWindowSeconds(), Resumed: true, Ack: &ack,
+		})
+	}
+}
+
+// iceServers issues fresh TURN credentials, if configured.
+func (h *Handler) iceServers(r *http.Request, user string) []turncreds.ICEServer {
+	if h.Credentials == nil {
+		return nil
+	}
+	return h.Credentials.IssueFor(r, time.Now(), user).ICEServers
+}
+
+// resumeWindowSeconds is the resume window as the welcome states it.
+func (h *Handler) resumeWindowSeconds() int {
+	w := h.resumeWindow()
+	if w <= 0 {
+		return 0
+	}
+	return max(1, int(w/time.Second))
+}
+
+// refuse sends a fatal error frame and a close frame to a peer that did not
+// join, then reads until the peer answers the close, so it sees both.
+func (h *Handler) refuse(c *wsConn, why refusal) {
+	h.metrics.refused(why.code)
+	// Bounds the wait should the close frame never go out; finish() then
+	// shortens it to closeGrace.
+	_ = c.ws.SetReadDeadline(time.Now().Add(writeWait + closeGrace))
+	writerDone := c.start(time.Duration(h.PingInterval))
+	c.fail(why.code, why.reason, why.closeCode)
+	c.drainReads()
+	<-writerDone
+}
+
+// run reads the peer's frames until the connection ends; then a session
+// not ended goes away (or leaves, when the peer said goodbye or resume is
+// off), and the close frame goes out.
+func (h *Handler) run(c *wsConn, writerDone <-chan struct{}) {
+	goodbye := c.readLoop(2 * time.Duration(h.PingInterval))
+	c.s.lost(c, goodbye)
+	c.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
+	<-writerDone
+	if c.s.isEnded() {
+		c.s.leave() // normally done by the writer already
+	}
+}
+
+// readLoop processes the peer's frames until the connection fails or
+// closes; it reports whether the peer closed it with 1000, a goodbye.
+func (c *wsConn) readLoop(idle time.Duration) (goodbye bool) {
+	// Once closing, the close handshake's deadline (closeGrace) rules.
+	renew := func() {
+		if !c.closing() {
+			_ = c.ws.SetReadDeadline(time.Now().Add(idle))
+		}
+	}
+	renew()
+	c.ws.SetPongHandler(func(data string) error {
+		renew()
+		c.onPong(data)
+		return nil
+	})
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			return websocket.IsCloseError(err, websocket.CloseNormalClosure)
+		}
+		if c.closing() {
+			continue // discard until the peer answers our close frame
+		}
+		if !c.readAndProcess(typ, r) {
+			return false
+		}
+		// Renewed after handling: time spent waiting for room in other
+		// peers' queues is ours, not the peer's, whose pongs are read
+		// only between frames.
+		renew()
+	}
+}
+
+// readAndProcess reads one frame into a pooled buffer and hands it to the
+// session; it reports false when the connection failed.
+func (c *wsConn) readAndProcess(typ int, r io.Reader) bool {
+	buf := readBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooledBuffer {
+			readBuffers.Put(buf)
+		}
+	}()
+	data, err := readFrame(r, c.s.h.MaxMessageSize, buf)
+	if err != nil {
+		return false
+	}
+	c.s.reply(c.s.receive(c, data, typ == websocket.TextMessage))
+	return true
+}
