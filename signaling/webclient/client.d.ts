@@ -55,8 +55,8 @@ export interface Welcome {
   iceServers?: RTCIceServer[];
   /** The session token; the client presents it again (?resume=, with
    * ?last_seq=) when it reconnects, to resume its session. A reloaded page
-   * that could not leave (a dead network) presents the stored one to
-   * reclaim its seat, then leaves it and joins afresh. */
+   * presents the stored one alone (no last_seq), which joins afresh in the
+   * seat its old connection may still hold (a leave that never arrived). */
   resume?: string;
   /** Seconds the server keeps a lost session for a resume (absent: no resume). */
   resume_window?: number;

@@ -276,7 +276,7 @@ export class RoomClient extends EventTarget {
    * cache): leave at once, as close() does, so that the others see the
    * tab go now, not when the server's resume window ends. The stored
    * session token stays: should the leave not reach the server (a dead
-   * network), the reloaded page presents it to reclaim the seat (see
+   * network), the reloaded page presents it to take the seat over (see
    * #openTransport). */
   #hide() {
     if (this.#closed) return;
@@ -353,19 +353,17 @@ export class RoomClient extends EventTarget {
 
   /** Opens a connection on the transport whose turn it is. With a session
    * token and the state of that session (peer connections, the last seq
-   * processed), it asks to resume. With a token but no state (a reloaded
-   * page that could not leave: its old connection may still hold the seat
-   * in a full room) it asks too, only to leave that session and join
-   * afresh (#reclaimed). */
+   * processed), it asks to resume (resume= and last_seq=). With a token
+   * but no state (a reloaded page whose leave may not have reached the
+   * server: its old connection may still hold the seat in a full room) it
+   * presents the token alone, which joins afresh in that seat. */
   #openTransport(roomToken) {
     const url = new URL(this.#url);
     if (roomToken) url.searchParams.set("token", roomToken);
     const token = this.#resumeToken();
     const resuming = Boolean(token) && this.#id !== null;
-    if (token) {
-      url.searchParams.set("resume", token);
-      url.searchParams.set("last_seq", String(resuming ? this.#lastSeq : 0));
-    }
+    if (token) url.searchParams.set("resume", token);
+    if (resuming) url.searchParams.set("last_seq", String(this.#lastSeq));
     if (resuming) this.#resumeWanted = true;
     const kind = this.#transports[this.#transportIndex] ?? this.#transports[0];
     /** @type {Connection} */
@@ -380,7 +378,6 @@ export class RoomClient extends EventTarget {
       pingTimer: null,
       error: null,
       resuming,
-      reclaiming: Boolean(token) && !resuming,
       send: () => {},
       leave: () => Promise.resolve(),
       drop: () => {},
@@ -554,9 +551,9 @@ export class RoomClient extends EventTarget {
     }
     const ack = typeof m.ack === "number" ? m.ack : 0;
     const lost = this.#sent.length > 0 && this.#sent[0].seq > ack + 1;
-    if (session.reclaiming || lost) {
-      // No state to go on with (a reloaded page), or frames the server
-      // never got are gone: leave that session and join afresh.
+    if (lost) {
+      // Frames the server never got are gone: leave that session and join
+      // afresh.
       this.#rejoin(session, m.resume);
       return false;
     }
@@ -1047,7 +1044,6 @@ export async function fetchICEServers(url) {
  * @property {boolean} ready a welcome came: frames may go out
  * @property {boolean} closed no more frames go out
  * @property {boolean} resuming it asked to resume the client's session
- * @property {boolean} reclaiming it presented a stored token without the session's state
  * @property {(text: string) => void} send
  * @property {() => Promise<void>} leave sends a leave and closes with 1000; resolves once done
  * @property {() => void} drop closes without leaving (the session may resume)
