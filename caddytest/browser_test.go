@@ -306,9 +306,10 @@ func sixPagesRelayOnly(t *testing.T, b *chromium) {
 	waitAll(t, ps, "only relay candidates in use after the ICE restart", `check.onlyRelay()`)
 	t.Logf("ICE restarted over the new TURN server within %s", time.Since(start).Round(time.Millisecond))
 
-	// The server drops everyone (the route is removed: close 1001, and its
-	// sessions are gone); when it is back, the clients reconnect with
-	// backoff, cannot resume, join afresh, and the mesh forms again.
+	// The server drops everyone (the route is removed: close 1001); when
+	// it is back, the clients reconnect with backoff (resuming their
+	// sessions where the server still holds them, else joining afresh) and
+	// the mesh forms again.
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, fmt.Sprintf("localhost:%d {\n\trespond 503\n}\n", httpsPort)), false)
 	waitAll(t, ps, "the drop to be noticed", `check.offline()`)
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
