@@ -295,7 +295,7 @@ export class RoomClient extends EventTarget {
       this.#detach(session);
       session.leave();
     }
-    this.#leaveRoom(false);
+    this.#leaveRoom();
     this.#settle(new RoomError("closed", "close() was called"));
     if (session) this.#emit("close", { code: 1000, reason: "bye", willReconnect: false });
   }
@@ -588,7 +588,7 @@ export class RoomClient extends EventTarget {
     const willReconnect = !this.#closed && !fatal && this.#options.reconnect;
     if (!willReconnect) {
       if (fatal) this.#forgetToken();
-      this.#leaveRoom(false);
+      this.#leaveRoom();
       // The server sends the error frame just before a fatal close, whose
       // reason is the code again.
       const why = (fatal && (err?.code || reason)) || "closed";
@@ -770,8 +770,7 @@ export class RoomClient extends EventTarget {
 
   /** Forgets the room's members, connections and session state (the
    * client left, or cannot come back). */
-  #leaveRoom(announce) {
-    if (announce) this.#dropAll();
+  #leaveRoom() {
     for (const id of [...this.#peers.keys()]) this.#drop(id);
     this.#members.clear();
     this.#resumeJoined.clear();
