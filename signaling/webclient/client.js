@@ -178,6 +178,9 @@ export class RoomClient extends EventTarget {
   /** The seq of the last numbered frame this client sent. */
   #outSeq = 0;
   /** @type {{seq: number, text: string}[]} numbered frames, for resending */ #sent = [];
+  /** The server keeps this client's session for a resume (its welcome
+   * gave a resume_window); else its token only takes a stale seat over. */
+  #resumable = false;
   /** A resume was asked for and has not succeeded yet. */
   #resumeWanted = false;
   /** pagehide closed the client; pageshow (back from the cache) reconnects. */
@@ -353,15 +356,16 @@ export class RoomClient extends EventTarget {
 
   /** Opens a connection on the transport whose turn it is. With a session
    * token and the state of that session (peer connections, the last seq
-   * processed), it asks to resume (resume= and last_seq=). With a token
-   * but no state (a reloaded page whose leave may not have reached the
+   * processed) from a server that resumes, it asks to resume (resume= and
+   * last_seq=). With a token but no state (a reloaded page whose leave may not have reached the
    * server: its old connection may still hold the seat in a full room) it
-   * presents the token alone, which joins afresh in that seat. */
+   * presents the token alone, which joins afresh in that seat; so does a
+   * client of a server that does not resume. */
   #openTransport(roomToken) {
     const url = new URL(this.#url);
     if (roomToken) url.searchParams.set("token", roomToken);
     const token = this.#resumeToken();
-    const resuming = Boolean(token) && this.#id !== null;
+    const resuming = Boolean(token) && this.#id !== null && this.#resumable;
     if (token) url.searchParams.set("resume", token);
     if (resuming) url.searchParams.set("last_seq", String(this.#lastSeq));
     if (resuming) this.#resumeWanted = true;
@@ -539,6 +543,7 @@ export class RoomClient extends EventTarget {
    * not processed, before any newer frame goes out. */
   #onWelcomeArrived(session, m) {
     this.#preferred = this.#transportIndex;
+    this.#resumable = m.resume_window > 0;
     this.#startPings(session);
     if (!m.resumed) {
       this.#epoch++;
