@@ -12,18 +12,22 @@ import (
 
 // frame is any server frame, decoded loosely.
 type frame struct {
-	Type       string                            `json:"type"`
-	ID         string                            `json:"id"`
-	User       string                            `json:"user"`
-	Name       string                            `json:"name"`
-	Room       string                            `json:"room"`
-	From       string                            `json:"from"`
-	Code       string                            `json:"code"`
-	Message    string                            `json:"message"`
-	Data       json.RawMessage                   `json:"data"`
-	Peers      []struct{ ID, User, Name string } `json:"peers"`
-	Resume     string                            `json:"resume"`
-	ICEServers []struct {
+	Seq          uint64                            `json:"seq"`
+	Resumed      bool                              `json:"resumed"`
+	Ack          *uint64                           `json:"ack"`
+	ResumeWindow int                               `json:"resume_window"`
+	Type         string                            `json:"type"`
+	ID           string                            `json:"id"`
+	User         string                            `json:"user"`
+	Name         string                            `json:"name"`
+	Room         string                            `json:"room"`
+	From         string                            `json:"from"`
+	Code         string                            `json:"code"`
+	Message      string                            `json:"message"`
+	Data         json.RawMessage                   `json:"data"`
+	Peers        []struct{ ID, User, Name string } `json:"peers"`
+	Resume       string                            `json:"resume"`
+	ICEServers   []struct {
 		URLs       []string `json:"urls"`
 		Username   string   `json:"username"`
 		Credential string   `json:"credential"`

@@ -45,6 +45,7 @@ func initSignalingMetrics() {
 		rooms: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_rooms", "Rooms with at least one peer, per hub.", []string{"hub"}, nil),
 		localPeers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_local_peers", "Peers connected to this server, per hub (all of them but with a clustered backend).",
 			[]string{"hub"}, nil),
+		away: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_away_peers", "Peers of this server whose connection was lost, kept for a resume, per hub.", []string{"hub"}, nil),
 	}
 }
 
@@ -65,12 +66,13 @@ func registerSignalingMetrics(reg *prometheus.Registry) error {
 }
 
 // hubCollector reports the live hubs' gauges when scraped.
-type hubCollector struct{ peers, rooms, localPeers *prometheus.Desc }
+type hubCollector struct{ peers, rooms, localPeers, away *prometheus.Desc }
 
 func (c hubCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peers
 	ch <- c.rooms
 	ch <- c.localPeers
+	ch <- c.away
 }
 
 func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
@@ -78,6 +80,9 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(st.Rooms), name)
 		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(st.Peers), name)
 		ch <- prometheus.MustNewConstMetric(c.localPeers, prometheus.GaugeValue, float64(st.LocalPeers), name)
+	}
+	for name, n := range sessions.away() {
+		ch <- prometheus.MustNewConstMetric(c.away, prometheus.GaugeValue, float64(n), name)
 	}
 }
 

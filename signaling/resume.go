@@ -123,3 +123,22 @@ func (r *sessionRegistry) count() int {
 	defer r.mu.Unlock()
 	return len(r.m)
 }
+
+// away counts the sessions waiting for a resume, per hub.
+func (r *sessionRegistry) away() map[string]int {
+	r.mu.Lock()
+	all := make([]*session, 0, len(r.m))
+	for _, s := range r.m {
+		all = append(all, s)
+	}
+	r.mu.Unlock()
+	n := make(map[string]int)
+	for _, s := range all {
+		s.mu.Lock()
+		if s.tr == nil && !s.ended {
+			n[s.h.Hub]++
+		}
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -48,7 +48,10 @@ type session struct {
 	gen     uint64        // of the resume token
 	away    *time.Timer   // runs out the resume window
 	ended   bool
-	done    chan struct{} // closed when the session ends
+	// overflowed is set when an away peer missed too much; it is then
+	// being ended.
+	overflowed bool
+	done       chan struct{} // closed when the session ends
 
 	leave func() // takes the peer out of its room, once
 
@@ -71,6 +74,10 @@ func newSession(h *Handler, room string, info PeerInfo) *session {
 	s.leave = sync.OnceFunc(func() {
 		sessions.remove(s)
 		h.hub.Leave(room, s.id)
+		s.mu.Lock()
+		s.out = outbox{} // what an away peer missed goes now, not with the session
+		s.members = nil
+		s.mu.Unlock()
 		h.metrics.leaves.Inc()
 		h.logger.Debug("peer left", zap.String("room", room), zap.String("peer", s.id))
 	})
@@ -105,7 +112,12 @@ func (s *session) Send(frame []byte) bool {
 // buffer releases. A peer that misses too much is not coming back to a
 // usable state: it is dropped.
 func (s *session) buffer(frame []byte) bool {
+	if s.overflowed {
+		s.mu.Unlock()
+		return false
+	}
 	if s.out.pending() >= replayFrames || s.out.pendingBytes()+len(frame) > replayBytes {
+		s.overflowed = true
 		s.mu.Unlock()
 		s.h.metrics.resume("overflow")
 		// Not on the sender's goroutine: leaving tells the room, which
