@@ -32,6 +32,15 @@ func newResumer(t *testing.T, base string) *resumer {
 	return r
 }
 
+// pairWithResumer opens room with a plain client and then a resumer.
+func pairWithResumer(t *testing.T, room string) (*wsClient, *resumer) {
+	t.Helper()
+	a, _ := join(t, roomURL+room)
+	b := newResumer(t, roomURL+room)
+	a.expect("peer-joined")
+	return a, b
+}
+
 // next reads a frame and checks it continues the sequence.
 func (r *resumer) next() frame {
 	r.t.Helper()
@@ -148,10 +157,7 @@ func TestResumeLosesNothing(t *testing.T) {
 // token then gets resume_failed and a fresh join.
 func TestResumeWindowRunsOut(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false) // resume_window 2s
-	base := roomURL + "expiry"
-	a, _ := join(t, base)
-	b := newResumer(t, base)
-	a.expect("peer-joined")
+	a, b := pairWithResumer(t, "expiry")
 	start := time.Now()
 	b.cut()
 	if f := a.expect("peer-left"); f.ID != b.id {
@@ -173,10 +179,7 @@ func TestResumeWindowRunsOut(t *testing.T) {
 // session they name is not disturbed.
 func TestResumeRefusesBadTokens(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false)
-	base := roomURL + "tokens"
-	a, _ := join(t, base)
-	b := newResumer(t, base)
-	a.expect("peer-joined")
+	a, b := pairWithResumer(t, "tokens")
 	b.cut()
 	old := b.token
 	b.resume()
@@ -213,10 +216,7 @@ func TestResumeRefusesBadTokens(t *testing.T) {
 func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 	loadCaddyfile(t, strings.Replace(signalingSite, "resume_window 2s", "resume_window 1m", 1), false)
 	before := scrapeMetrics(t)
-	base := roomURL + "overflow"
-	a, _ := join(t, base)
-	b := newResumer(t, base)
-	a.expect("peer-joined")
+	a, b := pairWithResumer(t, "overflow")
 	b.cut()
 	expectMetrics(t, before, nil, map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 1})
 	for i := range 300 {
@@ -235,10 +235,7 @@ func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 // half-open phone connection) takes over: the old one gets replaced/4410.
 func TestResumeTakesOverAHalfOpenConnection(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false)
-	base := roomURL + "halfopen"
-	a, _ := join(t, base)
-	b := newResumer(t, base)
-	a.expect("peer-joined")
+	a, b := pairWithResumer(t, "halfopen")
 	old := b.c
 	b.resume()
 	old.expectError("replaced")
@@ -254,10 +251,7 @@ func TestResumeTakesOverAHalfOpenConnection(t *testing.T) {
 // dropped.
 func TestLeaveFrameAndResentFrames(t *testing.T) {
 	loadCaddyfile(t, signalingSite, false)
-	base := roomURL + "leave"
-	a, _ := join(t, base)
-	b := newResumer(t, base)
-	a.expect("peer-joined")
+	a, b := pairWithResumer(t, "leave")
 	b.signal(a.id, "once")
 	b.c.sendRaw(1, b.sent[0]) // the same seq again
 	if f := a.expect("signal"); string(f.Data) != `"once"` {

@@ -77,3 +77,28 @@ func TestUnmarshalCaddyfileCredentials(t *testing.T) {
 		t.Fatalf("options around the credentials block lost: %+v", h)
 	}
 }
+
+func TestUnmarshalCaddyfileResumeWindow(t *testing.T) {
+	for input, want := range map[string]string{
+		"webrtc_signaling":                           "unset",
+		"webrtc_signaling {\n resume_window 0\n}":    "0s",
+		"webrtc_signaling {\n resume_window 1m\n}":   "1m0s",
+		"webrtc_signaling {\n resume_window soon\n}": "error",
+	} {
+		var h Handler
+		got := "unset"
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err != nil {
+			got = "error"
+		} else if h.ResumeWindow != nil {
+			got = time.Duration(*h.ResumeWindow).String()
+		}
+		if got != want {
+			t.Errorf("%q: %s, want %s", input, got, want)
+		}
+	}
+	neg := caddy.Duration(-time.Second)
+	h := Handler{ResumeWindow: &neg, MaxPeers: 1, MaxMessageSize: 1024, PingInterval: caddy.Duration(time.Second)}
+	if err := h.Validate(); err == nil || !strings.Contains(err.Error(), "resume_window") {
+		t.Fatalf("negative window: %v", err)
+	}
+}

@@ -32,7 +32,9 @@ const (
 // connection's own unsequenced frames (a refusal, a resume's welcome).
 type wsConn struct {
 	ws      *websocket.Conn
-	s       *session // nil for a connection refused before joining
+	s       *session // nil for a connection refused before joining, or a front
+	fwd     Tunnel   // a front's tunnel to the session's home server
+	maxSize int64    // of a frame read
 	metrics *hubMetrics
 
 	mu       sync.Mutex
@@ -87,6 +89,21 @@ func (c *wsConn) say(frame []byte) {
 	defer c.mu.Unlock()
 	c.preface = append(c.preface, frame)
 	c.wakeLocked()
+}
+
+// relay queues a frame a front received from the session's home. A
+// client that does not read them is cut off; it resumes.
+func (c *wsConn) relay(frame []byte) {
+	c.mu.Lock()
+	full := len(c.preface) >= sendQueueSize
+	if !full {
+		c.preface = append(c.preface, frame)
+		c.wakeLocked()
+	}
+	c.mu.Unlock()
+	if full {
+		c.disconnect(websocket.CloseAbnormalClosure, "outbound queue full", false)
+	}
 }
 
 // wake implements transport.

@@ -161,6 +161,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading signaling hub %q: %w", h.Hub, err)
 	}
 	h.hub = hub
+	if t, ok := hub.(Tunnels); ok {
+		t.AcceptTunnels(acceptTunnel(h.Hub))
+	}
 	return nil
 }
 

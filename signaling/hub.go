@@ -93,3 +93,34 @@ type HubStats struct {
 	Rooms      int    `json:"rooms"`
 	Peers      int    `json:"peers"`
 }
+
+// Tunnels is implemented by a hub whose rooms span several servers: a
+// client may resume its session on another server than the one holding
+// it (load balancers do not send it back). The server the client reaches
+// (the front) then carries the connection's frames to the server holding
+// the session (the home), which goes on running it, and back.
+type Tunnels interface {
+	// OpenTunnel sends a resume request, opaque to the hub, to the server
+	// holding peer id of room, whose answers reach front. It fails with
+	// ErrUnknownPeer when no other server holds that peer.
+	OpenTunnel(room, id string, request []byte, front TunnelEnd) (Tunnel, error)
+	// AcceptTunnels sets what serves the tunnels other servers open to this
+	// one's sessions: accept answers through back, and returns what
+	// receives the front's frames, or nil after closing back.
+	AcceptTunnels(accept func(request []byte, back Tunnel) TunnelEnd)
+}
+
+// Tunnel carries frames to the far end of a tunnel, in order.
+type Tunnel interface {
+	Send(frame []byte)
+	// Close ends the tunnel; the far end's Closed gets code and reason.
+	Close(code int, reason string)
+}
+
+// TunnelEnd receives what the far end of a tunnel sends.
+type TunnelEnd interface {
+	Frame(frame []byte)
+	// Closed says the far end closed the tunnel, or its server is gone
+	// (code 1006).
+	Closed(code int, reason string)
+}

@@ -75,8 +75,9 @@ func newSession(h *Handler, room string, info PeerInfo) *session {
 		sessions.remove(s)
 		h.hub.Leave(room, s.id)
 		s.mu.Lock()
-		s.out = outbox{} // what an away peer missed goes now, not with the session
-		s.members = nil
+		if s.tr == nil {
+			s.out = outbox{} // what an away peer missed goes now, not with the session
+		}
 		s.mu.Unlock()
 		h.metrics.leaves.Inc()
 		h.logger.Debug("peer left", zap.String("room", room), zap.String("peer", s.id))

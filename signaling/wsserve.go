@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -72,6 +73,7 @@ func (h *Handler) open(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan str
 	}
 	roomName := repl.ReplaceAll(h.Room, "")
 	c := newWSConn(ws, h.metrics)
+	c.maxSize = h.MaxMessageSize
 	info, refusal := h.admit(r, repl, roomName)
 	if refusal.code != "" {
 		h.logger.Debug("refused peer", zap.String("code", refusal.code), zap.String("reason", refusal.reason), zap.String("remote", r.RemoteAddr))
@@ -80,7 +82,7 @@ func (h *Handler) open(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan str
 	}
 	q := r.URL.Query()
 	if token := q.Get("resume"); token != "" && q.Has("last_seq") && h.resumeWindow() > 0 {
-		if h.resume(c, roomName, token, q.Get("last_seq"), r) {
+		if h.resume(c, roomName, token, q.Get("last_seq"), r) || h.resumeRemote(c, roomName, token, q.Get("last_seq"), r) {
 			return c, c.start(time.Duration(h.PingInterval))
 		}
 		c.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))
@@ -248,6 +250,16 @@ func (h *Handler) refuse(c *wsConn, why refusal) {
 // off), and the close frame goes out.
 func (h *Handler) run(c *wsConn, writerDone <-chan struct{}) {
 	goodbye := c.readLoop(2 * time.Duration(h.PingInterval))
+	if c.fwd != nil { // a front: the home decides
+		code := websocket.CloseAbnormalClosure
+		if goodbye {
+			code = CloseNormal
+		}
+		c.fwd.Close(code, "")
+		c.disconnect(websocket.CloseAbnormalClosure, "", false)
+		<-writerDone
+		return
+	}
 	c.s.lost(c, goodbye)
 	c.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
 	<-writerDone
@@ -298,9 +310,16 @@ func (c *wsConn) readAndProcess(typ int, r io.Reader) bool {
 			readBuffers.Put(buf)
 		}
 	}()
-	data, err := readFrame(r, c.s.h.MaxMessageSize, buf)
+	data, err := readFrame(r, c.maxSize, buf)
 	if err != nil {
 		return false
+	}
+	if c.fwd != nil {
+		if typ == websocket.TextMessage {
+			// Copied: the tunnel may hold it while the home is unreachable.
+			c.fwd.Send(slices.Clone(data))
+		}
+		return true
 	}
 	c.s.reply(c.s.receive(c, data, typ == websocket.TextMessage))
 	return true

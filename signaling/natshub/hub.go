@@ -86,6 +86,8 @@ type Hub struct {
 	statsAt time.Time
 
 	kick chan struct{} // asks the maintenance loop to reconcile now
+
+	tunnels tunnelTable
 }
 
 var _ signaling.Hub = (*Hub)(nil)
@@ -358,6 +360,7 @@ func (h *Hub) Shutdown() {
 	for _, p := range peers {
 		p.Close(signaling.CloseGoingAway, "server shutting down")
 	}
+	h.closeTunnels()
 	h.startMu.Lock()
 	defer h.startMu.Unlock()
 	if h.ready.Load() && h.nodes.isConnected() {

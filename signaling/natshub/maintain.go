@@ -40,6 +40,7 @@ func (h *Hub) maintain() {
 			h.reconcileAll()
 		case <-ticker.C:
 			h.nodes.beat(false)
+			h.sweepTunnels()
 			// Reading every room is the costly part: done when a node we
 			// heard fell silent, and now and then for ones we never heard.
 			if h.nodes.judging() && (h.nodes.newlyDead() || tick%fullSweepTicks == 0) {

@@ -146,6 +146,10 @@ func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, e
 // onNodeMsg handles what other nodes send this one, one message at a time
 // in the order each node sent them.
 func (h *Hub) onNodeMsg(m *nats.Msg) {
+	if m.Header.Get(hdrTunnel) != "" {
+		h.onTunnelMsg(m)
+		return
+	}
 	h.remoteRelay.RLock()
 	defer h.remoteRelay.RUnlock()
 	v := h.view(m.Header.Get(hdrRoom))

@@ -1,0 +1,284 @@
+package signaling
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// A client that resumes on another server than the one holding its session
+// (the home) is served through a tunnel of the hub (see Tunnels): the
+// server it reached (the front) relays its connection's frames to the
+// home's session and the session's frames back, unchanged. The session,
+// its order, replay and limits stay where they were; the front is a pipe.
+
+// tunnelWait bounds how long a front waits for the home's answer.
+const tunnelWait = 5 * time.Second
+
+// tunnelRequest is what a front asks the home.
+type tunnelRequest struct {
+	Room    string `json:"room"`
+	Token   string `json:"token"`
+	LastSeq uint64 `json:"last_seq"`
+	Host    string `json:"host"` // for the ICE servers of the welcome
+}
+
+// resumeRemote carries a resume to the server holding the session, when
+// the hub spans servers and the session is not here.
+func (h *Handler) resumeRemote(c *wsConn, room, token, lastSeq string, r *http.Request) bool {
+	tunnels, ok := h.hub.(Tunnels)
+	n, valid := resumeSeq(lastSeq)
+	id, _, _ := strings.Cut(token, ".")
+	if !ok || !valid || id == "" || len(token) > maxSessionTokenLen {
+		return false
+	}
+	if s, _ := sessions.lookup(h.Hub, room, token); s != nil {
+		return false // here, and it could not resume
+	}
+	req := encode(tunnelRequest{Room: room, Token: token, LastSeq: n, Host: r.Host})
+	front := &frontEnd{c: c, answered: make(chan bool, 1)}
+	tun, err := tunnels.OpenTunnel(room, id, req, front)
+	if err != nil {
+		return false
+	}
+	t := time.NewTimer(tunnelWait)
+	defer t.Stop()
+	select {
+	case ok = <-front.answered:
+	case <-t.C:
+	}
+	if !front.settle(ok) {
+		tun.Close(CloseNormal, CodeResumeFailed)
+		return false
+	}
+	c.fwd = tun
+	h.metrics.resume("resumed")
+	h.logger.Debug("peer resumed through another server", zap.String("room", room))
+	return true
+}
+
+// frontEnd receives the home's frames for a front connection.
+type frontEnd struct {
+	c        *wsConn
+	answered chan bool // the first answer: true for a frame, false for a close
+
+	mu    sync.Mutex
+	state int // 0 waiting, 1 resumed, 2 given up
+}
+
+// settle records the outcome of the wait; it reports whether the resume
+// stands.
+func (f *frontEnd) settle(ok bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state == 0 {
+		f.state = 2
+		if ok {
+			f.state = 1
+		}
+	}
+	return f.state == 1
+}
+
+// Frame implements TunnelEnd: the home's frames go out as they are.
+func (f *frontEnd) Frame(frame []byte) {
+	f.mu.Lock()
+	first := f.state == 0
+	if first {
+		f.state = 1
+	}
+	gone := f.state == 2
+	f.mu.Unlock()
+	if gone {
+		return
+	}
+	if first {
+		f.answered <- true
+	}
+	f.c.relay(frame)
+}
+
+// Closed implements TunnelEnd.
+func (f *frontEnd) Closed(code int, reason string) {
+	f.mu.Lock()
+	state := f.state
+	if state == 0 {
+		f.state = 2
+	}
+	f.mu.Unlock()
+	switch state {
+	case 0:
+		f.answered <- false // the home could not resume it: join afresh
+	case 1:
+		if code == 0 || code == 1006 {
+			code = CloseGoingAway // the home is gone: the client resumes again
+		}
+		f.c.disconnect(code, reason, true)
+	}
+}
+
+// acceptTunnel serves, on the home, tunnels fronts open to its sessions.
+func acceptTunnel(hub string) func([]byte, Tunnel) TunnelEnd {
+	return func(request []byte, back Tunnel) TunnelEnd {
+		var req tunnelRequest
+		if json.Unmarshal(request, &req) != nil {
+			back.Close(CloseNormal, CodeResumeFailed)
+			return nil
+		}
+		s, gen := sessions.lookup(hub, req.Room, req.Token)
+		if s == nil {
+			back.Close(CloseNormal, CodeResumeFailed)
+			return nil
+		}
+		t := &tunnelTransport{s: s, back: back, done: make(chan struct{})}
+		w := s.resume(t, gen, req.LastSeq, s.h.resumedWelcome(s, &http.Request{Host: req.Host}))
+		if w == nil {
+			s.h.metrics.resume("failed")
+			back.Close(CloseNormal, CodeResumeFailed)
+			return nil
+		}
+		t.start(w)
+		return t
+	}
+}
+
+// tunnelTransport is a session's transport on its home while its client
+// is connected to a front: frames go through the tunnel, sequenced.
+type tunnelTransport struct {
+	s    *session
+	back Tunnel
+
+	mu      sync.Mutex
+	preface [][]byte
+	writing bool
+	started bool
+
+	closeOnce   sync.Once
+	done        chan struct{}
+	closeCode   int
+	closeReason string
+	flush       bool
+	farClosed   bool // the front closed: nothing more goes back
+}
+
+var (
+	_ transport = (*tunnelTransport)(nil)
+	_ TunnelEnd = (*tunnelTransport)(nil)
+)
+
+// start sends the welcome, then the frames waiting.
+func (t *tunnelTransport) start(welcome []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.preface = append(t.preface, welcome)
+	t.started = true
+	t.wakeLocked()
+}
+
+// wake implements transport.
+func (t *tunnelTransport) wake() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.wakeLocked()
+}
+
+func (t *tunnelTransport) wakeLocked() {
+	if t.writing || !t.started {
+		return
+	}
+	t.writing = true
+	go t.pump()
+}
+
+// close implements transport.
+func (t *tunnelTransport) close(code int, reason string, flush bool) {
+	t.closeOnce.Do(func() {
+		t.mu.Lock()
+		t.closeCode, t.closeReason, t.flush = code, reason, flush
+		close(t.done)
+		t.wakeLocked()
+		t.mu.Unlock()
+	})
+}
+
+// displace implements transport.
+func (t *tunnelTransport) displace() {
+	t.mu.Lock()
+	t.preface = append(t.preface, errorFrame(CodeReplaced, "a newer connection of this session took its place"))
+	t.mu.Unlock()
+	t.close(CloseReplaced, CodeReplaced, true)
+}
+
+// pump sends frames through the tunnel while there are any, and the close
+// once the transport is closing.
+func (t *tunnelTransport) pump() {
+	var stack [64]outFrame
+	for {
+		frames, closing := t.next(stack[:0])
+		for _, f := range frames {
+			t.back.Send(f.sequenced(nil))
+			t.s.h.metrics.frameOut(f.b)
+		}
+		if closing {
+			if t.s.isEnded() {
+				t.s.leave()
+			}
+			t.mu.Lock()
+			far := t.farClosed
+			t.mu.Unlock()
+			if !far {
+				t.back.Close(t.closeCode, t.closeReason)
+			}
+			return
+		}
+		if len(frames) == 0 {
+			return
+		}
+	}
+}
+
+// next takes the frames to send; on a closing transport, only those a
+// flush is to send, and closing is then true.
+func (t *tunnelTransport) next(batch []outFrame) ([]outFrame, bool) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	closing := false
+	select {
+	case <-t.done:
+		closing = true
+	default:
+	}
+	if closing && !t.flush {
+		return batch, true
+	}
+	for _, p := range t.preface {
+		batch = append(batch, outFrame{b: p})
+	}
+	t.preface = nil
+	if len(batch) == 0 {
+		batch = t.s.take(t, batch)
+	}
+	if len(batch) == 0 && !closing {
+		t.writing = false
+	}
+	return batch, closing && len(batch) == 0
+}
+
+// Frame implements TunnelEnd: a frame the client sent through the front.
+func (t *tunnelTransport) Frame(frame []byte) { t.s.reply(t.s.receive(t, frame, true)) }
+
+// Closed implements TunnelEnd: the client's connection to the front ended
+// (1000: it said goodbye), or the front is gone.
+func (t *tunnelTransport) Closed(code int, _ string) {
+	t.mu.Lock()
+	t.farClosed = true
+	t.mu.Unlock()
+	t.s.lost(t, code == CloseNormal)
+	t.close(code, "", false)
+}
