@@ -25,8 +25,8 @@ func hubTotals() (rooms, peers int) {
 	return rooms, peers
 }
 
-func TestSlowReaderIsDisconnected(t *testing.T) {
-	loadCaddyfile(t, `
+// slowReaderSite relays floods of large frames.
+const slowReaderSite = `
 http://localhost:9080 {
 	webrtc_signaling {
 		max_message_size 64KiB
@@ -37,7 +37,10 @@ http://localhost:9080 {
 		}
 	}
 }
-`, false)
+`
+
+func TestSlowReaderIsDisconnected(t *testing.T) {
+	loadCaddyfile(t, slowReaderSite, false)
 	url := "ws://localhost:9080/?room=slow"
 	reader, _ := join(t, url)
 	sender, _ := join(t, url)
@@ -49,9 +52,14 @@ http://localhost:9080 {
 	slowID := slow.expect("welcome").ID
 	reader.expect("peer-joined")
 	sender.expect("peer-joined")
+	floodUntilDropped(t, reader, sender, slowID)
+}
 
-	// The reader keeps up with everything while the slow peer stalls, and
-	// is told when the server drops the slow one.
+// floodUntilDropped broadcasts large frames from sender until the server
+// drops the peer slowID, which reads nothing; reader keeps up with
+// everything and is told.
+func floodUntilDropped(t *testing.T, reader, sender *wsClient, slowID string) {
+	t.Helper()
 	payload := strings.Repeat("x", 60<<10)
 	got := make(chan string, 1)
 	go func() {
@@ -91,17 +99,20 @@ http://localhost:9080 {
 	sender.roundTrip()
 }
 
-// dialSlowReader opens a connection with a small receive buffer, so that
-// the server's side fills up soon once the test stops reading it.
+// dialSmallReadBuffer dials with a small receive buffer, so that the
+// server's side fills up soon once the test stops reading.
+func dialSmallReadBuffer(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	return c, err
+}
+
+// dialSlowReader opens a connection with a small receive buffer.
 func dialSlowReader(t *testing.T, url string) *wsClient {
 	t.Helper()
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(4096)
-		}
-		return c, err
-	}}
+	d := websocket.Dialer{NetDialContext: dialSmallReadBuffer}
 	conn, _, err := d.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -120,43 +131,29 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 
 	const workers, rounds = 16, 12
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range rounds {
-				room := roomURL + "churn" + string(rune('a'+(w+r)%5))
-				c, err := dialErr(room, "")
-				if err != nil {
-					errs <- err
-					return
-				}
-				c.t = t
-				if f, err := c.read(); err != nil || (f.Type != "welcome" && f.Code != "room_full") {
-					errs <- fmt.Errorf("first frame %+v, %v", f, err)
-					return
-				}
-				if r%3 == 0 {
-					_ = c.conn.WriteJSON(map[string]any{"type": "broadcast", "data": r})
-				}
-				if r%4 == 0 { // an abrupt drop rather than a close handshake
-					c.conn.UnderlyingConn().Close()
-				} else {
-					_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
-					c.conn.Close()
-				}
+	inParallel(t, workers, func(w int) error {
+		for r := range rounds {
+			room := roomURL + "churn" + string(rune('a'+(w+r)%5))
+			c, err := dialErr(room, "")
+			if err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+			c.t = t
+			if f, err := c.read(); err != nil || (f.Type != "welcome" && f.Code != "room_full") {
+				return fmt.Errorf("first frame %+v, %v", f, err)
+			}
+			if r%3 == 0 {
+				_ = c.conn.WriteJSON(map[string]any{"type": "broadcast", "data": r})
+			}
+			if r%4 == 0 { // an abrupt drop rather than a close handshake
+				c.conn.UnderlyingConn().Close()
+			} else {
+				_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+				c.conn.Close()
+			}
 		}
-	}
+		return nil
+	})
 	eventually(t, 20*time.Second, "every room and peer to be freed", func() bool {
 		r, p := hubTotals()
 		return r == 0 && p == 0
@@ -174,6 +171,28 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	eventually(t, 20*time.Second, "goroutines to return to the baseline", func() bool {
 		return runtime.NumGoroutine() <= baseline+4
 	})
+}
+
+// inParallel runs work(0), ..., work(n-1) on goroutines of their own and
+// fails the test with their errors.
+func inParallel(t *testing.T, n int, work func(w int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- work(w)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestReloadKeepsPeersConnected(t *testing.T) {

@@ -119,9 +119,7 @@ func (c *wsClient) readFor(d time.Duration) (frame, error) {
 func (c *wsClient) expect(typ string) frame {
 	c.t.Helper()
 	f := c.next()
-	if f.Type != typ {
-		c.t.Fatalf("got frame %+v, want type %q", f, typ)
-	}
+	checkType(c.t, f, typ)
 	return f
 }
 
@@ -129,10 +127,24 @@ func (c *wsClient) expect(typ string) frame {
 func (c *wsClient) expectError(code string) frame {
 	c.t.Helper()
 	f := c.expect("error")
-	if f.Code != code || f.Message == "" {
-		c.t.Fatalf("got error %q (%q), want code %q with a message", f.Code, f.Message, code)
-	}
+	checkError(c.t, f, code)
 	return f
+}
+
+// checkType fails the test unless f is of type typ.
+func checkType(t testing.TB, f frame, typ string) {
+	t.Helper()
+	if f.Type != typ {
+		t.Fatalf("got frame %+v, want type %q", f, typ)
+	}
+}
+
+// checkError fails the test unless f has the error code, and a message.
+func checkError(t testing.TB, f frame, code string) {
+	t.Helper()
+	if f.Code != code || f.Message == "" {
+		t.Fatalf("got error %q (%q), want code %q with a message", f.Code, f.Message, code)
+	}
 }
 
 // expectClose reads until the connection closes and checks the close code.

@@ -83,6 +83,9 @@ func (c *wsConn) pingTick() {
 	c.pinger.Reset(c.pingInterval)
 }
 
+// attach implements peerTransport; it is called before start.
+func (c *wsConn) attach(s *session) { c.s = s }
+
 // say queues an unsequenced frame of the connection's own.
 func (c *wsConn) say(frame []byte) {
 	c.mu.Lock()

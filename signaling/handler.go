@@ -87,6 +87,12 @@ type Handler struct {
 	metrics  *hubMetrics
 	upgrader websocket.Upgrader
 	logger   *zap.Logger
+
+	// streamsStop is closed when the server shuts down (or the handler is
+	// cleaned up), and ends the SSE streams, which net/http would otherwise
+	// wait for: their sessions go away, to resume on the next config.
+	streamsStop chan struct{}
+	endStreams  func()
 }
 
 var (
@@ -107,6 +113,11 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults and attaches the handler to its hub.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.streamsStop = make(chan struct{})
+	h.endStreams = sync.OnceFunc(func() { close(h.streamsStop) })
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		srv.RegisterOnShutdown(h.endStreams)
+	}
 	if h.Room == "" {
 		h.Room = DefaultRoom
 	}
@@ -208,6 +219,9 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases the hub; the pool shuts it down when no config uses it.
 func (h *Handler) Cleanup() error {
+	if h.endStreams != nil {
+		h.endStreams()
+	}
 	// Connections this handler started keep using h.hub after a reload, so
 	// it stays set; only the pool reference is dropped, once.
 	if h.hub == nil || h.released {
@@ -217,9 +231,18 @@ func (h *Handler) Cleanup() error {
 	return releaseHub(h.Hub)
 }
 
-// ServeHTTP upgrades the request to a WebSocket and runs the peer's session.
+// ServeHTTP runs the peer's session over a WebSocket, or over the SSE
+// fallback transport (<path>/events, <path>/send).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if !websocket.IsWebSocketUpgrade(r) {
+		switch sseEndpoint(r) {
+		case eventsSuffix:
+			h.serveEvents(w, r)
+			return nil
+		case sendSuffix:
+			h.serveSend(w, r)
+			return nil
+		}
 		if webclient.Serve(w, r) {
 			return nil
 		}

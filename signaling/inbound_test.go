@@ -10,6 +10,15 @@ import (
 )
 
 var inboundSamples = []string{
+	`{"seq":7,"type":"signal","to":"abc","data":1}`,
+	`{"type":"ping","seq":0}`,
+	`{"type":"ping","seq":-1}`,
+	`{"type":"ping","seq":1.5}`,
+	`{"type":"ping","seq":"3"}`,
+	`{"type":"ping","seq":1e3}`,
+	`{"type":"ping","SEQ":4}`,
+	`{"type":"ping","seq":123456789012345678901}`,
+	`{"type":"ping","type":"signal"}`,
 	`{"type":"signal","to":"abc","data":{"sdp":"v=0\r\n","type":"offer"}}`,
 	` { "type" : "broadcast" , "data" : [1, {"a":"}"}, "x\"y"] } `,
 	`{"type":"signal","to":"abc","data":null}`,
@@ -48,7 +57,7 @@ func checkDecode(t *testing.T, data []byte) {
 	if errGot != nil {
 		return
 	}
-	if got.Type != want.Type || got.To != want.To || !bytes.Equal(got.Data, want.Data) {
+	if got.Type != want.Type || got.To != want.To || got.Seq != want.Seq || !bytes.Equal(got.Data, want.Data) {
 		t.Fatalf("%q: got %+v, json.Unmarshal gives %+v", data, got, want)
 	}
 }

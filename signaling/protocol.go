@@ -36,7 +36,8 @@ const (
 	CodeReplaced        = "replaced"    // a newer connection of the same session took the seat
 	CodeUnauthorized    = "unauthorized"
 	CodeRateLimited     = "rate_limited"
-	CodeResumeFailed    = "resume_failed" // not fatal: a fresh join follows
+	CodeResumeFailed    = "resume_failed"   // not fatal: a fresh join follows
+	CodeUnknownSession  = "unknown_session" // SSE: a POST for no live session (404)
 )
 
 // tooManyConnections labels upgrades refused with HTTP 429 in the metrics;

@@ -117,6 +117,20 @@ func (r *sessionRegistry) lookup(hub, room, token string) (*session, uint64) {
 	return nil, 0
 }
 
+// current returns the live session of hub whose current token this is:
+// the token of a generation a resume moved past names nothing.
+func (r *sessionRegistry) current(hub, token string) *session {
+	s, gen := r.lookup(hub, "", token)
+	if s == nil || gen != s.currentGen() {
+		return nil
+	}
+	return s
+}
+
+// LiveSessions is the number of sessions this process holds, present or
+// away, over all hubs.
+func LiveSessions() int { return sessions.count() }
+
 // count is the number of live sessions, for tests.
 func (r *sessionRegistry) count() int {
 	r.mu.Lock()

@@ -18,9 +18,10 @@ import (
 // A WebSocket connection's life, in the order it happens:
 //
 //  1. serveWebSocket: connections_per_ip, the upgrade;
-//  2. open: origin, room and token checks (admit), then either a resume of
-//     the session the request's resume token names, or a fresh session that
-//     joins the room (a failed resume says resume_failed and joins afresh);
+//  2. open, which the SSE transport (sse.go) shares: origin, room and
+//     token checks (admit), then either a resume of the session the
+//     request's resume token names, or a fresh session that joins the room
+//     (a failed resume says resume_failed and joins afresh);
 //  3. run, on a goroutine of its own: the read loop hands frames to the
 //     session; the writer (conn.go) runs while frames wait;
 //  4. the end: a session that ended (leave, eviction, shutdown) is seen out
@@ -29,12 +30,8 @@ import (
 
 // serveWebSocket upgrades the request and runs the connection.
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	release, ok := connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	release, ok := h.acquireConnection(w, r)
 	if !ok {
-		h.metrics.refused(tooManyConnections)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
 		return
 	}
 	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
@@ -46,7 +43,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		h.logger.Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c, writerDone := h.open(ws, r)
+	c, writerDone := h.openWebSocket(ws, r)
 	if c == nil {
 		release()
 		_ = ws.Close()
@@ -64,59 +61,97 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// open admits the peer and attaches it to its session, resumed or new; it
-// returns nil when the peer was refused (and told why).
-func (h *Handler) open(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan struct{}) {
+// peerTransport is a transport as admission sees it: one that can be
+// attached to a session and carry frames of its own before the session's.
+type peerTransport interface {
+	transport
+	// attach makes s the session the transport carries; nil detaches it.
+	attach(s *session)
+	// say queues an unsequenced frame of the transport's own (resume_failed,
+	// a resume's welcome), to go out before the session's frames.
+	say(frame []byte)
+}
+
+// acquireConnection counts a connection (a WebSocket or an event stream)
+// against connections_per_ip, or answers 429 when the client's address has
+// as many as it may.
+func (h *Handler) acquireConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	release, ok = connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	if !ok {
+		h.metrics.refused(tooManyConnections)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
+	}
+	return release, ok
+}
+
+// open admits the peer of r and attaches transport t to its session,
+// resumed or new, for either transport. It returns why the peer was
+// refused, t then attached to nothing, or the zero refusal.
+func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl == nil {
 		repl = caddy.NewReplacer()
 	}
 	roomName := repl.ReplaceAll(h.Room, "")
-	c := newWSConn(ws, h.metrics)
-	c.maxSize = h.MaxMessageSize
-	info, refusal := h.admit(r, repl, roomName)
-	if refusal.code != "" {
-		h.logger.Debug("refused peer", zap.String("code", refusal.code), zap.String("reason", refusal.reason), zap.String("remote", r.RemoteAddr))
-		h.refuse(c, refusal)
-		return nil, nil
+	info, why := h.admit(r, repl, roomName)
+	if why.code != "" {
+		h.logger.Debug("refused peer", zap.String("code", why.code), zap.String("reason", why.reason), zap.String("remote", r.RemoteAddr))
+		return why
 	}
 	q := r.URL.Query()
 	if token := q.Get("resume"); token != "" && q.Has("last_seq") && h.resumeWindow() > 0 {
-		if h.resume(c, roomName, token, q.Get("last_seq"), r) || h.resumeRemote(c, roomName, token, q.Get("last_seq"), r) {
-			return c, c.start(time.Duration(h.PingInterval))
+		if h.resume(t, roomName, token, q.Get("last_seq"), r) {
+			return refusal{}
 		}
-		c.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))
+		// Through another server of the hub: WebSockets only, so far.
+		if c, ok := t.(*wsConn); ok && h.resumeRemote(c, roomName, token, q.Get("last_seq"), r) {
+			return refusal{}
+		}
+		t.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))
 	}
 	s := newSession(h, roomName, info)
-	c.s = s
-	s.tr = c
+	t.attach(s)
+	s.tr = t
 	if !h.join(s, roomName, info, r) {
-		c.s = nil
-		h.refuse(c, h.lastRefusal(s))
-		return nil, nil
+		t.attach(nil)
+		return h.lastRefusal(s)
 	}
 	h.metrics.joins.Inc()
 	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", s.id), zap.String("user", info.User))
+	return refusal{}
+}
+
+// openWebSocket admits the peer of a WebSocket and starts its connection;
+// it returns nil when the peer was refused (and told why).
+func (h *Handler) openWebSocket(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan struct{}) {
+	c := newWSConn(ws, h.metrics)
+	c.maxSize = h.MaxMessageSize
+	if why := h.open(c, r); why.code != "" {
+		h.refuse(c, why)
+		return nil, nil
+	}
 	return c, c.start(time.Duration(h.PingInterval))
 }
 
-// resume attaches c to the session token names, for a client that
+// resume attaches t to the session token names, for a client that
 // processed its frames up to lastSeq.
-func (h *Handler) resume(c *wsConn, room, token, lastSeq string, r *http.Request) bool {
+func (h *Handler) resume(t peerTransport, room, token, lastSeq string, r *http.Request) bool {
 	s, gen := sessions.lookup(h.Hub, room, token)
 	n, ok := resumeSeq(lastSeq)
 	if s == nil || !ok {
 		h.metrics.resume("failed")
 		return false
 	}
-	c.s = s
-	w := s.resume(c, gen, n, h.resumedWelcome(s, r))
+	t.attach(s)
+	w := s.resume(t, gen, n, h.resumedWelcome(s, r))
 	if w == nil {
-		c.s = nil
+		t.attach(nil)
 		h.metrics.resume("failed")
 		return false
 	}
-	c.say(w)
+	t.say(w)
 	h.metrics.resume("resumed")
 	h.logger.Debug("peer resumed", zap.String("room", room), zap.String("peer", s.id))
 	return true

@@ -82,7 +82,8 @@ export type ServerErrorCode =
   | "replaced"
   | "unauthorized"
   | "rate_limited"
-  | "resume_failed";
+  | "resume_failed"
+  | "unknown_session";
 
 /** Error codes of the client itself: "closed" (close() came first, or the
  * socket closed with reconnect off), "client" (a bug: an exception while

@@ -1,0 +1,407 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The fallback transport, for networks that break WebSockets: the
+// session's frames go to the peer as the events of a text/event-stream
+// response to GET <route>/events (same query as the WebSocket), and the
+// peer's frames come as POSTs to <route>/send?session=<resume token>, one
+// frame each. A stream is admitted, resumed and joined like a WebSocket
+// (open, wsserve.go); POSTs go to the session directly, outside any
+// transport. A stream that ends without the session ending is a lost
+// connection: the session goes away for the resume window.
+
+// Suffixes of the SSE endpoints' paths, under the WebSocket's path.
+const (
+	eventsSuffix = "/events"
+	sendSuffix   = "/send"
+)
+
+// ssePing is the comment line that keeps an idle stream (and the proxies
+// on its way) alive.
+var ssePing = []byte(": ping\n\n")
+
+// sseConn is the SSE transport of a session: one event stream, written by
+// its request's goroutine only, which pulls frames from the session the
+// way the WebSocket writer does (lock order session, then transport).
+type sseConn struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	s       *session // nil for a stream refused before joining
+	metrics *hubMetrics
+	wakeup  chan struct{} // holds a token when frames may be waiting
+
+	mu       sync.Mutex
+	preface  [][]byte // unsequenced frames that go out first
+	finished bool     // the request is over: its writer is not ours to touch
+
+	closeOnce sync.Once
+	done      chan struct{} // closed when the stream starts closing
+	flush     bool          // whether waiting frames go out before the end
+}
+
+var _ peerTransport = (*sseConn)(nil)
+
+func newSSEConn(w http.ResponseWriter, metrics *hubMetrics) *sseConn {
+	return &sseConn{
+		w:       w,
+		rc:      http.NewResponseController(w),
+		metrics: metrics,
+		wakeup:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// attach implements peerTransport.
+func (c *sseConn) attach(s *session) { c.s = s }
+
+// say implements peerTransport.
+func (c *sseConn) say(frame []byte) {
+	c.mu.Lock()
+	c.preface = append(c.preface, frame)
+	c.mu.Unlock()
+	c.wake()
+}
+
+// wake implements transport. It takes no lock: its caller holds the
+// session's.
+func (c *sseConn) wake() {
+	select {
+	case c.wakeup <- struct{}{}:
+	default:
+	}
+}
+
+// close implements transport.
+func (c *sseConn) close(_ int, _ string, flush bool) { c.end(flush) }
+
+// displace implements transport.
+func (c *sseConn) displace() {
+	c.say(errorFrame(CodeReplaced, "a newer connection of this session took its place"))
+	c.end(true)
+}
+
+// end makes the stream end, after the frames waiting when flush is set.
+// Without flush a write stuck on a peer that is not reading is cut short,
+// so that the session's end is not held up by it.
+func (c *sseConn) end(flush bool) {
+	c.closeOnce.Do(func() {
+		c.flush = flush
+		close(c.done)
+		if flush {
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.finished {
+			_ = c.rc.SetWriteDeadline(time.Now())
+		}
+	})
+}
+
+func (c *sseConn) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stream writes the stream until it ends: the session's frames as they
+// come, a ping comment when idle for pingInterval. The client going away,
+// a failed write or the server shutting down (stop) is a lost connection;
+// a session that ended or moved to another transport ends the stream
+// after its last frames.
+func (c *sseConn) stream(ctx context.Context, stop <-chan struct{}, pingInterval time.Duration) {
+	ticker := time.NewTicker(pingInterval)
+	defer ticker.Stop()
+	lost := false
+	for !lost && !c.closing() {
+		if err := c.writeWaiting(); err != nil {
+			lost = true
+			break
+		}
+		select {
+		case <-c.wakeup:
+		case <-c.done:
+		case <-ticker.C:
+			lost = c.write(ssePing, time.Now().Add(writeWait)) != nil
+		case <-ctx.Done():
+			lost = true
+		case <-stop:
+			lost = true
+		}
+	}
+	c.finish(lost)
+}
+
+// writeWaiting writes what waits until nothing does or the stream closes.
+func (c *sseConn) writeWaiting() error {
+	var stack [64]outFrame
+	for {
+		frames := c.next(stack[:0], false)
+		if len(frames) == 0 {
+			return nil
+		}
+		if err := c.writeEvents(frames, time.Now().Add(writeWait)); err != nil {
+			return err
+		}
+	}
+}
+
+// next takes the frames to write next: the stream's own, then the
+// session's. Unless flushing, a closing stream gets nothing more, so that
+// nothing more is written to a peer that reads nothing.
+func (c *sseConn) next(batch []outFrame, flushing bool) []outFrame {
+	if c.s != nil {
+		c.s.mu.Lock()
+		defer c.s.mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing() && !flushing {
+		return batch
+	}
+	if len(c.preface) > 0 {
+		for len(c.preface) > 0 && len(batch) < cap(batch) {
+			batch = append(batch, outFrame{b: c.preface[0]})
+			c.preface[0] = nil
+			c.preface = c.preface[1:]
+		}
+		return batch
+	}
+	if c.s != nil {
+		batch = c.s.take(c, batch)
+	}
+	return batch
+}
+
+// finish sees the stream out. A lost stream leaves its session away (or
+// gone, when resume is off); a session that ended leaves its room now,
+// before its last frames are flushed, so that a peer that reads nothing is
+// gone for the others at once.
+func (c *sseConn) finish(lost bool) {
+	if lost {
+		if c.s != nil {
+			c.s.lost(c, false)
+		}
+		// Closing, but with no deadline to cut a write short: there is
+		// none, and a stream the server ends (stop) ends cleanly.
+		c.closeOnce.Do(func() { close(c.done) })
+	}
+	if c.s != nil && c.s.isEnded() {
+		c.s.leave()
+	}
+	if c.flush {
+		deadline := time.Now().Add(closeGrace)
+		var stack [64]outFrame
+		for {
+			frames := c.next(stack[:0], true)
+			if len(frames) == 0 || c.writeEvents(frames, deadline) != nil {
+				break
+			}
+		}
+	}
+	c.mu.Lock()
+	c.finished = true
+	c.mu.Unlock()
+}
+
+// writeEvents writes frames as events, one write and one flush for all.
+// Unless the stream is being flushed on purpose, a stream that started
+// closing gets nothing more: checked after the deadline is set, so that
+// the immediate deadline end sets to interrupt a stuck write cannot be
+// overwritten by this one.
+func (c *sseConn) writeEvents(frames []outFrame, deadline time.Time) error {
+	buf := batchBuffers.Get().(*[]byte)
+	defer batchBuffers.Put(buf)
+	b := (*buf)[:0]
+	for _, f := range frames {
+		b = appendEvent(b, f)
+	}
+	*buf = b
+	if err := c.write(b, deadline); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		c.metrics.frameOut(f.b)
+	}
+	return nil
+}
+
+// write writes b and flushes it through Caddy's writer wrappers (the
+// ResponseController follows Unwrap), within deadline.
+func (c *sseConn) write(b []byte, deadline time.Time) error {
+	// Not every writer supports deadlines (ErrNotSupported): then the
+	// write is bounded by the connection failing.
+	_ = c.rc.SetWriteDeadline(deadline)
+	if c.closing() && !c.flush {
+		return errClosing
+	}
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	if err := c.rc.Flush(); err != nil {
+		return err
+	}
+	// An idle stream must not run into the deadline: HTTP/2 resets a
+	// stream whose deadline passes, write or not.
+	_ = c.rc.SetWriteDeadline(time.Time{})
+	return nil
+}
+
+// appendEvent appends f as one event: "id: <seq>" unless f is unsequenced,
+// and the frame in "data:" lines. Relayed data may hold line breaks
+// between JSON tokens; each starts a new data line, and the client joins
+// them with "\n", which leaves the JSON as it was.
+func appendEvent(b []byte, f outFrame) []byte {
+	if f.seq != 0 {
+		b = append(b, "id: "...)
+		b = strconv.AppendUint(b, f.seq, 10)
+		b = append(b, '\n')
+	}
+	if !bytes.ContainsAny(f.b, "\r\n") {
+		b = append(b, "data: "...)
+		return append(f.sequenced(b), "\n\n"...)
+	}
+	rest := f.sequenced(nil)
+	for {
+		b = append(b, "data: "...)
+		i := bytes.IndexAny(rest, "\r\n")
+		if i < 0 {
+			b = append(b, rest...)
+			return append(b, "\n\n"...)
+		}
+		b = append(b, rest[:i]...)
+		b = append(b, '\n')
+		if rest[i] == '\r' && i+1 < len(rest) && rest[i+1] == '\n' {
+			i++
+		}
+		rest = rest[i+1:]
+	}
+}
+
+// serveEvents runs an event stream: the peer is admitted as on a
+// WebSocket, and refused with a stream whose only event is the error frame
+// (EventSource cannot read a status).
+func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeErrorFrame(w, http.StatusMethodNotAllowed, CodeBadMessage, "open the event stream with GET")
+		return
+	}
+	release, ok := h.acquireConnection(w, r)
+	if !ok {
+		return
+	}
+	defer release()
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // nginx in front: do not buffer
+	h.allowOrigin(w, r)
+	w.WriteHeader(http.StatusOK)
+	c := newSSEConn(w, h.metrics)
+	if why := h.open(c, r); why.code != "" {
+		h.metrics.refused(why.code)
+		c.say(errorFrame(why.code, why.reason))
+		c.end(true)
+	}
+	c.stream(r.Context(), h.streamsStop, time.Duration(h.PingInterval))
+}
+
+// serveSend takes one frame the peer POSTs for its session, named by the
+// session's current resume token. Problems with the frame itself are the
+// answer's status and body; others (unknown_peer) go on the event stream,
+// as on a WebSocket; fatal ones end the session too.
+func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeErrorFrame(w, http.StatusMethodNotAllowed, CodeBadMessage, "send frames with POST")
+		return
+	}
+	if !h.origins.allowed(r) {
+		writeErrorFrame(w, http.StatusForbidden, CodeForbiddenOrigin, "origin "+quote(r.Header.Get("Origin"))+" may not connect")
+		return
+	}
+	h.allowOrigin(w, r)
+	s := sessions.current(h.Hub, r.URL.Query().Get("session"))
+	if s == nil || s.isEnded() {
+		writeErrorFrame(w, http.StatusNotFound, CodeUnknownSession, "no such session: reconnect")
+		return
+	}
+	// One byte over the limit is enough for receive to refuse it.
+	body, err := io.ReadAll(io.LimitReader(r.Body, s.h.MaxMessageSize+1))
+	if err != nil {
+		writeErrorFrame(w, http.StatusBadRequest, CodeBadMessage, "reading the frame failed")
+		return
+	}
+	v := s.receive(nil, body, true)
+	status := sendStatus(v.code)
+	if status == 0 || v.closeCode != 0 {
+		s.reply(v)
+	}
+	switch {
+	case v.code == "":
+		w.WriteHeader(http.StatusNoContent)
+	case status == 0:
+		h.logger.Debug("frame refused on the stream", zap.String("peer", s.id), zap.String("code", v.code))
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeErrorFrame(w, status, v.code, v.message)
+	}
+}
+
+// sendStatus is the status of a POST whose frame got verdict code; 0 when
+// the verdict goes on the stream instead.
+func sendStatus(code string) int {
+	switch code {
+	case CodeBadMessage:
+		return http.StatusBadRequest
+	case CodeTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case CodeRateLimited:
+		return http.StatusTooManyRequests
+	}
+	return 0
+}
+
+// writeErrorFrame answers with status and an error frame as the body.
+func writeErrorFrame(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(errorFrame(code, msg))
+}
+
+// allowOrigin lets a page of an allowed origin read the answer (CORS):
+// unlike a WebSocket, EventSource and fetch need it across origins.
+func (h *Handler) allowOrigin(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && h.origins.allowed(r) {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Add("Vary", "Origin")
+	}
+}
+
+// sseEndpoint says which SSE endpoint r's path names, if any.
+func sseEndpoint(r *http.Request) string {
+	switch p := r.URL.Path; {
+	case strings.HasSuffix(p, eventsSuffix):
+		return eventsSuffix
+	case strings.HasSuffix(p, sendSuffix):
+		return sendSuffix
+	}
+	return ""
+}
