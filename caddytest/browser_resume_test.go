@@ -47,19 +47,34 @@ func resumeAfterCut(t *testing.T, b *chromium) {
 // sseFallback: one page is told to use SSE only, and another finds
 // WebSockets refused (the /fallback route answers their upgrade with 403
 // when the query says nows=1) and falls back to SSE; both mesh with four
-// WebSocket pages.
+// WebSocket pages. Then the SSE-only page, whose stream and POSTs go
+// through a cut proxy (to /proxied, which shares the hub), loses its
+// connection and resumes over SSE without disturbing the call.
 func sseFallback(t *testing.T, b *chromium) {
+	proxy := newCutProxy(t)
 	query := with(audioOnly, "ws", siteWS("/fallback/ws"))
 	urls := make([]string, pages)
 	want := make([]string, pages)
 	for i := range urls {
 		urls[i], want[i] = demoURL("sse", query), "websocket"
 	}
-	urls[0], want[0] = demoURL("sse", with(query, "transports", "sse")), "sse"
+	urls[0], want[0] = demoURL("sse", with(query, "transports", "sse", "ws", proxy.wsURL("/proxied/ws"))), "sse"
 	urls[1], want[1] = demoURL("sse", with(query, "ws", siteWS("/fallback/ws?nows=1"))), "sse"
 	ps := openPages(t, b, urls)
 	for i, p := range ps {
 		p.check("its transport", jsCall("check.transport", want[i]))
 	}
 	fullMesh(t, ps)
+
+	waitAll(t, ps, "watching for disturbances", `check.watch()`)
+	start := time.Now()
+	if proxy.cut(cutAbrupt) == 0 {
+		t.Fatalf("page 1 had no connection to cut; states%s", states(ps))
+	}
+	ps[0].waitFor("the resume over SSE", `check.resumed()`)
+	ps[0].check("its transport after the resume", jsCall("check.transport", "sse"))
+	t.Logf("page 1 resumed over SSE %s after the cut", time.Since(start).Round(time.Millisecond))
+	allConnected(t, ps)
+	helloCrossing(t, ps)
+	waitAll(t, ps, "no peer connection created, no member joining or leaving", `check.undisturbed()`)
 }
