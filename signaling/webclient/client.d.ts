@@ -60,8 +60,8 @@ export interface Welcome {
   resume?: string;
   /** Seconds the server keeps a lost session for a resume (absent: no resume). */
   resume_window?: number;
-  /** The number of this frame (protocol additions of issue 11); absent on
-   * a resumed welcome. */
+  /** The number of this server frame (1 for a fresh join); absent on a
+   * resumed welcome. */
   seq?: number;
   /** A resumed session (the same id): the server replays what was missed. */
   resumed?: boolean;
@@ -155,7 +155,8 @@ export declare class RoomClient extends EventTarget {
   connect(): Promise<Welcome>;
   /** Leaves the room at once ({"type":"leave"}, close code 1000), closes
    * every peer connection and forgets the session. The page's pagehide
-   * does the same, so that a closed tab leaves at once. */
+   * leaves the same way, so that a closed tab leaves at once, but keeps
+   * the stored token for a reloaded page. */
   close(): void;
   /** Sends on the named data channel to every peer whose channel is open. */
   send(label: string, data: string | Blob | ArrayBuffer | ArrayBufferView): void;
