@@ -3,6 +3,10 @@ package caddytest
 import (
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
 // Cases of issue 11: a page that loses its signaling for a while resumes
@@ -42,6 +46,25 @@ func resumeAfterCut(t *testing.T, b *chromium) {
 	allConnected(t, ps)
 	helloCrossing(t, ps)
 	waitAll(t, ps, "no peer connection created, no member joining or leaving", `check.undisturbed()`)
+	closedTabLeaves(t, ps)
+}
+
+// closedTabLeaves closes the last page's tab: its pagehide leaves the room
+// at once, so the others see it go long before a lost connection's resume
+// window (signaling.DefaultResumeWindow) would have run out.
+func closedTabLeaves(t *testing.T, ps []*page) {
+	t.Helper()
+	last := ps[len(ps)-1]
+	start := time.Now()
+	if err := chromedp.Cancel(last.ctx); err != nil {
+		t.Fatalf("%s: closing its tab: %v", last.name, err)
+	}
+	allConnected(t, ps[:len(ps)-1])
+	took := time.Since(start)
+	if took > signaling.DefaultResumeWindow/2 {
+		t.Fatalf("the others saw the closed tab leave after %s: it lingered as if its connection were lost", took)
+	}
+	t.Logf("the others saw the closed tab leave after %s", took.Round(time.Millisecond))
 }
 
 // sseFallback: one page is told to use SSE only, and another finds
