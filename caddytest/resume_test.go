@@ -222,8 +222,14 @@ func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 	for i := range 300 {
 		a.signal(b.id, i)
 	}
-	if f := a.expect("peer-left"); f.ID != b.id {
-		t.Fatalf("peer-left %+v", f)
+	// Signals sent once b is out of the room, and possibly just before its
+	// peer-left is queued, are answered unknown_peer.
+	f := a.next()
+	for f.Type == "error" && f.Code == "unknown_peer" {
+		f = a.next()
+	}
+	if f.Type != "peer-left" || f.ID != b.id {
+		t.Fatalf("got %+v, want peer-left", f)
 	}
 	expectMetrics(t, before, map[string]float64{`caddy_webrtc_signaling_resumes_total{hub="default",result="overflow"}`: 1},
 		map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 0})
