@@ -158,11 +158,23 @@ func (p *page) state() string {
 // id is the page's client id in its room ("" when not joined).
 func (p *page) id() string {
 	p.t.Helper()
-	id, err := eval[string](p, `check.id()`)
+	return read[string](p, "its id", `check.id()`)
+}
+
+// joins is how often the page joined its room or resumed its session.
+func (p *page) joins() int {
+	p.t.Helper()
+	return read[int](p, "its joins", `check.joins()`)
+}
+
+// read evaluates js in the page, failing the test if it cannot.
+func read[T any](p *page, what, js string) T {
+	p.t.Helper()
+	v, err := eval[T](p, js)
 	if err != nil {
-		p.t.Fatalf("%s: reading its id: %v", p.name, err)
+		p.t.Fatalf("%s: reading %s: %v", p.name, what, err)
 	}
-	return id
+	return v
 }
 
 // jsCall renders a call of a page-side function with JSON arguments.

@@ -20,6 +20,9 @@ type cutProxy struct {
 	// which a silent cut leaves open until the test ends.
 	live map[*proxiedConn]bool
 	all  []*proxiedConn
+	// blocked: new connections are reset at once, as on a network that is
+	// down (see block).
+	blocked atomic.Bool
 }
 
 // cutMode is how a cut looks to both ends.
@@ -68,8 +71,18 @@ func (p *cutProxy) accept() {
 		if err != nil {
 			return
 		}
+		if p.blocked.Load() {
+			resetConn(c.(*net.TCPConn))
+			continue
+		}
 		go p.forward(c.(*net.TCPConn))
 	}
+}
+
+// block makes the network down for new connections (reset at once) or up
+// again; connections open meanwhile are cut by cut.
+func (p *cutProxy) block(down bool) {
+	p.blocked.Store(down)
 }
 
 func (p *cutProxy) forward(client *net.TCPConn) {
@@ -151,8 +164,11 @@ func (c *proxiedConn) pump(dst, src *net.TCPConn, done func()) {
 
 // reset closes both ends with a TCP reset rather than an orderly FIN.
 func (c *proxiedConn) reset() {
-	for _, conn := range []*net.TCPConn{c.client, c.server} {
-		_ = conn.SetLinger(0) // fails only on a connection closed already
-		conn.Close()
-	}
+	resetConn(c.client)
+	resetConn(c.server)
+}
+
+func resetConn(conn *net.TCPConn) {
+	_ = conn.SetLinger(0) // fails only on a connection closed already
+	conn.Close()
 }

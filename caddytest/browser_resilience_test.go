@@ -2,6 +2,7 @@ package caddytest
 
 import (
 	"fmt"
+	"net/url"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -44,14 +45,7 @@ var cutRounds = [][]cutMode{
 // was cut silently, so that the server still holds its old session and its
 // seat: only the session token it presents can get it back in.
 func reloadInFullRoom(t *testing.T, b *chromium) {
-	proxy := newCutProxy(t)
-	query := with(audioOnly, "ws", siteWS("/proxied/ws"))
-	urls := make([]string, pages)
-	for i := range urls {
-		urls[i] = demoURL("reload", query)
-	}
-	urls[0] = demoURL("reload", with(query, "ws", proxy.wsURL("/proxied/ws")))
-	ps := openPages(t, b, urls)
+	ps, proxy := openProxiedRoom(t, b, "reload", audioOnly)
 	allConnected(t, ps)
 	helloCrossing(t, ps)
 
@@ -72,6 +66,20 @@ func reloadInFullRoom(t *testing.T, b *chromium) {
 		t.Logf("reload %d (%s): mesh re-formed after %s", i+1, mode, took[i].Round(time.Millisecond))
 	}
 	t.Logf("%d reloads: back in the mesh after %s", reloads, spread(took))
+}
+
+// openProxiedRoom opens a full room on the /proxied route whose first page
+// signals through a cutProxy.
+func openProxiedRoom(t *testing.T, b *chromium, room string, query url.Values) ([]*page, *cutProxy) {
+	t.Helper()
+	proxy := newCutProxy(t)
+	query = with(query, "ws", siteWS("/proxied/ws"))
+	urls := make([]string, pages)
+	for i := range urls {
+		urls[i] = demoURL(room, query)
+	}
+	urls[0] = demoURL(room, with(query, "ws", proxy.wsURL("/proxied/ws")))
+	return openPages(t, b, urls), proxy
 }
 
 // cutsUnderCPUPressure cuts the signaling of some pages, abruptly and
@@ -118,18 +126,22 @@ func openCutRoom(t *testing.T, b *chromium) ([]*page, []*cutProxy) {
 }
 
 // cutRound cuts each proxied page's signaling as modes say, and waits until
-// those pages are back (under new ids) and the mesh has re-formed.
+// those pages are back (resumed, or joined afresh under new ids from a
+// server that cannot resume) and the mesh has re-formed.
 func cutRound(t *testing.T, ps []*page, proxies []*cutProxy, r int, modes []cutMode) {
 	t.Helper()
 	start := time.Now()
-	old := ids(ps[:cutPages])
+	joins := make([]int, cutPages)
+	for i, p := range ps[:cutPages] {
+		joins[i] = p.joins()
+	}
 	for i, mode := range modes {
 		if proxies[i].cut(mode) == 0 {
 			t.Fatalf("round %d: page %d had no signaling connection to cut; states%s", r+1, i+1, states(ps))
 		}
 	}
 	for i := range cutPages {
-		ps[i].waitFor(fmt.Sprintf("rejoining after the %s cut", modes[i]), jsCall("check.joined", old[i]))
+		ps[i].waitFor(fmt.Sprintf("rejoining after the %s cut", modes[i]), jsCall("check.rejoined", joins[i]))
 	}
 	rejoined := time.Since(start)
 	allConnected(t, ps)

@@ -88,6 +88,18 @@ localhost:%[1]d {
 			ping_interval %[4]s
 		}
 	}
+	# WebSocket upgrades refused when the query says nows=1: the client
+	# falls back to SSE (<route>/events, <route>/send), which is served.
+	handle /fallback/* {
+		@nows {
+			header Upgrade websocket
+			query nows=1
+		}
+		route {
+			respond @nows 403
+			webrtc_signaling
+		}
+	}
 	# Room tokens required (browserTokenSecret).
 	handle /secure/* {
 		webrtc_signaling {
@@ -233,6 +245,8 @@ func browserCall(t *testing.T) {
 	run("six pages relay only", sixPagesRelayOnly)
 	run("reload in a full room", reloadInFullRoom)
 	run("signaling cut under CPU pressure", cutsUnderCPUPressure)
+	run("resume after a signaling cut", resumeAfterCut)
+	run("SSE fallback", sseFallback)
 }
 
 // clientCases runs every case of testdata/browser/client_cases.js in one
@@ -293,10 +307,11 @@ func sixPagesRelayOnly(t *testing.T, b *chromium) {
 	t.Logf("ICE restarted over the new TURN server within %s", time.Since(start).Round(time.Millisecond))
 
 	// The server drops everyone (the route is removed: close 1001); when
-	// it is back, the clients reconnect with backoff and the mesh forms
-	// again.
+	// it is back, the clients reconnect with backoff (resuming their
+	// sessions where the server still holds them, else joining afresh) and
+	// the mesh forms again.
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, fmt.Sprintf("localhost:%d {\n\trespond 503\n}\n", httpsPort)), false)
-	waitAll(t, ps, "the drop to be noticed", `check.noPeers()`)
+	waitAll(t, ps, "the drop to be noticed", `check.offline()`)
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
 	fullMesh(t, ps)
 }

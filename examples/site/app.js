@@ -4,7 +4,7 @@ import { RoomClient } from "/rtc/client.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { client: null, stream: null, tiles: new Map(), messages: [], error: null, errors: [], closes: [] };
+const state = { client: null, stream: null, tiles: new Map(), messages: [], error: null, errors: [], closes: [], resumes: [], connected: false, joins: 0 };
 window.demo = state; // for tests and curious people
 
 function tile(id, label) {
@@ -107,6 +107,8 @@ async function join(room, relay) {
     dataChannels: ["chat"],
     iceTransportPolicy: relay ? "relay" : "all",
     pingIntervalMs: Number(params.get("ping")) || undefined,
+    // ?transports=sse forces the fallback transport.
+    transports: params.get("transports")?.split(",") || undefined,
   });
   state.client = client;
   client.addEventListener("peerjoined", (e) => tile(e.detail.id, peerLabel(e.detail.id)));
@@ -120,15 +122,25 @@ async function join(room, relay) {
   client.addEventListener("message", (e) => addMessage(peerLabel(e.detail.id), String(e.detail.data)));
   client.addEventListener("close", (e) => {
     state.closes.push(e.detail);
+    state.connected = false;
     if (!e.detail.willReconnect) {
       // A fatal error after joining (the notice says which): back to the form.
       if (state.client === client) leave(false);
       return;
     }
-    for (const id of [...state.tiles.keys()]) if (id !== "local") removeTile(id);
+    // The call goes on meanwhile: the tiles stay until their peers leave.
     notice("Connection lost, reconnecting…");
   });
-  client.addEventListener("open", () => notice(""));
+  const joined = () => {
+    state.connected = true;
+    state.joins++;
+    notice("");
+  };
+  client.addEventListener("open", joined);
+  client.addEventListener("resume", (e) => {
+    state.resumes.push(e.detail);
+    if (e.detail.resumed) joined();
+  });
   client.addEventListener("error", (e) => {
     state.errors.push(e.detail);
     if (!e.detail.fatal) return;

@@ -22,7 +22,8 @@ export interface RoomClientOptions {
   token?: string | (() => string | Promise<string>);
   /** "relay" forces every connection through TURN. Default "all". */
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Reconnect the WebSocket after it drops (not after fatal errors). Default true. */
+  /** Reconnect after the connection drops (not after fatal errors),
+   * resuming the session: same id, peer connections kept. Default true. */
   reconnect?: boolean;
   /** Backoff between reconnects, doubling from min to max. Defaults 500 and 10000. */
   minBackoffMs?: number;
@@ -33,7 +34,16 @@ export interface RoomClientOptions {
   /** Restart ICE on a connection that stays "disconnected" this long
    * (0: only once it is "failed"). Default 3000. */
   iceRestartDelayMs?: number;
+  /** Transports to try, in order: "websocket", and "sse" (Server-Sent
+   * Events from <url>/events, frames sent as POSTs to <url>/send) for
+   * networks that break WebSockets. A transport that cannot be opened
+   * gives way to the next one at once; reconnects start with the one that
+   * last brought a welcome. Default ["websocket", "sse"]. */
+  transports?: Transport[];
 }
+
+/** How the client talks to the server. */
+export type Transport = "websocket" | "sse";
 
 /** The welcome frame of signaling protocol v1. */
 export interface Welcome {
@@ -43,9 +53,20 @@ export interface Welcome {
   /** The members already there; user and name come from room tokens. */
   peers: { id: string; user?: string; name?: string }[];
   iceServers?: RTCIceServer[];
-  /** The session token; the client presents it again (?resume=) when it
-   * reconnects, also after a page reload, to take over its own seat. */
+  /** The session token; the client presents it again (?resume=, with
+   * ?last_seq=) when it reconnects, to resume its session. A reloaded page
+   * presents the stored one alone (no last_seq), which joins afresh in the
+   * seat its old connection may still hold (a leave that never arrived). */
   resume?: string;
+  /** Seconds the server keeps a lost session for a resume (absent: no resume). */
+  resume_window?: number;
+  /** The number of this server frame (1 for a fresh join); absent on a
+   * resumed welcome. */
+  seq?: number;
+  /** A resumed session (the same id): the server replays what was missed. */
+  resumed?: boolean;
+  /** On a resumed welcome: the last frame of the client the server processed. */
+  ack?: number;
 }
 
 /** Error codes of the server's error frames (protocol v1). */
@@ -82,8 +103,14 @@ export declare class RoomError extends Error {
 }
 
 export interface RoomClientEventMap {
-  /** Joined; peers are the ids already in the room. */
+  /** Joined afresh (a new id); peers are the ids already in the room. */
   open: CustomEvent<{ id: string; room: string; peers: string[] }>;
+  /** A reconnect tried to resume the session. resumed: the same id, peer
+   * connections and data channels kept, and only real changes of
+   * membership announced. Otherwise (the server no longer had it, or
+   * does not resume) every member was announced gone (peerleft), and an
+   * open with a new id follows. */
+  resume: CustomEvent<{ resumed: boolean; id: string }>;
   /** A newcomer; user and name come from its room token, if any. */
   peerjoined: CustomEvent<{ id: string; user?: string; name?: string }>;
   peerleft: CustomEvent<{ id: string }>;
@@ -96,19 +123,26 @@ export interface RoomClientEventMap {
   /** A server error frame or a client-side error. fatal: the client will
    * not reconnect (room_full, replaced, ...). */
   error: CustomEvent<{ code: RoomErrorCode; message: string; fatal: boolean; id?: string }>;
-  /** The WebSocket closed; willReconnect tells whether the client retries. */
+  /** The connection closed; willReconnect tells whether the client
+   * retries (the room, its members and peer connections stay meanwhile).
+   * An SSE stream has no close codes: 1006, reason the error code that
+   * ended it, if any. */
   close: CustomEvent<{ code: number; reason: string; willReconnect: boolean }>;
 }
 
 export declare class RoomClient extends EventTarget {
   /** Throws a TypeError without options.room. */
   constructor(options: RoomClientOptions);
-  /** This peer's id while in the room (a new one after each reconnect), else null. */
+  /** This peer's id while in the room (the same after a resume, a new
+   * one after a fresh join), else null. */
   readonly id: string | null;
   /** The room name. */
   readonly room: string;
   /** The signaling WebSocket URL, absolute, with ?room=. */
   readonly url: string;
+  /** The transport of the current connection (while reconnecting, of the
+   * last one); null before the first. */
+  readonly transport: Transport | null;
   /** The ICE servers in use (a copy). */
   readonly iceServers: RTCIceServer[];
   /** The ids of the other members of the room, in join order. */
@@ -119,7 +153,10 @@ export declare class RoomClient extends EventTarget {
    * or "closed" when close() came first. While connecting or waiting to
    * reconnect it connects at once and returns the same promise. */
   connect(): Promise<Welcome>;
-  /** Leaves the room, closes every peer connection and forgets the session. */
+  /** Leaves the room at once ({"type":"leave"}, close code 1000), closes
+   * every peer connection and forgets the session. The page's pagehide
+   * leaves the same way, so that a closed tab leaves at once, but keeps
+   * the stored token for a reloaded page. */
   close(): void;
   /** Sends on the named data channel to every peer whose channel is open. */
   send(label: string, data: string | Blob | ArrayBuffer | ArrayBufferView): void;

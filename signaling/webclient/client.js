@@ -17,6 +17,10 @@
 const FATAL_CLOSE = new Set([4400, 4401, 4403, 4409, 4410, 4413, 4429]);
 const FATAL_CODES = new Set(["room_full", "forbidden_origin", "missing_room", "invalid_room", "too_large", "replaced", "unauthorized"]);
 
+/** Transports, in the order the client tries them by default: WebSocket,
+ * else Server-Sent Events with POSTs (networks that break WebSockets). */
+const TRANSPORTS = ["websocket", "sse"];
+
 /** Default options. */
 const DEFAULTS = {
   url: undefined,
@@ -32,10 +36,24 @@ const DEFAULTS = {
   maxBackoffMs: 10000,
   pingIntervalMs: 20000,
   iceRestartDelayMs: 3000,
+  transports: TRANSPORTS,
 };
 
 /** How many departed peer ids are remembered to ignore their late signals. */
 const LEFT_MEMORY = 256;
+
+/** How many numbered frames the client keeps to send again after a resume
+ * (the server tells which it has processed): as many as the server keeps
+ * for an away peer. */
+const SENT_MEMORY = 256;
+
+/** How long a POST of the SSE transport waits before trying again after a
+ * network error. */
+const POST_RETRY_MS = 500;
+
+/** How long a leave waits for the server's close before the client goes
+ * on (joins afresh). */
+const LEAVE_WAIT_MS = 2000;
 
 /** TURN credentials this close to their expiry count as expired: an ICE
  * restart takes a moment, and the TURN server checks them on every
@@ -44,6 +62,9 @@ const CREDENTIALS_MARGIN_MS = 5000;
 
 /** sessionStorage key prefix of session (resume) tokens. */
 const RESUME_KEY = "caddy-webrtc.resume ";
+
+/** The frame that leaves the room at once, on either transport. */
+const LEAVE = '{"type":"leave"}';
 
 /** Clients of this page that hold a session token, so that a second client
  * joining the same room from the same page does not present the first
@@ -69,6 +90,15 @@ function defaultURL() {
   return u.toString();
 }
 
+/** The SSE transport's URL next to a WebSocket URL: wss://h/rtc/ws?q ->
+ * https://h/rtc/ws/<name>?q. */
+function sseURL(wsURL, name) {
+  const u = new URL(wsURL);
+  u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+  u.pathname = u.pathname.replace(/\/$/, "") + "/" + name;
+  return u;
+}
+
 /** sessionStorage, or null where the page may not use it (sandboxed frames,
  * storage disabled): resuming after a reload is then simply not offered. */
 function storage() {
@@ -90,15 +120,31 @@ function credentialsExpiry(iceServers) {
   return min;
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * A member of a signaling room that calls every other member.
- * Events (CustomEvent, details in client.d.ts): open, peerjoined, peerleft,
- * track, datachannelopen, message, connectionstatechange, error, close.
+ * Events (CustomEvent, details in client.d.ts): open, resume, peerjoined,
+ * peerleft, track, datachannelopen, message, connectionstatechange, error,
+ * close.
+ *
+ * Membership belongs to the session, not to the connection: when the
+ * connection is lost, the client reconnects with its session token and the
+ * number of the last server frame it processed (?resume=&last_seq=), and
+ * the server gives it its seat back with the frames it missed. The peer
+ * connections stay up meanwhile. Frames the client sends are numbered
+ * (seq) and kept, so that those the server did not get are sent again.
  */
 export class RoomClient extends EventTarget {
   #options;
   /** The signaling URL with ?room=, without the session token. */
   #url;
+  /** @type {string[]} the transports to try, in order */ #transports;
+  /** Which of #transports the next connection uses. */
+  #transportIndex = 0;
+  /** Which of #transports brought the latest welcome: reconnects start there. */
+  #preferred = 0;
+  /** @type {"websocket"|"sse"|null} the transport of the latest connection */ #lastTransport = null;
   /** @type {string|null} */ #id = null;
   /** @type {object|null} the welcome of the current session */ #welcome = null;
   /** Remote members in join order (a Set keeps insertion order). */
@@ -106,10 +152,13 @@ export class RoomClient extends EventTarget {
   /** @type {Map<string, Peer>} connections by remote id */ #peers = new Map();
   /** Ids that have left, oldest first. */
   #left = new Set();
+  /** Ids announced by a resume (they joined while this client was away),
+   * whose replayed peer-joined must not announce them again. */
+  #resumeJoined = new Set();
   /** @type {RTCIceServer[]} */ #iceServers;
   /** @type {number|undefined} when #iceServers expire (ms since the epoch) */ #iceExpires;
   /** @type {Promise<void>|null} a credentials fetch under way */ #fetching = null;
-  /** @type {Session|null} the current socket */ #session = null;
+  /** @type {Connection|null} the current connection */ #session = null;
   #closed = true;
   #attempt = 0;
   /** @type {ReturnType<typeof setTimeout>|null} */ #retryTimer = null;
@@ -118,6 +167,30 @@ export class RoomClient extends EventTarget {
   /** @type {{promise: Promise<any>, resolve: (w: any) => void, reject: (e: RoomError) => void}|null} */
   #pending = null;
   /** @type {string|null} the latest session token of this client */ #token = null;
+  /** Membership epoch: a new one with each fresh join (a new id) and when
+   * the client leaves. Frames and peer connections of an earlier one are
+   * dropped. */
+  #epoch = 0;
+  /** Frames being handled, in order, across connections of one session. */
+  #chain = Promise.resolve();
+  /** The seq of the last server frame taken in (0: none). */
+  #lastSeq = 0;
+  /** The seq of the last numbered frame this client sent. */
+  #outSeq = 0;
+  /** @type {{seq: number, text: string}[]} numbered frames, for resending */ #sent = [];
+  /** The server keeps this client's session for a resume (its welcome
+   * gave a resume_window); else its token only takes a stale seat over. */
+  #resumable = false;
+  /** A resume was asked for and has not succeeded yet. */
+  #resumeWanted = false;
+  /** pagehide closed the client; pageshow (back from the cache) reconnects. */
+  #hidden = false;
+  #onPageHide = () => this.#hide();
+  #onPageShow = (/** @type {PageTransitionEvent} */ e) => {
+    if (!e.persisted || !this.#hidden) return;
+    this.#hidden = false;
+    this.connect().catch(() => {}); // reported as events
+  };
 
   /** @param {import("./client").RoomClientOptions} options */
   constructor(options) {
@@ -131,9 +204,12 @@ export class RoomClient extends EventTarget {
     url.searchParams.set("room", this.#options.room);
     this.#url = url.toString();
     this.#iceServers = this.#options.iceServers ?? [];
+    this.#transports = [...new Set(this.#options.transports)].filter((t) => TRANSPORTS.includes(t));
+    if (this.#transports.length === 0) throw new TypeError(`RoomClient: options.transports must name some of ${TRANSPORTS}`);
   }
 
-  /** This peer's id, once joined; null while not in the room. */
+  /** This peer's id, once joined; null while not in the room. It stays
+   * the same across resumes. */
   get id() {
     return this.#id;
   }
@@ -146,6 +222,12 @@ export class RoomClient extends EventTarget {
   /** The signaling WebSocket URL, absolute, with ?room=. */
   get url() {
     return this.#url;
+  }
+
+  /** The transport of the current connection (while reconnecting, of the
+   * last one); null before the first. */
+  get transport() {
+    return this.#session?.kind ?? this.#lastTransport;
   }
 
   /** The ICE servers in use (from the options, the welcome or credentialsUrl). */
@@ -163,7 +245,7 @@ export class RoomClient extends EventTarget {
    * close(). While connecting or waiting to reconnect it connects at once
    * and returns the same promise: there is never more than one socket. */
   connect() {
-    if (this.#session?.welcomed && this.#welcome) return Promise.resolve(this.#welcome);
+    if (this.#session?.ready && this.#welcome) return Promise.resolve(this.#welcome);
     if (!this.#pending) {
       let resolve, reject;
       const promise = new Promise((res, rej) => ((resolve = res), (reject = rej)));
@@ -171,6 +253,10 @@ export class RoomClient extends EventTarget {
     }
     const { promise } = this.#pending;
     this.#closed = false;
+    this.#hidden = false;
+    // A closed tab leaves at once rather than lingering as away.
+    globalThis.addEventListener?.("pagehide", this.#onPageHide);
+    globalThis.addEventListener?.("pageshow", this.#onPageShow);
     if (!this.#session && !this.#fetchingToken) {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = null;
@@ -179,19 +265,38 @@ export class RoomClient extends EventTarget {
     return promise;
   }
 
-  /** Leaves the room and closes every peer connection; a pending connect()
-   * rejects with code "closed". The session token is forgotten. */
+  /** Leaves the room ({"type":"leave"}, then close code 1000) and closes
+   * every peer connection; a pending connect() rejects with code
+   * "closed". The session token is forgotten. */
   close() {
     if (this.#closed) return;
+    globalThis.removeEventListener?.("pagehide", this.#onPageHide);
+    globalThis.removeEventListener?.("pageshow", this.#onPageShow);
+    this.#shut(true);
+  }
+
+  /** The page goes away (closed, reloaded, or into the back-forward
+   * cache): leave at once, as close() does, so that the others see the
+   * tab go now, not when the server's resume window ends. The stored
+   * session token stays: should the leave not reach the server (a dead
+   * network), the reloaded page presents it to take the seat over (see
+   * #openTransport). */
+  #hide() {
+    if (this.#closed) return;
+    this.#hidden = true;
+    this.#shut(false);
+  }
+
+  #shut(forget) {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     this.#fetchingToken = null;
-    this.#forgetToken();
+    if (forget) this.#forgetToken();
     const session = this.#session;
     if (session) {
       this.#detach(session);
-      session.ws.close(1000, "bye");
+      session.leave();
     }
     this.#leaveRoom();
     this.#settle(new RoomError("closed", "close() was called"));
@@ -221,14 +326,14 @@ export class RoomClient extends EventTarget {
     return this.#peers.get(id)?.channels.get(label) ?? null;
   }
 
-  // --- WebSocket ----------------------------------------------------------
+  // --- connections ------------------------------------------------------
 
-  /** Opens a socket, with a room token when the token option gives one.
-   * A token function is called again before every connection, so that a
-   * page can hand out fresh tokens as old ones expire. */
+  /** Opens a connection, with a room token when the token option gives
+   * one. A token function is called again before every connection, so
+   * that a page can hand out fresh tokens as old ones expire. */
   #open() {
     const option = this.#options.token;
-    if (typeof option !== "function") return this.#openSocket(option);
+    if (typeof option !== "function") return this.#openTransport(option);
     const attempt = {};
     this.#fetchingToken = attempt;
     Promise.resolve()
@@ -237,7 +342,7 @@ export class RoomClient extends EventTarget {
         (roomToken) => {
           if (this.#fetchingToken !== attempt) return; // closed meanwhile
           this.#fetchingToken = null;
-          this.#openSocket(roomToken);
+          this.#openTransport(roomToken);
         },
         (err) => {
           if (this.#fetchingToken !== attempt) return;
@@ -249,28 +354,157 @@ export class RoomClient extends EventTarget {
       );
   }
 
-  #openSocket(roomToken) {
+  /** Opens a connection on the transport whose turn it is. With a session
+   * token and the state of that session (peer connections, the last seq
+   * processed) from a server that resumes, it asks to resume (resume= and
+   * last_seq=). With a token but no state (a reloaded page whose leave may not have reached the
+   * server: its old connection may still hold the seat in a full room) it
+   * presents the token alone, which joins afresh in that seat; so does a
+   * client of a server that does not resume. */
+  #openTransport(roomToken) {
     const url = new URL(this.#url);
     if (roomToken) url.searchParams.set("token", roomToken);
     const token = this.#resumeToken();
+    const resuming = Boolean(token) && this.#id !== null && this.#resumable;
     if (token) url.searchParams.set("resume", token);
-    const ws = new WebSocket(url);
-    /** @type {Session} */
-    const session = { ws, chain: Promise.resolve(), welcomed: false, heard: true, lastTick: 0, welcomeTimer: null, pingTimer: null, error: null };
+    if (resuming) url.searchParams.set("last_seq", String(this.#lastSeq));
+    if (resuming) this.#resumeWanted = true;
+    const kind = this.#transports[this.#transportIndex] ?? this.#transports[0];
+    /** @type {Connection} */
+    const session = {
+      kind,
+      opened: false,
+      ready: false,
+      closed: false,
+      heard: true,
+      lastTick: 0,
+      welcomeTimer: null,
+      pingTimer: null,
+      error: null,
+      resuming,
+      send: () => {},
+      leave: () => Promise.resolve(),
+      drop: () => {},
+      isOpen: () => false,
+    };
     this.#session = session;
-    ws.onmessage = (ev) => this.#onMessage(session, ev.data);
-    ws.onclose = (ev) => this.#onSocketClose(session, ev.code, ev.reason);
-    ws.onerror = () => {}; // onclose follows with the details
+    this.#lastTransport = kind;
+    if (kind === "sse") this.#openSSE(session, url);
+    else this.#openWebSocket(session, url);
     // A connection that hangs before its welcome (a silent network) is
     // given up too, but late enough for a slow server.
     const welcomeWait = Math.max(2 * this.#options.pingIntervalMs, this.#options.maxBackoffMs);
     session.welcomeTimer = setTimeout(() => this.#abandon(session, "no welcome"), welcomeWait);
   }
 
-  /** Takes a frame off the socket. Frames are handled one at a time, in
-   * order, even across awaits; frames still queued when their socket has
-   * closed are dropped. Error frames are acted on at once, so that a fatal
-   * one is known before the close that follows it. */
+  /** @param {Connection} session @param {URL} url */
+  #openWebSocket(session, url) {
+    const ws = new WebSocket(url);
+    ws.onopen = () => (session.opened = true);
+    ws.onmessage = (ev) => this.#onMessage(session, ev.data);
+    ws.onclose = (ev) => this.#onTransportClose(session, ev.code, ev.reason);
+    ws.onerror = () => {}; // onclose follows with the details
+    session.isOpen = () => ws.readyState === WebSocket.OPEN;
+    session.send = (text) => session.isOpen() && ws.send(text);
+    session.leave = () =>
+      new Promise((resolve) => {
+        session.send(LEAVE);
+        ws.onmessage = null;
+        ws.onclose = () => resolve();
+        ws.close(1000, "bye");
+        setTimeout(resolve, LEAVE_WAIT_MS);
+      });
+    // Not 1000, which would leave the room: the session may resume.
+    session.drop = () => {
+      ws.onclose = ws.onmessage = null;
+      ws.close();
+    };
+  }
+
+  /** The fallback transport: frames arrive as the events of an
+   * EventSource on <url>/events, and go out as POSTs to <url>/send, one
+   * at a time and in order. EventSource would reconnect by itself, to its
+   * first URL; the client closes it instead and reconnects as it does
+   * for a WebSocket, with the token and seq of the moment.
+   * @param {Connection} session @param {URL} url */
+  #openSSE(session, url) {
+    const es = new EventSource(sseURL(url, "events"));
+    es.onopen = () => (session.opened = true);
+    es.onmessage = (ev) => this.#onMessage(session, ev.data);
+    // The stream ended (after a refusal, too), or could not be opened.
+    es.onerror = () => {
+      es.close();
+      session.closed = true;
+      this.#onTransportClose(session, 1006, session.error?.code ?? "stream ended");
+    };
+    const target = sseURL(url, "send");
+    target.search = "";
+    /** @type {string[]} */
+    const queue = [];
+    let posting = false;
+    const post = (text) => {
+      const u = new URL(target);
+      u.searchParams.set("session", this.#token ?? "");
+      return fetch(u, { method: "POST", body: text, headers: { "Content-Type": "text/plain" }, cache: "no-store", keepalive: text === LEAVE });
+    };
+    const pump = async () => {
+      posting = true;
+      while (queue.length && !session.closed) {
+        let res;
+        try {
+          res = await post(queue[0]);
+        } catch {
+          await sleep(POST_RETRY_MS); // the network; seq makes the retry safe
+          continue;
+        }
+        if (res.ok) {
+          queue.shift();
+          continue;
+        }
+        if (res.status >= 500) {
+          await sleep(POST_RETRY_MS);
+          continue;
+        }
+        queue.shift();
+        if (res.status === 404) {
+          // The server no longer knows this session: reconnect.
+          if (!session.closed) this.#abandon(session, "unknown session");
+          break;
+        }
+        // A refused frame: the error frame is the body.
+        let m = null;
+        try {
+          m = JSON.parse(await res.text());
+        } catch {
+          // not JSON: nothing to report but the status
+        }
+        this.#onErrorFrame(session, m?.type === "error" ? m : { type: "error", code: "bad_message", message: `POST: ${res.status}` });
+        if (FATAL_CODES.has(m?.code) && !session.closed) this.#abandon(session, m.code);
+      }
+      posting = false;
+    };
+    session.isOpen = () => !session.closed && es.readyState === EventSource.OPEN;
+    session.send = (text) => {
+      if (session.closed) return;
+      queue.push(text);
+      if (!posting) pump();
+    };
+    session.leave = () => {
+      const welcomed = session.ready;
+      session.closed = true;
+      es.close();
+      return welcomed ? post(LEAVE).then(() => {}, () => {}) : Promise.resolve();
+    };
+    session.drop = () => {
+      session.closed = true;
+      es.close();
+    };
+  }
+
+  /** Takes a frame off the connection. Frames are handled one at a time,
+   * in order, even across awaits and reconnects; frames whose seq was
+   * taken in already (a replay) are dropped. Error frames are acted on at
+   * once, so that a fatal one is known before the close that follows it. */
   #onMessage(session, raw) {
     if (this.#session !== session) return;
     session.heard = true;
@@ -280,32 +514,101 @@ export class RoomClient extends EventTarget {
     } catch {
       return;
     }
-    if (m.type === "error") {
-      session.error = m;
-      this.#error(m.code, m.message, FATAL_CODES.has(m.code));
-      return;
+    if (!m || typeof m !== "object") return;
+    if (m.type === "welcome") {
+      if (!this.#onWelcomeArrived(session, m)) return;
+    } else if (typeof m.seq === "number") {
+      if (m.seq <= this.#lastSeq) return;
+      this.#lastSeq = m.seq;
     }
-    if (m.type === "welcome") this.#startPings(session);
-    session.chain = session.chain
-      .then(() => (this.#session === session ? this.#onFrame(m, session) : undefined))
+    if (m.type === "error") return this.#onErrorFrame(session, m);
+    const epoch = this.#epoch;
+    this.#chain = this.#chain
+      .then(() => (this.#epoch === epoch ? this.#onFrame(m, session) : undefined))
       .catch((err) => this.#error("client", String(err), false));
   }
 
-  #onSocketClose(session, code, reason) {
+  #onErrorFrame(session, m) {
+    session.error = m;
+    if (m.code === "resume_failed") {
+      // The server joins this connection afresh: its welcome is seq 1.
+      this.#lastSeq = 0;
+    }
+    this.#error(m.code, m.message, FATAL_CODES.has(m.code));
+  }
+
+  /** What a welcome changes before any frame after it is handled; false
+   * when the connection is given up instead. A fresh one starts a new
+   * epoch. A resumed one sends at once the numbered frames the server has
+   * not processed, before any newer frame goes out. */
+  #onWelcomeArrived(session, m) {
+    this.#preferred = this.#transportIndex;
+    this.#resumable = m.resume_window > 0;
+    this.#startPings(session);
+    if (!m.resumed) {
+      this.#epoch++;
+      this.#lastSeq = typeof m.seq === "number" ? m.seq : 0;
+      this.#outSeq = 0;
+      this.#sent = [];
+      this.#saveToken(m.resume);
+      session.ready = true;
+      return true;
+    }
+    const ack = typeof m.ack === "number" ? m.ack : 0;
+    const lost = this.#sent.length > 0 && this.#sent[0].seq > ack + 1;
+    if (lost) {
+      // Frames the server never got are gone: leave that session and join
+      // afresh.
+      this.#rejoin(session, m.resume);
+      return false;
+    }
+    // The old token stops working: POSTs of the SSE transport need this one.
+    this.#saveToken(m.resume);
+    this.#sent = this.#sent.filter((f) => f.seq > ack);
+    session.ready = true;
+    for (const f of this.#sent) session.send(f.text);
+    return true;
+  }
+
+  /** Leaves the session a resumed welcome gave back, and joins afresh at
+   * once: the fresh welcome then drops whatever the client held. */
+  #rejoin(session, token) {
+    this.#detach(session);
+    session.ready = true;
+    if (token) this.#token = token; // what the leave presents over SSE
+    const left = session.leave();
+    this.#forgetToken(true);
+    // Once the server has let the seat go: in a full room, joining
+    // before would be refused.
+    left.then(() => {
+      if (!this.#closed && !this.#session && !this.#fetchingToken && !this.#retryTimer) this.#open();
+    });
+  }
+
+  #onTransportClose(session, code, reason) {
     if (this.#session !== session) return;
     this.#detach(session);
-    this.#leaveRoom();
     const err = session.error;
     const fatal = FATAL_CLOSE.has(code) || FATAL_CODES.has(err?.code);
-    if (fatal) this.#forgetToken();
     const willReconnect = !this.#closed && !fatal && this.#options.reconnect;
     if (!willReconnect) {
+      if (fatal) this.#forgetToken();
+      this.#leaveRoom();
       // The server sends the error frame just before a fatal close, whose
       // reason is the code again.
       const why = (fatal && (err?.code || reason)) || "closed";
       this.#settle(new RoomError(why, err?.message || reason || `closed (${code})`));
       this.#closed = true;
+    } else if (!session.opened && !err && this.#transportIndex + 1 < this.#transports.length) {
+      // This transport cannot be opened here (a proxy that refuses
+      // WebSockets, say): the next one is tried at once.
+      this.#transportIndex++;
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        this.#open();
+      });
     } else {
+      this.#transportIndex = this.#preferred;
       this.#scheduleReconnect();
     }
     // Last, so that a listener may call close() or connect().
@@ -323,21 +626,19 @@ export class RoomClient extends EventTarget {
     }, base / 2 + Math.random() * (base / 2));
   }
 
-  /** Stops listening to a socket: it is no longer the client's. */
+  /** Stops listening to a connection: it is no longer the client's. */
   #detach(session) {
     clearTimeout(session.welcomeTimer);
     clearInterval(session.pingTimer);
     if (this.#session === session) this.#session = null;
   }
 
-  /** Gives up on a socket the server no longer answers on (a half-open TCP
-   * connection may take minutes to report its close) and goes on as if it
-   * had closed. */
+  /** Gives up on a connection the server no longer answers on (a
+   * half-open TCP connection may take minutes to report its close) and
+   * goes on as if it had closed. */
   #abandon(session, reason) {
-    const { ws } = session;
-    ws.onclose = ws.onmessage = null;
-    ws.close();
-    this.#onSocketClose(session, 1006, reason);
+    session.drop();
+    this.#onTransportClose(session, 1006, reason);
   }
 
   /** Pings the server every pingIntervalMs; no frame at all since the
@@ -347,32 +648,42 @@ export class RoomClient extends EventTarget {
   #startPings(session) {
     const interval = this.#options.pingIntervalMs;
     clearTimeout(session.welcomeTimer);
-    session.welcomed = true;
+    clearInterval(session.pingTimer);
     session.lastTick = performance.now();
     session.pingTimer = setInterval(() => {
       const now = performance.now();
       const late = now - session.lastTick > 1.5 * interval;
       session.lastTick = now;
-      if (session.ws.readyState !== WebSocket.OPEN) return;
+      if (!session.isOpen()) return;
       if (!session.heard && !late) return this.#abandon(session, "no answer to ping");
       session.heard = false;
-      session.ws.send('{"type":"ping"}');
+      session.send('{"type":"ping"}');
     }, interval);
   }
 
-  /** Sends a signal on the socket the peer's connection was made on: a
-   * connection of an earlier socket has no counterpart any more, and its
-   * signals must not reach anyone under this client's new id. */
-  #signal(peer, data) {
+  /** Sends a frame that must arrive: numbered, and kept to be sent again
+   * should the connection drop before the server processed it. While
+   * there is no connection it waits for the resume. */
+  #sendFrame(frame) {
+    const text = JSON.stringify({ ...frame, seq: ++this.#outSeq });
+    this.#sent.push({ seq: this.#outSeq, text });
+    if (this.#sent.length > SENT_MEMORY) this.#sent.shift();
     const s = this.#session;
-    if (peer.closed || s !== peer.session || s.ws.readyState !== WebSocket.OPEN) return;
-    s.ws.send(JSON.stringify({ type: "signal", to: peer.id, data }));
+    if (s?.ready) s.send(text);
+  }
+
+  /** Sends a signal for a connection of the current epoch: a connection
+   * of an earlier one has no counterpart any more, and its signals must
+   * not reach anyone under this client's new id. */
+  #signal(peer, data) {
+    if (peer.closed || peer.epoch !== this.#epoch) return;
+    this.#sendFrame({ type: "signal", to: peer.id, data });
   }
 
   async #onFrame(m, session) {
     switch (m.type) {
       case "welcome":
-        return this.#onWelcome(m, session);
+        return m.resumed ? this.#onResumed(m) : this.#onWelcome(m, session);
       case "peer-joined":
         return this.#onPeerJoined(m);
       case "peer-left":
@@ -382,15 +693,23 @@ export class RoomClient extends EventTarget {
     }
   }
 
+  /** A fresh join: a new id. Whatever the client still held (a resume
+   * that failed, a server without resume) is dropped first, as if every
+   * member had left. */
   async #onWelcome(m, session) {
+    const epoch = this.#epoch;
+    if (this.#id !== null || this.#peers.size > 0) this.#dropAll();
+    if (this.#resumeWanted) {
+      this.#resumeWanted = false;
+      this.#emit("resume", { resumed: false, id: m.id });
+    }
     this.#id = m.id;
     this.#attempt = 0;
-    this.#saveToken(m.resume);
     if (!this.#options.iceServers) {
       if (m.iceServers?.length) this.#useIceServers(m.iceServers, credentialsExpiry(m.iceServers));
       else if (this.#options.credentialsUrl) await this.#fetchCredentials();
     }
-    if (this.#session !== session) return; // closed while fetching
+    if (this.#epoch !== epoch) return; // closed while fetching
     // The newcomer calls everyone already there; waiting for the others to
     // call instead would make everybody offer at once in a busy room.
     for (const p of m.peers) {
@@ -403,27 +722,70 @@ export class RoomClient extends EventTarget {
     this.#settle(null, m);
   }
 
+  /** The same session on a new connection: connections stay, and only
+   * real changes of membership while away are announced (the frames the
+   * server replays next announce them too, and are not announced twice). */
+  #onResumed(m) {
+    this.#resumeWanted = false;
+    this.#attempt = 0;
+    const now = new Map(m.peers.filter((p) => p.id !== this.#id).map((p) => [p.id, p]));
+    for (const id of this.peers) if (!now.has(id)) this.#onPeerLeft(id);
+    for (const [id, { user, name }] of now) {
+      if (this.#members.has(id) || this.#left.has(id)) continue;
+      this.#members.add(id);
+      this.#resumeJoined.add(id);
+      this.#emit("peerjoined", { id, user, name });
+    }
+    if (!this.#options.iceServers && m.iceServers?.length) this.#useIceServers(m.iceServers, credentialsExpiry(m.iceServers));
+    this.#welcome = m;
+    this.#emit("resume", { resumed: true, id: this.#id });
+    this.#settle(null, m);
+    // A path that failed while the credentials had expired is restarted
+    // now that the welcome brought fresh ones.
+    for (const peer of this.#peers.values()) this.#watchPath(peer);
+  }
+
   /** A newcomer, with the user and name its room token gave, if any. */
   #onPeerJoined({ id, user, name }) {
     if (id === this.#id || this.#left.has(id)) return;
     this.#members.add(id);
-    this.#emit("peerjoined", { id, user, name });
+    if (!this.#resumeJoined.delete(id)) this.#emit("peerjoined", { id, user, name });
   }
 
   #onPeerLeft(id) {
     this.#left.add(id);
     if (this.#left.size > LEFT_MEMORY) this.#left.delete(this.#left.values().next().value);
     const was = this.#members.delete(id);
+    this.#resumeJoined.delete(id);
     this.#drop(id);
     if (was) this.#emit("peerleft", { id });
   }
 
-  /** Forgets the room's members and connections (the socket is gone). */
+  /** Drops every member and connection, announcing each as gone: the
+   * session they belonged to is over. */
+  #dropAll() {
+    for (const id of this.peers) {
+      this.#members.delete(id);
+      this.#drop(id);
+      this.#emit("peerleft", { id });
+    }
+    for (const id of [...this.#peers.keys()]) this.#drop(id);
+    this.#resumeJoined.clear();
+  }
+
+  /** Forgets the room's members, connections and session state (the
+   * client left, or cannot come back). */
   #leaveRoom() {
     for (const id of [...this.#peers.keys()]) this.#drop(id);
     this.#members.clear();
+    this.#resumeJoined.clear();
     this.#id = null;
     this.#welcome = null;
+    this.#epoch++;
+    this.#lastSeq = 0;
+    this.#outSeq = 0;
+    this.#sent = [];
+    this.#resumeWanted = false;
   }
 
   #settle(err, welcome) {
@@ -434,7 +796,7 @@ export class RoomClient extends EventTarget {
     else p.resolve(welcome);
   }
 
-  // --- session tokens -----------------------------------------------------
+// --- session tokens -----------------------------------------------------
 
   /** Where a reloaded page finds the token of the session it had: the
    * room and the socket's URL without its query, which may hold a room
@@ -469,14 +831,17 @@ export class RoomClient extends EventTarget {
     }
   }
 
-  #forgetToken() {
+  /** Forgets this client's token, and the stored one if it is this
+   * client's (or, with stored, whatever is stored: the token a reloaded
+   * page presented and has used up). */
+  #forgetToken(stored = false) {
     const token = this.#token;
     this.#token = null;
     tokenHolders.delete(this);
-    if (!token) return;
+    if (!token && !stored) return;
     try {
       const s = storage();
-      if (s?.getItem(this.#tokenKey()) === token) s.removeItem(this.#tokenKey());
+      if (stored || s?.getItem(this.#tokenKey()) === token) s?.removeItem(this.#tokenKey());
     } catch {
       // Nothing stored.
     }
@@ -541,7 +906,7 @@ export class RoomClient extends EventTarget {
     const peer = {
       id,
       pc,
-      session: this.#session,
+      epoch: this.#epoch,
       polite: this.#id < id,
       makingOffer: false,
       ignoreOffer: false,
@@ -677,10 +1042,16 @@ export async function fetchICEServers(url) {
 }
 
 /**
- * @typedef {object} Session one WebSocket and what the client knows of it
- * @property {WebSocket} ws
- * @property {Promise<void>} chain frames being handled, in order
- * @property {boolean} welcomed
+ * @typedef {object} Connection one WebSocket or SSE stream and what the client knows of it
+ * @property {"websocket"|"sse"} kind
+ * @property {boolean} opened the transport opened (else the next one is tried)
+ * @property {boolean} ready a welcome came: frames may go out
+ * @property {boolean} closed no more frames go out
+ * @property {boolean} resuming it asked to resume the client's session
+ * @property {(text: string) => void} send
+ * @property {() => Promise<void>} leave sends a leave and closes with 1000; resolves once done
+ * @property {() => void} drop closes without leaving (the session may resume)
+ * @property {() => boolean} isOpen
  * @property {boolean} heard a frame came since the last ping
  * @property {number} lastTick when the ping timer last ran
  * @property {ReturnType<typeof setTimeout>|null} welcomeTimer gives up on a socket that brings no welcome
@@ -690,7 +1061,7 @@ export async function fetchICEServers(url) {
  * @typedef {object} Peer the connection to one remote member
  * @property {string} id
  * @property {RTCPeerConnection} pc
- * @property {Session|null} session the socket its signals go through
+ * @property {number} epoch the membership epoch it belongs to
  * @property {boolean} polite
  * @property {boolean} makingOffer
  * @property {boolean} ignoreOffer

@@ -6,6 +6,18 @@
 // or "fail: <why>" when it cannot any more; the Go side polls it.
 "use strict";
 (() => {
+  // Counts the RTCPeerConnections the page creates: a resume keeps every
+  // one (check.undisturbed).
+  let pcCreated = 0;
+  if (globalThis.RTCPeerConnection) {
+    globalThis.RTCPeerConnection = new Proxy(RTCPeerConnection, {
+      construct(target, args, newTarget) {
+        pcCreated++;
+        return Reflect.construct(target, args, newTarget);
+      },
+    });
+  }
+
   const demo = () => window.demo;
   const client = () => window.demo?.client ?? null;
   const tiles = () => [...document.querySelectorAll(".tile:not(.local)")];
@@ -138,10 +150,80 @@
       return c && c.peers.some((id) => c.connection(id)?.connectionState !== "connected") ? "ok" : "";
     },
 
-    /** Dropped from the room: no members, no tiles. */
-    noPeers() {
+    /** The signaling connection is lost (the client is reconnecting). */
+    offline() {
+      return demo()?.client && !demo().connected ? "ok" : "";
+    },
+
+    /** How often the page joined or resumed. */
+    joins: () => demo()?.joins ?? 0,
+
+    /** Joined or resumed more than n times, and connected. */
+    rejoined(n) {
+      return fatal() || (demo()?.connected && demo().joins > n && client()?.id ? "ok" : "");
+    },
+
+    /** The client's transport is want ("websocket" or "sse"). */
+    transport(want) {
+      const t = client()?.transport;
+      return fatal() || (t === want ? "ok" : `fail: transport ${t}`);
+    },
+
+    /** Starts watching for what a resume must not do: create a peer
+     * connection, announce a member joining or leaving, change the id. */
+    watch() {
       const c = client();
-      return c && c.peers.length === 0 && tiles().length === 0 ? "ok" : "";
+      if (!c?.id) return "";
+      const w = (demo().watch = { id: c.id, created: pcCreated, events: [] });
+      for (const type of ["open", "peerjoined", "peerleft", "resume"]) c.addEventListener(type, (e) => w.events.push({ type, ...e.detail }));
+      return "ok";
+    },
+
+    /** Since watch(), nothing happened but successful resumes. */
+    undisturbed() {
+      const w = demo()?.watch;
+      if (!w) return "fail: not watching";
+      const bad = w.events.filter((e) => e.type !== "resume" || !e.resumed);
+      if (bad.length) return "fail: " + JSON.stringify(bad);
+      if (client()?.id !== w.id) return `fail: id ${client()?.id}, was ${w.id}`;
+      return pcCreated === w.created ? "ok" : `fail: ${pcCreated - w.created} peer connections created`;
+    },
+
+    /** The page resumed since watch(), and is connected. */
+    resumed() {
+      const rs = (demo()?.watch?.events ?? []).filter((e) => e.type === "resume");
+      if (rs.some((e) => !e.resumed)) return "fail: the resume failed: " + JSON.stringify(rs);
+      return rs.length && demo().connected ? "ok" : "";
+    },
+
+    /** Notes what has arrived from each peer so far, for mediaRose. */
+    async markMedia() {
+      const c = client();
+      if (!c?.peers.length) return "";
+      const mark = {};
+      for (const id of c.peers) {
+        const pc = c.connection(id);
+        if (!pc) return "";
+        mark[id] = await inbound(pc);
+      }
+      demo().mediaMark = mark;
+      return "ok";
+    },
+
+    /** More of every kind the page sends has arrived from each peer of
+     * markMedia() since: decoded video frames, audio packets. */
+    async mediaRose() {
+      const c = client();
+      const mark = demo()?.mediaMark;
+      if (!c || !mark) return "";
+      const kinds = (demo().stream?.getTracks() ?? []).map((t) => t.kind);
+      for (const [id, before] of Object.entries(mark)) {
+        const pc = c.connection(id);
+        if (!pc) return `fail: no connection to ${id}`;
+        const got = await inbound(pc);
+        if (kinds.some((k) => got[k] <= before[k])) return "";
+      }
+      return "ok";
     },
 
     /** A page that must be refused: the fatal error it expects, shown. */

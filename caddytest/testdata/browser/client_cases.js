@@ -56,19 +56,24 @@
 
   /** A stand-in for WebSocket driven by the case: deliver() hands the
    * client a frame, drop() closes the socket from the server's side, and
-   * what the client sends is kept in sent. Pings are answered. */
+   * what the client sends is kept in sent. Pings are answered. It opens
+   * at once, unless FakeSocket.refuse is set: then it fails before
+   * opening, as a WebSocket a proxy refuses. */
   class FakeSocket {
     static CONNECTING = 0;
     static OPEN = 1;
     static CLOSING = 2;
     static CLOSED = 3;
     static all = [];
+    static refuse = false;
     constructor(url) {
       this.url = String(url);
       this.readyState = FakeSocket.OPEN;
       this.sent = [];
       this.closedWith = null;
       FakeSocket.all.push(this);
+      if (FakeSocket.refuse) setTimeout(() => this.drop());
+      else queueMicrotask(() => this.onopen?.({}));
     }
     send(data) {
       if (this.readyState !== FakeSocket.OPEN) throw new DOMException("not open", "InvalidStateError");
@@ -97,9 +102,52 @@
   function fakeServer() {
     const Real = WebSocket;
     FakeSocket.all = [];
+    FakeSocket.refuse = false;
     globalThis.WebSocket = FakeSocket;
     cleanups.push(() => (globalThis.WebSocket = Real));
     return FakeSocket.all;
+  }
+
+  /** A stand-in for EventSource driven by the case: deliver() hands the
+   * client a frame, end() ends the stream. */
+  class FakeEventSource {
+    static CONNECTING = 0;
+    static OPEN = 1;
+    static CLOSED = 2;
+    static all = [];
+    constructor(url) {
+      this.url = String(url);
+      this.readyState = FakeEventSource.OPEN;
+      FakeEventSource.all.push(this);
+      queueMicrotask(() => this.onopen?.({}));
+    }
+    close() {
+      this.readyState = FakeEventSource.CLOSED;
+    }
+    deliver(frame) {
+      if (this.readyState === FakeEventSource.OPEN) this.onmessage?.({ data: JSON.stringify(frame) });
+    }
+    end() {
+      this.readyState = FakeEventSource.CONNECTING; // as EventSource, about to retry
+      this.onerror?.({});
+    }
+  }
+
+  /** The SSE transport against stand-ins: EventSources the case drives,
+   * and POSTs recorded (url, parsed body) and answered 204. */
+  function fakeSSE() {
+    const [RealES, realFetch] = [EventSource, globalThis.fetch];
+    FakeEventSource.all = [];
+    const posts = [];
+    globalThis.EventSource = FakeEventSource;
+    globalThis.fetch = async (url, init) => {
+      if (init?.method !== "POST") return realFetch(url, init);
+      posts.push({ url: String(url), frame: JSON.parse(init.body) });
+      await sleep(5); // one at a time: the next waits for this answer
+      return new Response(null, { status: 204 });
+    };
+    cleanups.push(() => ((globalThis.EventSource = RealES), (globalThis.fetch = realFetch)));
+    return { streams: FakeEventSource.all, posts };
   }
 
   /** Wraps RTCPeerConnection so that a case can pretend a path failed
@@ -164,6 +212,25 @@
 
   const welcome = (id, extra = {}) => ({ type: "welcome", id, room: "fake", peers: [], ...extra });
 
+  /** Records the RoomClient's resume events too. */
+  function recordAll(client) {
+    const events = record(client);
+    client.addEventListener("resume", (e) => events.push({ type: "resume", ...e.detail }));
+    return events;
+  }
+
+  /** A client of a stand-in server with a data channel to each peer and
+   * fast reconnects, its events recorded, connecting (p). */
+  async function resumable() {
+    sessionStorage.clear();
+    const sockets = fakeServer();
+    const { RoomClient } = await load();
+    const c = track(new RoomClient({ room: "fake", dataChannels: ["d"], minBackoffMs: 10, maxBackoffMs: 20 }));
+    return { sockets, c, events: recordAll(c), p: c.connect() };
+  }
+
+  const seqs = (frames) => frames.filter((f) => f.seq !== undefined).map((f) => f.seq);
+
   /** A TURN REST username that expires at unix time t (seconds). */
   const turnServer = (t) => ({ urls: ["turn:127.0.0.1:9?transport=udp"], username: `${t}:case`, credential: "x" });
   const now = () => Math.floor(Date.now() / 1000);
@@ -206,10 +273,11 @@
       const { RoomClient } = await load();
       const sockets = spySockets();
       const c = track(new RoomClient({ room: "watchdog", pingIntervalMs: 300, minBackoffMs: 50, maxBackoffMs: 100 }));
-      const events = record(c);
+      const events = recordAll(c);
       const first = (await c.connect()).id;
       sockets[0].send = () => {};
-      await until("the rejoin", () => has(events, "open", (e) => e.id !== first));
+      // Resumed (the same id), or, from a server without resume, joined afresh.
+      await until("the rejoin", () => has(events, "resume", (e) => e.resumed) || has(events, "open", (e) => e.id !== first));
       const close = events.find((e) => e.type === "close");
       if (!close.willReconnect || close.reason !== "no answer to ping") return "close " + JSON.stringify(close);
       return sockets.length === 2 ? "ok" : `${sockets.length} sockets`;
@@ -240,7 +308,8 @@
       // The first socket reaches nothing (port 1 refuses at once).
       const sockets = spySockets((url, n) => (n === 0 ? url.replace(location.host, "localhost:1") : url));
       const backoff = 400;
-      const c = track(new RoomClient({ room: "ghost", minBackoffMs: backoff, maxBackoffMs: backoff }));
+      // WebSocket only: no SSE fallback after the refused first socket.
+      const c = track(new RoomClient({ room: "ghost", minBackoffMs: backoff, maxBackoffMs: backoff, transports: ["websocket"] }));
       let second = null;
       c.addEventListener("close", (e) => e.detail.willReconnect && !second && (second = c.connect()), { once: true });
       const first = c.connect();
@@ -373,7 +442,10 @@
       if (stored().join() !== "tok1") return "stored " + stored();
       sockets[0].drop();
       await until("a reconnect", () => sockets.length === 2);
-      if (new URL(sockets[1].url).searchParams.get("resume") !== "tok1") return "reconnected to " + sockets[1].url;
+      // A welcome without resume_window: the token takes the seat over,
+      // without last_seq, which would ask for a resume.
+      const q1 = new URL(sockets[1].url).searchParams;
+      if (q1.get("resume") !== "tok1" || q1.has("last_seq")) return "reconnected to " + sockets[1].url;
       sockets[1].deliver(welcome("a2", { resume: "tok2" }));
       await until("the new token", () => stored().join() === "tok2");
 
@@ -484,6 +556,141 @@
       if (fetches.length !== 2 || after === before) return `${fetches.length} fetches, iceServers ${after}`;
       if (users(pcs[0].getConfiguration().iceServers) !== after) return "the connection kept the old credentials";
       return sockets.length === 1 ? "ok" : "reconnected";
+    },
+
+    /** A lost connection resumes: the reconnect presents the token and the
+     * last seq taken in; the resumed welcome keeps every connection, only
+     * real changes of membership are announced (and their replays are
+     * not), frames the server did not process are sent again in order,
+     * and replayed frames taken in before are ignored. */
+    async resumeKeepsConnections() {
+      const { sockets, c, events, p } = await resumable();
+      const ws = sockets[0];
+      ws.deliver(welcome("me", { seq: 1, peers: [{ id: "p" }, { id: "q" }], resume: "t1", resume_window: 30 }));
+      await p;
+      await until("offers to p and q", () => ws.signalsTo("p").length > 0 && ws.signalsTo("q").length > 0);
+      ws.deliver({ seq: 2, type: "peer-joined", id: "r" });
+      await until("r", () => c.peers.includes("r"));
+      const [pcP, pcQ] = [c.connection("p"), c.connection("q")];
+      const sent = seqs(ws.sent);
+      if (sent.join() !== sent.map((_, i) => i + 1).join()) return "own frames numbered " + sent;
+      ws.drop(1006);
+      await until("a reconnect", () => sockets.length === 2);
+      const ws2 = sockets[1];
+      const q = new URL(ws2.url).searchParams;
+      if (q.get("resume") !== "t1" || q.get("last_seq") !== "2") return "reconnected to " + ws2.url;
+      if (!c.id || c.connection("p") !== pcP) return "the room was left while away";
+      ws2.deliver(welcome("me", { peers: [{ id: "p" }, { id: "r" }, { id: "s", user: "sam" }], resumed: true, ack: 1, resume: "t2", resume_window: 30 }));
+      ws2.deliver({ seq: 2, type: "peer-joined", id: "r" }); // taken in before
+      ws2.deliver({ seq: 3, type: "peer-joined", id: "s", user: "sam" });
+      ws2.deliver({ seq: 4, type: "peer-left", id: "q" });
+      ws2.deliver({ seq: 5, type: "peer-joined", id: "marker" });
+      await until("the marker", () => c.peers.includes("marker"));
+      const resent = seqs(ws2.sent);
+      const want = sent.filter((n) => n > 1);
+      if (resent.slice(0, want.length).join() !== want.join()) return `resent ${resent}, want ${want} first`;
+      if (c.id !== "me" || c.connection("p") !== pcP || pcP.signalingState === "closed") return "the connection to p was not kept";
+      if (c.connection("q") || pcQ.signalingState !== "closed") return "q, gone while away, kept its connection";
+      const seen = events.filter((e) => e.type !== "close").map((e) => e.type + (e.id ? " " + e.id : "") + (e.type === "resume" ? " " + e.resumed : ""));
+      const wantSeen = ["open me", "peerjoined r", "peerleft q", "peerjoined s", "resume me true", "peerjoined marker"];
+      if (seen.join() !== wantSeen.join()) return "events " + seen;
+      if (Object.values(sessionStorage).join() !== "t2") return "stored " + Object.values(sessionStorage);
+      if (c.peers.join() !== "p,r,s,marker") return "peers " + c.peers;
+      return "ok";
+    },
+
+    /** resume_failed: every member is announced gone, the connections are
+     * dropped, and the welcome that follows is a fresh join whose frames
+     * are numbered from 1 again. */
+    async resumeFailedResets() {
+      const { sockets, c, events, p } = await resumable();
+      sockets[0].deliver(welcome("me", { seq: 1, peers: [{ id: "p" }], resume: "t1", resume_window: 30 }));
+      await p;
+      await until("an offer to p", () => sockets[0].signalsTo("p").length > 0);
+      const old = c.connection("p");
+      sockets[0].drop(1006);
+      await until("a reconnect", () => sockets.length === 2);
+      const ws2 = sockets[1];
+      ws2.deliver({ type: "error", code: "resume_failed", message: "expired" });
+      ws2.deliver(welcome("me2", { seq: 1, peers: [{ id: "p" }], resume: "t3", resume_window: 30 }));
+      ws2.deliver({ seq: 2, type: "peer-joined", id: "marker" });
+      await until("the marker", () => c.peers.includes("marker"));
+      const seen = events.filter((e) => e.type !== "close").map((e) => e.type + " " + (e.code ?? e.id) + (e.type === "resume" ? " " + e.resumed : ""));
+      const want = ["open me", "error resume_failed", "peerleft p", "resume me2 false", "open me2", "peerjoined marker"];
+      if (seen.join() !== want.join()) return "events " + seen;
+      if (events.some((e) => e.type === "error" && e.fatal)) return "resume_failed was fatal";
+      if (old.signalingState !== "closed" || !c.connection("p") || c.connection("p") === old) return "the old connection to p was kept";
+      await until("an offer to p as me2", () => ws2.signalsTo("p").length > 0);
+      return seqs(ws2.sent)[0] === 1 ? "ok" : "frames numbered " + seqs(ws2.sent);
+    },
+
+    /** close() leaves at once: a leave frame, then close code 1000, and
+     * the token is forgotten. pagehide does the same but keeps the stored
+     * token (a reloaded page reclaims its seat with it should the leave
+     * not have reached the server). */
+    async closeLeaves() {
+      sessionStorage.clear();
+      const sockets = fakeServer();
+      const { RoomClient } = await load();
+      const c = track(new RoomClient({ room: "fake" }));
+      const p = c.connect();
+      sockets[0].deliver(welcome("me", { seq: 1, resume: "t1" }));
+      await p;
+      c.close();
+      const last = sockets[0].sent.at(-1);
+      if (last?.type !== "leave" || sockets[0].closedWith?.code !== 1000) return "close(): " + JSON.stringify([last, sockets[0].closedWith]);
+      if (Object.values(sessionStorage).length) return "close() kept the token";
+      const d = track(new RoomClient({ room: "fake" }));
+      const events = record(d);
+      const dp = d.connect();
+      sockets[1].deliver(welcome("me2", { seq: 1, resume: "t2" }));
+      await dp;
+      dispatchEvent(new PageTransitionEvent("pagehide", { persisted: false }));
+      const last2 = sockets[1].sent.at(-1);
+      if (last2?.type !== "leave" || sockets[1].closedWith?.code !== 1000) return "pagehide: " + JSON.stringify([last2, sockets[1].closedWith]);
+      if (!has(events, "close", (e) => e.code === 1000 && !e.willReconnect) || d.id !== null) return "pagehide events " + JSON.stringify(events);
+      return Object.values(sessionStorage).join() === "t2" ? "ok" : "pagehide stored " + Object.values(sessionStorage);
+    },
+
+    /** A WebSocket that cannot be opened gives way to SSE at once: frames
+     * from the stream, frames out as POSTs to <url>/send?session=<token>,
+     * one at a time, in order. A stream that ends is reopened by the client
+     * with resume and last_seq, and the resume resends what the server did
+     * not process. */
+    async sseFallback() {
+      sessionStorage.clear();
+      const sockets = fakeServer();
+      FakeSocket.refuse = true;
+      const { streams, posts } = fakeSSE();
+      const { RoomClient } = await load();
+      const c = track(new RoomClient({ room: "fake", dataChannels: ["d"], minBackoffMs: 10, maxBackoffMs: 20 }));
+      const events = recordAll(c);
+      const p = c.connect();
+      await until("an event stream", () => streams.length === 1);
+      const es = streams[0];
+      const u = new URL(es.url);
+      if (u.protocol !== "https:" || u.pathname !== "/plain/ws/events" || u.searchParams.get("room") !== "fake") return "stream at " + es.url;
+      if (sockets.length !== 1 || !has(events, "close", (e) => e.willReconnect)) return `${sockets.length} sockets, events ${JSON.stringify(events)}`;
+      es.deliver(welcome("me", { seq: 1, peers: [{ id: "p" }], resume: "t1", resume_window: 30 }));
+      await p;
+      if (c.transport !== "sse") return "transport " + c.transport;
+      await until("signals to p", () => posts.length >= 2);
+      const post = new URL(posts[0].url);
+      if (post.pathname !== "/plain/ws/send" || post.search !== "?session=t1") return "posted to " + posts[0].url;
+      const n = seqs(posts.map((x) => x.frame));
+      if (n.join() !== n.map((_, i) => i + 1).join()) return "posted in the order " + n;
+      const pc = c.connection("p");
+      es.end();
+      await until("a new stream", () => streams.length === 2);
+      const q = new URL(streams[1].url).searchParams;
+      if (q.get("resume") !== "t1" || q.get("last_seq") !== "1") return "reopened " + streams[1].url;
+      const before = posts.length;
+      streams[1].deliver(welcome("me", { peers: [{ id: "p" }], resumed: true, ack: 1, resume: "t2", resume_window: 30 }));
+      await until("the resend", () => posts.length > before);
+      const again = posts.slice(before);
+      if (again[0].frame.seq !== 2 || !again[0].url.endsWith("session=t2")) return "resent " + JSON.stringify(again[0]);
+      if (c.connection("p") !== pc || c.transport !== "sse") return "the resume lost the connection or the transport";
+      return has(events, "resume", (e) => e.resumed) ? "ok" : "events " + JSON.stringify(events);
     },
 
     /** Fresh credentials: ICE restarts at once, no fetch, no reconnect. */
