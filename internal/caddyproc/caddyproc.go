@@ -1,0 +1,170 @@
+// Package caddyproc runs this module's Caddy (./cmd/caddy) as child
+// processes for tests that need more than one Caddy: Caddy is a
+// process-wide singleton, so two servers are two processes. The binary is
+// built once per test binary; a TestMain calls RemoveBinary after m.Run.
+package caddyproc
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildBin  string
+	buildErr  error
+)
+
+// Binary builds ./cmd/caddy, the first time it is called in this test
+// binary, and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "caddyproc")
+		if buildErr != nil {
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildBin = filepath.Join(buildDir, "caddy")
+		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/caddy")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building caddy: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
+// RemoveBinary deletes what Binary built; TestMain calls it after m.Run.
+func RemoveBinary() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Proc is one Caddy child process serving HTTP on Port.
+type Proc struct {
+	Port int
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited and is reaped
+}
+
+// Globals start every generated Caddyfile: no admin endpoint, no
+// automatic HTTPS, storage in the process's own directory (%s).
+const Globals = `{
+	admin off
+	auto_https off
+	storage file_system %s
+	log {
+		level WARN
+	}
+}
+`
+
+// Start runs Caddy with the Caddyfile Globals plus sites(port), where port
+// is a free loopback port the sites should listen on, and waits until it
+// accepts connections. The process is killed when the test ends, and its
+// log shown if the test failed.
+func Start(t testing.TB, sites func(port int) string) *Proc {
+	t.Helper()
+	dir := t.TempDir()
+	port := FreePort(t)
+	conf := fmt.Sprintf(Globals, filepath.Join(dir, "data")) + sites(port)
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{Port: port, log: filepath.Join(dir, "log")}
+	logFile, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(Binary(t), "run", "--config", file, "--adapter", "caddyfile")
+	p.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logFile.Close() // the child holds its own descriptor
+	p.done = make(chan struct{})
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			log, _ := os.ReadFile(p.log)
+			t.Logf("caddy on port %d:\n%s", port, log)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", p.Addr())
+		if err == nil {
+			c.Close()
+			return p
+		}
+		if p.exited() || time.Now().After(deadline) {
+			log, _ := os.ReadFile(p.log)
+			t.Fatalf("caddy on port %d not listening: %v\n%s", port, err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Addr is the process's host:port.
+func (p *Proc) Addr() string { return fmt.Sprintf("127.0.0.1:%d", p.Port) }
+
+// Kill ends the process with SIGKILL, as a crash would, and reaps it.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (p *Proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// PID is the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
