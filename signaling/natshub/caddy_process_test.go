@@ -54,7 +54,7 @@ func startCaddy(t testing.TB, c caddyConf) *caddyproc.Proc {
 			strings.Join(c.urls, " "), c.prefix, testNodeTimeout, c.extra)
 	}
 	return caddyproc.Start(t, func(port int) string {
-		return fmt.Sprintf("http://127.0.0.1:%d {\n\twebrtc_signaling /ws {\n%s\t}\n}\n", port, route.String())
+		return fmt.Sprintf("http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\twebrtc_signaling /ws {\n%s\t}\n}\n", port, route.String())
 	})
 }
 
