@@ -166,5 +166,11 @@ func (p *Proc) exited() bool {
 	}
 }
 
+// Log is what the process has logged so far.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
 // PID is the process id.
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
