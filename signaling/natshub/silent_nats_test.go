@@ -90,6 +90,9 @@ func (bh *blackhole) close() {
 	}
 }
 
+// lostNATS is what Caddy logs when it notices its NATS connection gone.
+const lostNATS = "lost NATS connection"
+
 // A NATS that vanishes without closing the connection is noticed within
 // 10 s (nats.go's pings); meanwhile and after, the connected peer stays,
 // newcomers are refused with `unavailable`, and once NATS answers again
@@ -99,14 +102,13 @@ func TestCaddyProcessNoticesASilentNATS(t *testing.T) {
 	bh := newBlackhole(t, srv.Srv.Addr().String())
 	a := startCaddy(t, natsConf("silent", 0, bh.url()))
 	pa, _ := joinEventually(t, a, "r", 15*time.Second)
-	const lost = "lost NATS connection"
-	if strings.Contains(a.Log(), lost) {
+	if strings.Contains(a.Log(), lostNATS) {
 		t.Fatal("the connection was lost before the test cut it")
 	}
 	start := time.Now()
 	bh.frozen.Store(true)
 	eventually(t, 10*time.Second+2*time.Second, "Caddy noticing the silent NATS", func() bool {
-		return strings.Contains(a.Log(), lost)
+		return strings.Contains(a.Log(), lostNATS)
 	})
 	t.Logf("noticed after %s", time.Since(start).Round(time.Millisecond))
 	c, err := dialRaw(t, a, "r")
