@@ -129,7 +129,6 @@ func BenchmarkJoin(b *testing.B) {
 				afterUpgrade = append(afterUpgrade, time.Since(upgraded))
 				c.Close()
 				// The room is back to one peer before the next join.
-				_ = resident.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 				resident.expect("peer-joined")
 				resident.expect("peer-left")
 			}
@@ -307,7 +306,6 @@ func BenchmarkNATSTrafficRoomOf6(b *testing.B) {
 		last := cls[len(cls)-1]
 		for _, cl := range cls[:len(cls)-1] {
 			cl.c.Close()
-			_ = last.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 			last.expectFrom("peer-left", cl.id)
 		}
 		tr.report(b, "leave", 5)
