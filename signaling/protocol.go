@@ -35,6 +35,9 @@ const (
 	CodeReplaced        = "replaced"    // a newer connection of the same session took the seat
 	CodeUnauthorized    = "unauthorized"
 	CodeRateLimited     = "rate_limited"
+	// CodeUndeliverable: a signal or broadcast could not be passed on to
+	// another server (with a clustered hub), so it reached no one there.
+	CodeUndeliverable = "undeliverable"
 )
 
 // tooManyConnections labels upgrades refused with HTTP 429 in the metrics;

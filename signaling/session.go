@@ -143,7 +143,8 @@ func (s *session) handle(data []byte) {
 			case errors.Is(err, ErrUnknownPeer):
 				s.reply(CodeUnknownPeer, "no peer "+quote(in.To)+" in this room")
 			case !errors.Is(err, ErrNotMember): // a peer on its way out
-				s.logger.Error("delivering signal", zap.Error(err))
+				s.logger.Warn("delivering signal", zap.Error(err))
+				s.reply(CodeUndeliverable, "the signal could not be passed on to "+quote(in.To))
 			}
 		}
 	case TypeBroadcast:
@@ -153,7 +154,8 @@ func (s *session) handle(data []byte) {
 		}
 		frame := relayFrame(TypeBroadcast, s.peer.id, in.Data)
 		if err := s.hub.Deliver(s.room, s.peer.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
-			s.logger.Error("delivering broadcast", zap.Error(err))
+			s.logger.Warn("delivering broadcast", zap.Error(err))
+			s.reply(CodeUndeliverable, "the broadcast could not be passed on to every server")
 		}
 	case TypePing:
 		s.peer.Send(pongFrame)

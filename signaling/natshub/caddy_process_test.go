@@ -359,7 +359,8 @@ func TestCaddyProcessKilledTakesItsPeers(t *testing.T) {
 
 // NATS stops for longer than node_timeout: nobody connected leaves,
 // newcomers are told `unavailable`, signals across servers sent meanwhile
-// arrive late and in order, and when NATS is back both servers admit peers
+// arrive late and in order (or, beyond what a server holds, are answered
+// `undeliverable`), and when NATS is back both servers admit peers
 // within 5 s and the room works without anyone rejoining.
 func TestCaddyProcessesRideOutANATSOutage(t *testing.T) {
 	srv := startNATS(t)
@@ -386,9 +387,14 @@ func TestCaddyProcessesRideOutANATSOutage(t *testing.T) {
 			return strings.Contains(p.Log(), lostNATS)
 		})
 	}
-	const queued = 50
-	for i := range queued {
+	// The server holds maxOutbox frames for the other; the next is
+	// answered `undeliverable`.
+	const queued = maxOutbox
+	for i := range queued + 1 {
 		pa.signal(pb.id, i)
+	}
+	if f := pa.expect("error"); f.Code != "undeliverable" {
+		t.Fatalf("the frame beyond the held ones got %s, want undeliverable", f.Code)
 	}
 	// The outage outlasts node_timeout: the wait is the case.
 	pa.quietFor(testNodeTimeout + time.Second)

@@ -60,7 +60,8 @@ export type ServerErrorCode =
   | "unavailable"
   | "replaced"
   | "unauthorized"
-  | "rate_limited";
+  | "rate_limited"
+  | "undeliverable";
 
 /** Error codes of the client itself: "closed" (close() came first, or the
  * socket closed with reconnect off), "client" (a bug: an exception while
