@@ -17,41 +17,54 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	buildDir  string
-	buildBin  string
-	buildErr  error
+	buildMu  sync.Mutex
+	buildDir string
+	built    = map[string]string{} // package → binary
 )
 
 // Binary builds ./cmd/caddy, the first time it is called in this test
 // binary, and returns its path.
 func Binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "caddyproc")
-		if buildErr != nil {
-			return
-		}
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildBin = filepath.Join(buildDir, "caddy")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/caddy")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("building caddy: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildBin
+	return Build(t, "./cmd/caddy")
 }
 
-// RemoveBinary deletes what Binary built; TestMain calls it after m.Run.
+// Build builds the main package pkg (a path in this module, or a
+// command of a module it requires) once per test binary and returns the
+// binary's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := built[pkg]; ok {
+		return bin
+	}
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "caddyproc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = dir
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(buildDir, fmt.Sprint("bin", len(built)))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
+}
+
+// RemoveBinary deletes what Binary and Build built; TestMain calls it
+// after m.Run.
 func RemoveBinary() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
@@ -76,7 +89,7 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Proc is one Caddy child process serving HTTP on Port.
+// Proc is one child process (Caddy, say) listening on Port.
 type Proc struct {
 	Port int
 	cmd  *exec.Cmd
@@ -109,12 +122,21 @@ func Start(t testing.TB, sites func(port int) string) *Proc {
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return Run(t, dir, port, Binary(t), "run", "--config", file, "--adapter", "caddyfile")
+}
+
+// Run starts bin with args in dir (also its HOME, and where its output
+// goes) and waits until it accepts connections on the loopback port. The
+// process is killed when the test ends, and its output shown if the test
+// failed.
+func Run(t testing.TB, dir string, port int, bin string, args ...string) *Proc {
+	t.Helper()
 	p := &Proc{Port: port, log: filepath.Join(dir, "log")}
 	logFile, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(Binary(t), "run", "--config", file, "--adapter", "caddyfile")
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -129,8 +151,7 @@ func Start(t testing.TB, sites func(port int) string) *Proc {
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			log, _ := os.ReadFile(p.log)
-			t.Logf("caddy on port %d:\n%s", port, log)
+			t.Logf("%s on port %d:\n%s", filepath.Base(bin), port, p.Log())
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
@@ -141,8 +162,7 @@ func Start(t testing.TB, sites func(port int) string) *Proc {
 			return p
 		}
 		if p.exited() || time.Now().After(deadline) {
-			log, _ := os.ReadFile(p.log)
-			t.Fatalf("caddy on port %d not listening: %v\n%s", port, err, log)
+			t.Fatalf("%s on port %d not listening: %v\n%s", filepath.Base(bin), port, err, p.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

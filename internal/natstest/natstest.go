@@ -126,3 +126,30 @@ func URLs(servers []*server.Server) []string {
 	}
 	return urls
 }
+
+// ClusterProcesses runs n nats-server processes (built from the module's
+// nats-server/v2) routed into one cluster with JetStream, so that a test
+// can kill one with SIGKILL. It returns them and their client URLs; the
+// cluster elects its JetStream leader on its own time, so a client waits
+// for its first JetStream operation to succeed.
+func ClusterProcesses(t testing.TB, n int) ([]*caddyproc.Proc, []string) {
+	t.Helper()
+	bin := caddyproc.Build(t, "github.com/nats-io/nats-server/v2")
+	clientPorts, routePorts := make([]int, n), make([]int, n)
+	var routes, urls []string
+	for i := range n {
+		clientPorts[i], routePorts[i] = caddyproc.FreePort(t), caddyproc.FreePort(t)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+	}
+	var out []*caddyproc.Proc
+	for i := range n {
+		dir := t.TempDir()
+		out = append(out, caddyproc.Run(t, dir, clientPorts[i], bin,
+			"--server_name", fmt.Sprint("n", i), "-a", "127.0.0.1", "-p", fmt.Sprint(clientPorts[i]),
+			"-js", "-sd", dir, "--cluster_name", "webrtc-test",
+			"--cluster", fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]),
+			"--routes", strings.Join(routes, ",")))
+	}
+	return out, urls
+}
