@@ -53,10 +53,6 @@ func siteWS(path string) string {
 // browserSite is the demo site as examples/Caddyfile serves it, on the
 // test ports, plus routes for the client and resilience cases.
 func browserSite(t *testing.T) string {
-	root, err := filepath.Abs("../examples/site")
-	if err != nil {
-		t.Fatal(err)
-	}
 	return fmt.Sprintf(`
 localhost:%[1]d {
 	handle /rtc/* {
@@ -120,17 +116,31 @@ localhost:%[1]d {
 		file_server
 	}
 }
-`, httpsPort, siteOrigin, root, cutsServerPing, browserTokenSecret)
+`, httpsPort, siteOrigin, demoRoot(t), cutsServerPing, browserTokenSecret)
+}
+
+// demoRoot is the demo site's directory.
+func demoRoot(t *testing.T) string {
+	root, err := filepath.Abs("../examples/site")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 // demoURL is the demo page joining room with the fake camera at its
 // cheapest, plus extra query parameters.
 func demoURL(room string, extra url.Values) string {
+	return demoURLAt(siteOrigin, room, extra)
+}
+
+// demoURLAt is demoURL on the site at origin.
+func demoURLAt(origin, room string, extra url.Values) string {
 	q := url.Values{"room": {room}, "quality": {"test"}}
 	for k, v := range extra {
 		q[k] = v
 	}
-	return siteOrigin + "/?" + q.Encode()
+	return origin + "/?" + q.Encode()
 }
 
 // audioOnly: pages of cases that check connectivity, not video, send
@@ -247,6 +257,7 @@ func browserCall(t *testing.T) {
 	run("signaling cut under CPU pressure", cutsUnderCPUPressure)
 	run("resume after a signaling cut", resumeAfterCut)
 	run("SSE fallback", sseFallback)
+	run("six pages over two servers on NATS", sixPagesOverTwoServers)
 }
 
 // clientCases runs every case of testdata/browser/client_cases.js in one

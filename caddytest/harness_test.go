@@ -15,6 +15,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-webrtc/caddy-webrtc"
+	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyproc"
 	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
 )
 
@@ -62,6 +63,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	caddyproc.RemoveBinary()
 	_ = caddy.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)

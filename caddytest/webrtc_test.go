@@ -3,13 +3,13 @@ package caddytest
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/caddy-webrtc/caddy-webrtc/internal/rtctest"
 )
 
 // signalData is what the test peers put in the signal frames' data: the
@@ -34,13 +34,7 @@ type rtcPeer struct {
 func newRTCPeer(t *testing.T, ws *wsClient, cfg webrtc.Configuration) *rtcPeer {
 	t.Helper()
 	// Host candidates on loopback only: the call never touches another address.
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(cfg)
+	pc, err := rtctest.LoopbackAPI().NewPeerConnection(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,9 @@ const (
 	CodeRateLimited     = "rate_limited"
 	CodeResumeFailed    = "resume_failed"   // not fatal: a fresh join follows
 	CodeUnknownSession  = "unknown_session" // SSE: a POST for no live session (404)
+	// CodeUndeliverable: a signal or broadcast could not be passed on to
+	// another server (with a clustered hub), so it reached no one there.
+	CodeUndeliverable = "undeliverable"
 )
 
 // tooManyConnections labels upgrades refused with HTTP 429 in the metrics;

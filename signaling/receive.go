@@ -40,7 +40,8 @@ func (s *session) handle(data []byte, text bool) verdict {
 		}
 		frame := relayFrame(TypeBroadcast, s.id, in.Data)
 		if err := s.h.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
-			s.h.logger.Error("delivering broadcast", zap.Error(err))
+			s.h.logger.Warn("delivering broadcast", zap.Error(err))
+			return verdict{CodeUndeliverable, "the broadcast could not be passed on to every server", 0}
 		}
 	case TypePing:
 		s.Send(pongFrame)
@@ -69,7 +70,8 @@ func (s *session) relay(in Inbound) verdict {
 	case errors.Is(err, ErrUnknownPeer):
 		return verdict{CodeUnknownPeer, "no peer " + quote(in.To) + " in this room", 0}
 	default:
-		s.h.logger.Error("delivering signal", zap.Error(err))
+		s.h.logger.Warn("delivering signal", zap.Error(err))
+		return verdict{CodeUndeliverable, "the signal could not be passed on to " + quote(in.To), 0}
 	}
 	return verdict{}
 }

@@ -101,7 +101,7 @@ func TestValidate(t *testing.T) {
 // sharing a NATS do not meet.
 func TestNamesStartWithThePrefix(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 1)
+	hs := newHubs(t, srv.URL(), 1)
 	hubtestJoin(t, hs[0])
 	pfx := hs[0].cfg.prefix
 	for _, name := range []string{hs[0].bucketName(), hs[0].nodeSubject("n"), hs[0].hbSubject("n"), hs[0].postSubject()} {
@@ -114,7 +114,7 @@ func TestNamesStartWithThePrefix(t *testing.T) {
 			t.Errorf("subscribed to %s", s.Subject)
 		}
 	}
-	jsz, err := srv.srv.Jsz(nil)
+	jsz, err := srv.Srv.Jsz(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,159 +1,140 @@
 package natshub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyproc"
+	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
 )
 
-// TestTwoCaddyProcessesShareARoom builds ./cmd/caddy once and runs two
-// Caddy processes on loopback, each with a generated Caddyfile naming the
-// same embedded NATS; WebSocket clients connected to different processes
-// meet in one room, signal each other, and see each other leave when a
-// process is killed; when NATS stops, a connected peer stays and a new one
-// gets `unavailable`.
-func TestTwoCaddyProcessesShareARoom(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds Caddy")
+// The cases of issue 10's section 2 through real Caddy processes
+// (./cmd/caddy, built once per test binary) and real WebSocket clients.
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	caddyproc.RemoveBinary()
+	os.Exit(code)
+}
+
+// caddyConf is the signaling route of one Caddy process.
+type caddyConf struct {
+	urls     []string // NATS URLs; none: the memory backend
+	prefix   string
+	maxPeers int    // 0: the default
+	extra    string // more lines of the backend block
+	// nodeTimeout is node_timeout; 0: testNodeTimeout.
+	nodeTimeout time.Duration
+}
+
+// natsConf is a route on the NATS at url under prefix.
+func natsConf(prefix string, maxPeers int, urls ...string) caddyConf {
+	return caddyConf{urls: urls, prefix: prefix, maxPeers: maxPeers}
+}
+
+// startCaddy runs a Caddy process serving c at ws://127.0.0.1:<port>/ws,
+// with limits that do not get in a test's way.
+func startCaddy(t testing.TB, c caddyConf) *caddyproc.Proc {
+	t.Helper()
+	var route strings.Builder
+	if c.maxPeers > 0 {
+		fmt.Fprintf(&route, "\t\tmax_peers %d\n", c.maxPeers)
 	}
-	bin := buildCaddy(t)
-	srv := startNATS(t)
-	portA, portB := startCaddy(t, bin, srv.url()), startCaddy(t, bin, srv.url())
-	a := dialRoom(t, portA.port)
-	idA := expectFrame(t, a, "welcome").ID
-	b := dialRoom(t, portB.port)
-	wb := expectFrame(t, b, "welcome")
-	if len(wb.Peers) != 1 || wb.Peers[0].ID != idA {
-		t.Fatalf("welcome on the second server lists %+v, want %s", wb.Peers, idA)
+	route.WriteString("\t\tlimits {\n\t\t\tframes_per_second 100000\n\t\t\tburst 100000\n\t\t\tconnections_per_ip 100000\n\t\t}\n")
+	if c.nodeTimeout == 0 {
+		c.nodeTimeout = testNodeTimeout
 	}
-	if f := expectFrame(t, a, "peer-joined"); f.ID != wb.ID {
-		t.Fatalf("peer-joined %+v", f)
+	if len(c.urls) > 0 {
+		fmt.Fprintf(&route, "\t\tbackend nats {\n\t\t\turl %s\n\t\t\tprefix %s\n\t\t\tnode_timeout %s\n%s\t\t}\n",
+			strings.Join(c.urls, " "), c.prefix, c.nodeTimeout, c.extra)
 	}
-	send(t, a, map[string]any{"type": "signal", "to": wb.ID, "data": map[string]string{"sdp": "offer"}})
-	if f := expectFrame(t, b, "signal"); f.From != idA || string(f.Data) != `{"sdp":"offer"}` {
-		t.Fatalf("signal %+v", f)
-	}
-	send(t, b, map[string]any{"type": "broadcast", "data": 7})
-	if f := expectFrame(t, a, "broadcast"); f.From != wb.ID {
-		t.Fatalf("broadcast %+v", f)
-	}
-	// A killed server says nothing; the other notices within node_timeout.
-	if err := portB.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = a.SetReadDeadline(time.Now().Add(3*testNodeTimeout + 5*time.Second))
-	if f := expectFrame(t, a, "peer-left"); f.ID != wb.ID {
-		t.Fatalf("peer-left %+v", f)
-	}
-	// Without NATS, the connected peer stays and newcomers are told to
-	// come back later.
-	srv.stop()
-	eventually(t, 15*time.Second, "a newcomer refused with unavailable", func() bool {
-		c := dialRoom(t, portA.port)
-		var f wireFrame
-		return c.ReadJSON(&f) == nil && f.Type == "error" && f.Code == "unavailable"
+	return caddyproc.Start(t, func(port int) string {
+		return fmt.Sprintf("http://127.0.0.1:%d {\n\tbind 127.0.0.1\n\twebrtc_signaling /ws* {\n%s\t}\n}\n", port, route.String())
 	})
-	send(t, a, map[string]any{"type": "ping"})
-	_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
-	expectFrame(t, a, "pong")
 }
 
-type caddyProc struct {
-	cmd  *exec.Cmd
-	port int
-}
-
-func buildCaddy(t *testing.T) string {
+// twoCaddies runs two Caddy processes on one NATS, with a fresh prefix.
+func twoCaddies(t testing.TB, natsURL string, maxPeers int) (*caddyproc.Proc, *caddyproc.Proc) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "caddy")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-	cmd.Dir = moduleRoot(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building caddy: %v\n%s", err, out)
-	}
-	return bin
+	c := natsConf(fmt.Sprint("proc", prefixes.Add(1)), maxPeers, natsURL)
+	return startCaddy(t, c), startCaddy(t, c)
 }
 
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+// wsURL is the signaling URL of room on p.
+func wsURL(p *caddyproc.Proc, room string) string {
+	return fmt.Sprintf("ws://%s/ws?room=%s", p.Addr(), room)
+}
+
+// dialRaw connects to room on p, closed when the test ends.
+func dialRaw(t testing.TB, p *caddyproc.Proc, room string) (*websocket.Conn, error) {
+	c, _, err := websocket.DefaultDialer.Dial(wsURL(p, room), nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-// startCaddy runs Caddy on a free loopback port and waits until it
-// answers.
-func startCaddy(t *testing.T, bin, natsURL string) caddyProc {
-	t.Helper()
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	storage file_system %s
-}
-http://127.0.0.1:%d {
-	webrtc_signaling /ws {
-		backend nats {
-			url %s
-			prefix proc
-			node_timeout %s
-		}
-	}
-}
-`, filepath.Join(dir, "data"), port, natsURL, testNodeTimeout)
-	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	logFile, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			log, _ := os.ReadFile(logFile.Name())
-			t.Logf("caddy on port %d:\n%s", port, log)
-		}
-	})
-	eventually(t, 30*time.Second, "caddy listening", func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return caddyProc{cmd: cmd, port: port}
-}
-
-func dialRoom(t *testing.T, port int) *websocket.Conn {
-	t.Helper()
-	c, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("ws://127.0.0.1:%d/ws?room=standup", port), nil)
-	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	return c
+	return c, nil
+}
+
+// client is one signaling peer.
+type client struct {
+	t  testing.TB
+	c  *websocket.Conn
+	id string
+	// peers are the ids its welcome listed.
+	peers []string
+}
+
+// join connects to room on p and reads the welcome.
+func join(t testing.TB, p *caddyproc.Proc, room string) *client {
+	t.Helper()
+	c, err := dialRaw(t, p, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &client{t: t, c: c}
+	w := cl.expect("welcome")
+	cl.id = w.ID
+	for _, m := range w.Peers {
+		cl.peers = append(cl.peers, m.ID)
+	}
+	return cl
+}
+
+// joinEventually joins room on p once the server admits peers (it answers
+// `unavailable` while its NATS is not ready), and returns how long that
+// took.
+func joinEventually(t testing.TB, p *caddyproc.Proc, room string, within time.Duration) (*client, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	var cl *client
+	eventually(t, within, "a server admitting a peer", func() bool {
+		c, err := dialRaw(t, p, room)
+		if err != nil {
+			return false
+		}
+		var f wireFrame
+		if c.ReadJSON(&f) != nil || f.Type != "welcome" {
+			c.Close()
+			return false
+		}
+		cl = &client{t: t, c: c, id: f.ID}
+		for _, m := range f.Peers {
+			cl.peers = append(cl.peers, m.ID)
+		}
+		return true
+	})
+	return cl, time.Since(start)
 }
 
 type wireFrame struct {
@@ -167,29 +148,411 @@ type wireFrame struct {
 	} `json:"peers"`
 }
 
-// expectFrame reads frames until one of type typ, failing on an error
-// frame; pings and pongs are skipped.
-func expectFrame(t *testing.T, c *websocket.Conn, typ string) wireFrame {
-	t.Helper()
+// first reads the first frame of a new connection: welcome or an error.
+func first(c *websocket.Conn) (wireFrame, error) {
+	var f wireFrame
+	err := c.ReadJSON(&f)
+	return f, err
+}
+
+// readWait bounds each read of a frame a test expects.
+const readWait = 15 * time.Second
+
+// expect reads frames until one of type typ, failing on any other but
+// pong, on an error frame, and when none comes within readWait.
+func (cl *client) expect(typ string) wireFrame {
+	cl.t.Helper()
 	for {
 		var f wireFrame
-		if err := c.ReadJSON(&f); err != nil {
-			t.Fatalf("waiting for %s: %v", typ, err)
+		_ = cl.c.SetReadDeadline(time.Now().Add(readWait))
+		if err := cl.c.ReadJSON(&f); err != nil {
+			cl.t.Fatalf("%s waiting for %s: %v", cl.id, typ, err)
 		}
 		switch {
 		case f.Type == typ:
 			return f
-		case f.Type == "error":
-			t.Fatalf("waiting for %s: error %s", typ, f.Code)
-		case f.Type != "ping" && f.Type != "pong":
-			t.Fatalf("got %s, want %s", f.Type, typ)
+		case f.Type != "pong":
+			cl.t.Fatalf("%s got %s (%s %s), want %s", cl.id, f.Type, f.Code, f.ID, typ)
 		}
 	}
 }
 
-func send(t *testing.T, c *websocket.Conn, v any) {
-	t.Helper()
-	if err := c.WriteJSON(v); err != nil {
+// expectFrom reads the next frame, which must be of type typ about (or
+// from) peer id.
+func (cl *client) expectFrom(typ, id string) wireFrame {
+	cl.t.Helper()
+	f := cl.expect(typ)
+	if f.ID != id && f.From != id {
+		cl.t.Fatalf("%s got %s about %s%s, want %s", cl.id, typ, f.ID, f.From, id)
+	}
+	return f
+}
+
+func (cl *client) send(v any) {
+	cl.t.Helper()
+	if err := cl.c.WriteJSON(v); err != nil {
+		cl.t.Fatalf("%s sending: %v", cl.id, err)
+	}
+}
+
+func (cl *client) signal(to string, data any) {
+	cl.t.Helper()
+	cl.send(map[string]any{"type": "signal", "to": to, "data": data})
+}
+
+// quietFor keeps the client busy for d, pinging it: every ping must be
+// answered, and nothing else may arrive (no peer-left, say). The wait is
+// the case: something must not happen during it.
+func (cl *client) quietFor(d time.Duration) {
+	cl.t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		cl.send(map[string]any{"type": "ping"})
+		_ = cl.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var f wireFrame
+		if err := cl.c.ReadJSON(&f); err != nil {
+			cl.t.Fatalf("%s: %v while it should stay connected", cl.id, err)
+		}
+		if f.Type != "pong" {
+			cl.t.Fatalf("%s got %s %s%s while nothing should happen", cl.id, f.Type, f.ID, f.From)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Two peers on different servers meet in one room, signal and broadcast
+// both ways, and 500 numbered signals each way arrive in order.
+func TestCaddyProcessesShareARoom(t *testing.T) {
+	srv := startNATS(t)
+	a, b := twoCaddies(t, srv.URL(), 0)
+	pa := join(t, a, "standup")
+	pb := join(t, b, "standup")
+	if len(pb.peers) != 1 || pb.peers[0] != pa.id {
+		t.Fatalf("welcome on the second server lists %v, want %s", pb.peers, pa.id)
+	}
+	pa.expectFrom("peer-joined", pb.id)
+	pa.signal(pb.id, map[string]string{"sdp": "offer"})
+	if f := pb.expectFrom("signal", pa.id); string(f.Data) != `{"sdp":"offer"}` {
+		t.Fatalf("signal data %s", f.Data)
+	}
+	pb.send(map[string]any{"type": "broadcast", "data": 7})
+	if f := pa.expectFrom("broadcast", pb.id); string(f.Data) != "7" {
+		t.Fatalf("broadcast data %s", f.Data)
+	}
+	const n = 500
+	var wg sync.WaitGroup
+	for _, pair := range [][2]*client{{pa, pb}, {pb, pa}} {
+		from, to := pair[0], pair[1]
+		wg.Go(func() {
+			for i := range n {
+				if err := from.c.WriteJSON(map[string]any{"type": "signal", "to": to.id, "data": i}); err != nil {
+					t.Errorf("sending %d: %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	for _, pair := range [][2]*client{{pa, pb}, {pb, pa}} {
+		from, to := pair[0], pair[1]
+		for i := range n {
+			if f := to.expectFrom("signal", from.id); string(f.Data) != fmt.Sprint(i) {
+				t.Fatalf("signal %d from %s arrived as %s", i, from.id, f.Data)
+			}
+		}
+	}
+	wg.Wait()
+}
+
+// Twenty peers join one room at once, half on each server: max_peers 6
+// admits exactly six, and they all see each other.
+func TestCaddyProcessesHoldTheRoomCapUnderARace(t *testing.T) {
+	srv := startNATS(t)
+	const peers, maxPeers = 20, 6
+	a, b := twoCaddies(t, srv.URL(), maxPeers)
+	// The first join connects each server to NATS and creates the
+	// bucket; the race is about the cap, not about that.
+	for _, p := range []*caddyproc.Proc{a, b} {
+		cl, _ := joinEventually(t, p, "warmup", 15*time.Second)
+		cl.c.Close()
+	}
+	conns := make([]*websocket.Conn, peers)
+	for i := range conns {
+		var err error
+		if conns[i], err = dialRaw(t, []*caddyproc.Proc{a, b}[i%2], "race"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Upgraded connections join as soon as they are read from the
+	// server's side: all twenty are already racing.
+	frames := make([]wireFrame, peers)
+	errs := make([]error, peers)
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() { frames[i], errs[i] = first(c) })
+	}
+	wg.Wait()
+	var admitted []*client
+	full := 0
+	for i, f := range frames {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("peer %d: %v", i, errs[i])
+		case f.Type == "welcome":
+			admitted = append(admitted, &client{t: t, c: conns[i], id: f.ID})
+		case f.Type == "error" && f.Code == "room_full":
+			full++
+		default:
+			t.Fatalf("peer %d got %+v", i, f)
+		}
+	}
+	if len(admitted) != maxPeers || full != peers-maxPeers {
+		t.Fatalf("%d admitted and %d room_full, want %d and %d", len(admitted), full, maxPeers, peers-maxPeers)
+	}
+	// Everyone admitted learns of all the others, in welcome or
+	// peer-joined.
+	for _, cl := range admitted {
+		seen := map[string]bool{}
+		for i, f := range frames {
+			if conns[i] == cl.c {
+				for _, m := range f.Peers {
+					seen[m.ID] = true
+				}
+			}
+		}
+		for len(seen) < maxPeers-1 {
+			seen[cl.expect("peer-joined").ID] = true
+		}
+	}
+}
+
+// A Caddy killed with SIGKILL takes its peers with it: the other server's
+// peers see them leave within node_timeout plus slack, and their seats are
+// free again.
+func TestCaddyProcessKilledTakesItsPeers(t *testing.T) {
+	srv := startNATS(t)
+	a, b := twoCaddies(t, srv.URL(), 3)
+	pa := join(t, a, "r")
+	b1 := join(t, b, "r")
+	b2 := join(t, b, "r")
+	pa.expectFrom("peer-joined", b1.id)
+	pa.expectFrom("peer-joined", b2.id)
+	c, err := dialRaw(t, a, "r")
+	if err != nil {
 		t.Fatal(err)
 	}
+	if f, err := first(c); err != nil || f.Code != "room_full" {
+		t.Fatalf("a fourth peer got %+v, %v; want room_full", f, err)
+	}
+	start := time.Now()
+	b.Kill()
+	left := map[string]bool{pa.expect("peer-left").ID: true, pa.expect("peer-left").ID: true}
+	if !left[b1.id] || !left[b2.id] {
+		t.Fatalf("peer-left for %v, want %s and %s", left, b1.id, b2.id)
+	}
+	// node_timeout, plus a heartbeat period (a third of it) for the
+	// sweep, plus slack for a loaded machine.
+	took := time.Since(start)
+	if bound := testNodeTimeout + testNodeTimeout/3 + 5*time.Second; took > bound {
+		t.Fatalf("peer-left %s after the kill, more than %s", took, bound)
+	}
+	t.Logf("peer-left %s after the kill (node_timeout %s)", took.Round(time.Millisecond), testNodeTimeout)
+	next := join(t, a, "r")
+	if len(next.peers) != 1 || next.peers[0] != pa.id {
+		t.Fatalf("a new peer's welcome lists %v, want %s alone", next.peers, pa.id)
+	}
+	pa.expectFrom("peer-joined", next.id)
+}
+
+// NATS stops for longer than node_timeout: nobody connected leaves,
+// newcomers are told `unavailable`, signals across servers sent meanwhile
+// arrive late and in order (or, beyond what a server holds, are answered
+// `undeliverable`), and when NATS is back both servers admit peers
+// within 5 s and the room works without anyone rejoining.
+func TestCaddyProcessesRideOutANATSOutage(t *testing.T) {
+	srv := startNATS(t)
+	a, b := twoCaddies(t, srv.URL(), 0)
+	pa := join(t, a, "r")
+	pb := join(t, b, "r")
+	pa.expectFrom("peer-joined", pb.id)
+	srv.Stop()
+	for _, p := range []*caddyproc.Proc{a, b} {
+		eventually(t, 15*time.Second, "a newcomer refused with unavailable", func() bool {
+			c, err := dialRaw(t, p, "r")
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			f, err := first(c)
+			return err == nil && f.Type == "error" && f.Code == "unavailable"
+		})
+	}
+	// Frames written to the connection before Caddy noticed it was gone
+	// are lost (README); those sent after are held for the other server.
+	for _, p := range []*caddyproc.Proc{a, b} {
+		eventually(t, 10*time.Second, "Caddy noticing the outage", func() bool {
+			return strings.Contains(p.Log(), lostNATS)
+		})
+	}
+	// The server holds maxOutbox frames for the other; the next is
+	// answered `undeliverable`.
+	const queued = maxOutbox
+	for i := range queued + 1 {
+		pa.signal(pb.id, i)
+	}
+	if f := pa.expect("error"); f.Code != "undeliverable" {
+		t.Fatalf("the frame beyond the held ones got %s, want undeliverable", f.Code)
+	}
+	// The outage outlasts node_timeout: the wait is the case.
+	pa.quietFor(testNodeTimeout + time.Second)
+	pb.quietFor(time.Second)
+	restart := time.Now()
+	srv.Start()
+	back := time.Now()
+	t.Logf("NATS took %s to start again", back.Sub(restart).Round(time.Millisecond))
+	for _, p := range []*caddyproc.Proc{a, b} {
+		probe, took := joinEventually(t, p, "probe", 5*time.Second)
+		probe.c.Close()
+		t.Logf("server on port %d admits peers %s after NATS came back", p.Port, took.Round(time.Millisecond))
+	}
+	for i := range queued {
+		if f := pb.expectFrom("signal", pa.id); string(f.Data) != fmt.Sprint(i) {
+			t.Fatalf("queued signal %d arrived as %s", i, f.Data)
+		}
+	}
+	t.Logf("the queued signals arrived %s after NATS came back", time.Since(back).Round(time.Millisecond))
+	// Both servers judge the others again once connected for node_timeout:
+	// nobody may leave then either.
+	pa.quietFor(2*testNodeTimeout + time.Second)
+	pb.quietFor(time.Second)
+	pb.signal(pa.id, "back")
+	pa.expectFrom("signal", pb.id)
+	pc := join(t, a, "r")
+	if len(pc.peers) != 2 {
+		t.Fatalf("a newcomer's welcome lists %v, want both peers", pc.peers)
+	}
+	pa.expectFrom("peer-joined", pc.id)
+	pb.expectFrom("peer-joined", pc.id)
+}
+
+// clusterNodeTimeout is node_timeout in the NATS cluster case.
+const clusterNodeTimeout = 8 * time.Second
+
+// Three Caddy processes on a three-node NATS cluster (nats-server
+// processes, bucket replicas 3), each pointed at its own node: when one
+// node is killed (SIGKILL), the Caddy on it moves to another (nats.go
+// learns the cluster's URLs), nobody leaves, and the room keeps working.
+func TestCaddyProcessesOnANATSCluster(t *testing.T) {
+	nodes, urls := natstest.ClusterProcesses(t, 3)
+	prefix := fmt.Sprint("cl", prefixes.Add(1))
+	var procs []*caddyproc.Proc
+	for _, u := range urls {
+		c := natsConf(prefix, 0, u)
+		c.extra = "\t\t\treplicas 3\n"
+		// Long enough for a Caddy to move to another node (reconnect
+		// waits, JetStream electing leaders) on a loaded machine: a
+		// failover must not look like a dead Caddy.
+		c.nodeTimeout = clusterNodeTimeout
+		procs = append(procs, startCaddy(t, c))
+	}
+	var cls []*client
+	for _, p := range procs {
+		// A replicated bucket takes joins once its stream has a leader.
+		cl, _ := joinEventually(t, p, "r", 30*time.Second)
+		cls = append(cls, cl)
+	}
+	cls[0].expectFrom("peer-joined", cls[1].id)
+	cls[0].expectFrom("peer-joined", cls[2].id)
+	cls[1].expectFrom("peer-joined", cls[2].id)
+	start := time.Now()
+	nodes[0].Kill()
+	cl, took := joinEventually(t, procs[0], "r", 20*time.Second)
+	t.Logf("the Caddy of the killed node admits a peer %s after the kill", took.Round(time.Millisecond))
+	if len(cl.peers) != 3 {
+		t.Fatalf("a newcomer's welcome lists %v, want 3 peers", cl.peers)
+	}
+	for _, c := range cls {
+		c.expectFrom("peer-joined", cl.id)
+	}
+	// Frames in flight on the connection to the killed node when it
+	// died are lost (core NATS delivers at most once; README); those
+	// sent once its Caddy has moved arrive, in order.
+	for i := range 20 {
+		cls[0].signal(cls[1].id, i)
+		cls[2].signal(cls[0].id, i)
+	}
+	for i := range 20 {
+		if f := cls[1].expectFrom("signal", cls[0].id); string(f.Data) != fmt.Sprint(i) {
+			t.Fatalf("signal %d arrived as %s", i, f.Data)
+		}
+		if f := cls[0].expectFrom("signal", cls[2].id); string(f.Data) != fmt.Sprint(i) {
+			t.Fatalf("signal %d arrived as %s", i, f.Data)
+		}
+	}
+	t.Logf("the room works again %s after the kill", time.Since(start).Round(time.Millisecond))
+	// Nobody sees anyone leave, also once node_timeout (and a heartbeat
+	// period) has passed since the kill.
+	cls[0].quietFor(time.Until(start.Add(clusterNodeTimeout * 4 / 3)))
+	for _, c := range cls[1:] {
+		c.quietFor(time.Second)
+	}
+}
+
+// Peers join and leave, on both servers, in three rooms at once; once all
+// have gone the bucket holds no key.
+func TestCaddyProcessChurnLeavesNoKeys(t *testing.T) {
+	srv := startNATS(t)
+	prefix := fmt.Sprint("churn", prefixes.Add(1))
+	// Leaves are asynchronous: a peer that rejoins at once may still
+	// hold its old seat, so the cap is out of the way.
+	c := natsConf(prefix, 100, srv.URL())
+	procs := []*caddyproc.Proc{startCaddy(t, c), startCaddy(t, c)}
+	for _, p := range procs {
+		cl, _ := joinEventually(t, p, "warmup", 15*time.Second)
+		cl.c.Close()
+	}
+	const peers, rounds = 12, 5
+	var wg sync.WaitGroup
+	for i := range peers {
+		wg.Go(func() {
+			for range rounds {
+				c, err := dialRaw(t, procs[i%2], fmt.Sprint("room", i%3))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if f, err := first(c); err != nil || f.Type != "welcome" {
+					t.Errorf("peer %d: %+v %v", i, f, err)
+				}
+				_ = c.WriteJSON(map[string]any{"type": "broadcast", "data": i})
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, prefix+"_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	eventually(t, 15*time.Second, "an empty bucket", func() bool {
+		keys = nil
+		lister, err := kv.ListKeys(ctx)
+		if err != nil {
+			return false
+		}
+		for k := range lister.Keys() {
+			keys = append(keys, k)
+		}
+		return len(keys) == 0
+	})
 }

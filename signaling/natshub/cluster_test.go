@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
 )
@@ -53,7 +54,7 @@ func (h *Hub) crash() {
 
 func TestRoomCapHoldsAcrossServersUnderARace(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	const peers, max = 20, 6
 	var wg sync.WaitGroup
 	errs := make([]error, peers)
@@ -83,7 +84,7 @@ func TestRoomCapHoldsAcrossServersUnderARace(t *testing.T) {
 
 func TestTakeoverClosesTheRemoteSeat(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	old := hubtest.NewPeer("old")
 	hubtest.Join(t, hs[1], "r", old, 2)
 	next := hubtest.NewPeer("next")
@@ -106,7 +107,7 @@ func TestTakeoverClosesTheRemoteSeat(t *testing.T) {
 
 func TestADeadServerTakesItsPeersWithIt(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	p1, p2 := hubtest.NewPeer("p1"), hubtest.NewPeer("p2")
 	hubtest.Join(t, hs[0], "r", p1, 6)
 	hubtest.Join(t, hs[1], "r", p2, 6)
@@ -132,13 +133,13 @@ func TestADeadServerTakesItsPeersWithIt(t *testing.T) {
 
 func TestANATSOutageMakesNoLivePeerLeave(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	p1, p2 := hubtest.NewPeer("p1"), hubtest.NewPeer("p2")
 	hubtest.Join(t, hs[0], "r", p1, 6)
 	hubtest.Join(t, hs[1], "r", p2, 6)
 	p1.Expect(t, "peer-joined", "p2")
 	hubtest.Join(t, hs[1], "solo", hubtest.NewPeer("q"), 6)
-	srv.stop()
+	srv.Stop()
 	eventually(t, 15*time.Second, "both servers notice the outage", func() bool {
 		return !hs[0].nodes.isConnected() && !hs[1].nodes.isConnected()
 	})
@@ -153,7 +154,7 @@ func TestANATSOutageMakesNoLivePeerLeave(t *testing.T) {
 	hs[1].Leave("solo", "q") // the last local peer of its room, while NATS is away
 	// The outage itself must outlast node_timeout: the wait is the case.
 	time.Sleep(testNodeTimeout + time.Second)
-	srv.start()
+	srv.Start()
 	for i := range 3 {
 		if f := p2.Expect(t, "signal", "p1"); string(f.Data) != fmt.Sprint(i) {
 			t.Fatalf("queued signal %d arrived as %s", i, f.Data)
@@ -193,7 +194,7 @@ func clientGoroutines() int {
 
 func TestChurnLeavesNothingBehind(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	const peers, rounds = 12, 5
 	var wg sync.WaitGroup
 	for i := range peers {
@@ -249,7 +250,7 @@ func TestChurnLeavesNothingBehind(t *testing.T) {
 	})
 	// The server notices closed connections on its own schedule.
 	eventually(t, 10*time.Second, "no NATS connection left", func() bool {
-		return srv.srv.NumClients() == 0
+		return srv.Srv.NumClients() == 0
 	})
 }
 
@@ -261,7 +262,7 @@ func hubtestJoin(t *testing.T, h *Hub) {
 
 func TestStatsCountTheClusterAndThisServer(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	hubtest.Join(t, hs[0], "r1", hubtest.NewPeer("a1"), 6)
 	hubtest.Join(t, hs[0], "r1", hubtest.NewPeer("a2"), 6)
 	hubtest.Join(t, hs[1], "r1", hubtest.NewPeer("b1"), 6)
@@ -280,9 +281,8 @@ func TestStatsCountTheClusterAndThisServer(t *testing.T) {
 // A hub whose NATS is not there yet refuses joins (the handler answers
 // `unavailable`) after a bounded wait, and takes them once NATS is up.
 func TestJoinsWaitForNATSToComeUp(t *testing.T) {
-	n := &natsServer{t: t, dir: t.TempDir(), port: freePort(t)}
-	t.Cleanup(n.stop)
-	hs := newHubs(t, n.url(), 1)
+	n := natstest.New(t)
+	hs := newHubs(t, n.URL(), 1)
 	start := time.Now()
 	if _, err := hs[0].Join("r", hubtest.NewPeer("early"), joinReq("early", 6)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("join without NATS: %v, want ErrUnavailable", err)
@@ -290,7 +290,7 @@ func TestJoinsWaitForNATSToComeUp(t *testing.T) {
 	if d := time.Since(start); d > connectWait+2*time.Second {
 		t.Fatalf("the refused join took %s", d)
 	}
-	n.start()
+	n.Start()
 	eventually(t, 15*time.Second, "a join once NATS is up", func() bool {
 		_, err := hs[0].Join("r", hubtest.NewPeer("late"), joinReq("late", 6))
 		return err == nil
@@ -301,7 +301,7 @@ func TestJoinsWaitForNATSToComeUp(t *testing.T) {
 // wait for node_timeout.
 func TestShutdownTellsTheOtherServersAtOnce(t *testing.T) {
 	srv := startNATS(t)
-	hs := newHubs(t, srv.url(), 2)
+	hs := newHubs(t, srv.URL(), 2)
 	p1, p2 := hubtest.NewPeer("p1"), hubtest.NewPeer("p2")
 	hubtest.Join(t, hs[0], "r", p1, 6)
 	hubtest.Join(t, hs[1], "r", p2, 6)

@@ -12,7 +12,7 @@ import (
 func TestConformance(t *testing.T) {
 	srv := startNATS(t)
 	hubtest.Run(t, func(t *testing.T) (signaling.Hub, signaling.Hub) {
-		hs := newHubs(t, srv.url(), 2)
+		hs := newHubs(t, srv.URL(), 2)
 		return hs[0], hs[1]
 	})
 }

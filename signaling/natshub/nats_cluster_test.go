@@ -3,69 +3,23 @@ package natshub
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
 )
-
-// startNATSCluster runs three routed NATS servers with clustered
-// JetStream, on loopback.
-func startNATSCluster(t *testing.T) []*server.Server {
-	t.Helper()
-	const n = 3
-	clientPorts, routePorts := make([]int, n), make([]int, n)
-	var routes []string
-	for i := range n {
-		clientPorts[i], routePorts[i] = freePort(t), freePort(t)
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", routePorts[i]))
-	}
-	var out []*server.Server
-	for i := range n {
-		srv, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprint("n", i), Host: "127.0.0.1", Port: clientPorts[i],
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "webrtc-test", Host: "127.0.0.1", Port: routePorts[i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go srv.Start()
-		t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-		out = append(out, srv)
-	}
-	for _, srv := range out {
-		if !srv.ReadyForConnections(10 * time.Second) {
-			t.Fatal("NATS did not start")
-		}
-	}
-	eventually(t, 30*time.Second, "a JetStream meta leader", func() bool {
-		for _, srv := range out {
-			if srv.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-	return out
-}
 
 // Three Caddy-like hubs, each first connected to its own server of a
 // three-node NATS cluster (bucket with three replicas); one NATS server
 // stops, and its hub moves to another without any peer leaving.
 func TestThreeNodeNATSCluster(t *testing.T) {
-	servers := startNATSCluster(t)
-	var urls []string
-	for _, s := range servers {
-		urls = append(urls, s.ClientURL())
-	}
+	servers := natstest.Cluster(t, 3)
+	urls := natstest.URLs(servers)
 	var hs []*Hub
 	for i := range servers {
 		// Each hub lists its own server first; nats.go shuffles the rest.

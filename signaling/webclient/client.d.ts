@@ -83,7 +83,8 @@ export type ServerErrorCode =
   | "unauthorized"
   | "rate_limited"
   | "resume_failed"
-  | "unknown_session";
+  | "unknown_session"
+  | "undeliverable";
 
 /** Error codes of the client itself: "closed" (close() came first, or the
  * socket closed with reconnect off), "client" (a bug: an exception while
