@@ -62,6 +62,17 @@ func parseSessionToken(token, hub, room string) (id string, gen uint64, ok bool)
 	return id, gen, true
 }
 
+// wellFormedToken reports whether token has a token's shape (only its
+// issuer can tell whether it is genuine): forged garbage is not worth
+// asking the other servers about.
+func wellFormedToken(token string) bool {
+	id, rest, ok := strings.Cut(token, ".")
+	gen, mac, ok2 := strings.Cut(rest, ".")
+	_, err := strconv.ParseUint(gen, 10, 64)
+	idLen := base64.RawURLEncoding.EncodedLen(16)
+	return ok && ok2 && err == nil && len(id) == idLen && len(mac) == base64.RawURLEncoding.EncodedLen(sessionMACLen)
+}
+
 func sessionMAC(hub, room, id string, gen uint64) []byte {
 	m := hmac.New(sha256.New, sessionKey)
 	// NUL cannot occur in hub names, room names (control characters are

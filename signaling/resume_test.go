@@ -104,3 +104,15 @@ func TestSequencedFrame(t *testing.T) {
 		t.Fatalf("%s (wireLen %d)", got, f.wireLen())
 	}
 }
+
+func TestWellFormedToken(t *testing.T) {
+	id := newPeerID()
+	if tok := sessionToken("h", "r", id, 7); !wellFormedToken(tok) {
+		t.Fatalf("%s refused", tok)
+	}
+	for _, bad := range []string{"", "x", id, id + ".1", id + ".x.AAAAAAAAAAAAAAAAAAAAAA", "abc.1.AAAAAAAAAAAAAAAAAAAAAA", id + ".1.AAAA"} {
+		if wellFormedToken(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

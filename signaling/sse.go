@@ -429,7 +429,7 @@ func answerPost(hub, token string, body []byte) (status int, answer []byte, here
 func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
 	unknown := errorFrame(CodeUnknownSession, "no such session: reconnect")
 	p, ok := h.hub.(Posts)
-	if !ok || token == "" || len(token) > maxSessionTokenLen {
+	if !ok || !wellFormedToken(token) {
 		return http.StatusNotFound, unknown
 	}
 	answer, err := p.ForwardPost(encodePost(token, body))
