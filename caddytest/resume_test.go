@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
 // resumer is a client that resumes its session the way client.js does: it
@@ -216,6 +218,9 @@ func TestResumeRefusesBadTokens(t *testing.T) {
 func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 	loadCaddyfile(t, strings.Replace(signalingSite, "resume_window 2s", "resume_window 1m", 1), false)
 	before := scrapeMetrics(t)
+	// Away sessions of earlier tests run out first, so the count is steady.
+	expectMetrics(t, before, nil, map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 0})
+	sessionsBefore := signaling.LiveSessions()
 	a, b := pairWithResumer(t, "overflow")
 	b.cut()
 	expectMetrics(t, before, nil, map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 1})
@@ -233,6 +238,8 @@ func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 	}
 	expectMetrics(t, before, map[string]float64{`caddy_webrtc_signaling_resumes_total{hub="default",result="overflow"}`: 1},
 		map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 0})
+	// Its session, and the frames it held, are gone: only a's is left.
+	eventually(t, 10*time.Second, "b's session to go", func() bool { return signaling.LiveSessions() == sessionsBefore+1 })
 	c := dial(t, b.resumeURL(b.token, b.lastSeq), "")
 	c.expectError("resume_failed")
 }
