@@ -45,6 +45,7 @@ type wsConn struct {
 	// Set by start; until then frames are only queued.
 	pingInterval time.Duration
 	pinger       *time.Timer
+	pingAt       time.Time // when the pinger fires next
 
 	closeOnce   sync.Once
 	done        chan struct{} // closed when the connection starts closing
@@ -67,6 +68,7 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 	c.pingInterval = pingInterval
 	c.finished = make(chan struct{})
 	c.pinger = time.AfterFunc(pingInterval, c.pingTick)
+	c.pingAt = time.Now().Add(pingInterval)
 	c.wakeLocked()
 	return c.finished
 }
@@ -81,6 +83,25 @@ func (c *wsConn) pingTick() {
 	c.pingDue = true
 	c.wakeLocked()
 	c.pinger.Reset(c.pingInterval)
+	c.pingAt = time.Now().Add(c.pingInterval)
+}
+
+// ackDelay bounds how long frames kept for replay wait for the ping whose
+// pong lets them go: the ping comes this soon after they were written
+// (rather than up to a whole ping_interval later), so a peer holds a few
+// seconds of its frames, and an idle one none once its pong is in.
+const ackDelay = 3 * time.Second
+
+// pingSoon brings the next ping forward to within ackDelay; the caller
+// holds c.mu.
+func (c *wsConn) pingSoon() {
+	if c.pinger == nil || c.closing() {
+		return
+	}
+	if at := time.Now().Add(ackDelay); c.pingAt.After(at) {
+		c.pinger.Reset(ackDelay)
+		c.pingAt = at
+	}
 }
 
 // attach implements peerTransport; it is called before start.
@@ -227,6 +248,9 @@ func (c *wsConn) next(batch []outFrame) (frames []outFrame, ping string, closing
 		return batch, "", false
 	case c.s != nil:
 		if batch = c.s.take(c, batch); len(batch) > 0 {
+			if c.s.out.retain {
+				c.pingSoon()
+			}
 			return batch, "", false
 		}
 	}

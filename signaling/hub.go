@@ -77,6 +77,10 @@ type Hub interface {
 	// to every member but from. It fails with ErrNotMember once from has
 	// left.
 	Deliver(room, from, to string, frame []byte) error
+	// Members lists the members of room as the peer id sees them, in join
+	// order and without id itself: what the welcome answering that peer's
+	// resume lists.
+	Members(room, id string) []PeerInfo
 	// Stats counts rooms and peers for the admin endpoint and metrics.
 	Stats() HubStats
 	// Shutdown refuses new peers (ErrHubClosed) and closes this process's

@@ -217,6 +217,25 @@ func sendAll(peers []Peer, frame []byte) {
 	}
 }
 
+// Members implements Hub.
+func (h *MemoryHub) Members(name, id string) []PeerInfo {
+	h.mu.RLock()
+	r := h.rooms[name]
+	h.mu.RUnlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]PeerInfo, 0, len(r.order))
+	for _, m := range r.order {
+		if m != id {
+			out = append(out, r.peers[m].info)
+		}
+	}
+	return out
+}
+
 // Stats implements Hub.
 func (h *MemoryHub) Stats() HubStats {
 	h.mu.RLock()

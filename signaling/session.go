@@ -1,9 +1,6 @@
 package signaling
 
 import (
-	"bytes"
-	"encoding/json"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,25 +32,24 @@ type session struct {
 	id   string
 	h    *Handler
 	room string
-	user string // for TURN credentials in a resume's welcome
-	rate *frameRate
+	user string     // for TURN credentials in a resume's welcome
+	rate *frameRate // made on the first frame: an idle peer needs none
 
 	joinErr error // why the session could not join
 
-	mu      sync.Mutex
-	out     outbox
-	tr      transport     // nil while away
-	space   chan struct{} // made when a sender first waits for room
-	members []PeerInfo    // the others, as told to the peer
-	gen     uint64        // of the resume token
-	away    *time.Timer   // runs out the resume window
-	ended   bool
+	mu    sync.Mutex
+	out   outbox
+	tr    transport     // nil while away
+	space chan struct{} // made when a sender first waits for room
+	gen   uint64        // of the resume token
+	away  *time.Timer   // runs out the resume window
+	ended bool
 	// overflowed is set when an away peer missed too much; it is then
 	// being ended.
 	overflowed bool
 	done       chan struct{} // closed when the session ends
 
-	leave func() // takes the peer out of its room, once
+	leaveOnce sync.Once
 
 	inMu  sync.Mutex // one frame of the peer's at a time, whatever the transport
 	inAck uint64     // the last of the peer's seq processed
@@ -67,22 +63,25 @@ func newSession(h *Handler, room string, info PeerInfo) *session {
 		h:    h,
 		room: room,
 		user: info.User,
-		rate: newFrameRate(h.Limits),
 		done: make(chan struct{}),
 	}
 	s.out.retain = h.resumeWindow() > 0
-	s.leave = sync.OnceFunc(func() {
-		sessions.remove(s)
-		h.hub.Leave(room, s.id)
-		s.mu.Lock()
-		if s.tr == nil {
-			s.out = outbox{} // what an away peer missed goes now, not with the session
-		}
-		s.mu.Unlock()
-		h.metrics.leaves.Inc()
-		h.logger.Debug("peer left", zap.String("room", room), zap.String("peer", s.id))
-	})
 	return s
+}
+
+// leave takes the peer out of its room, once.
+func (s *session) leave() { s.leaveOnce.Do(s.leaveRoom) }
+
+func (s *session) leaveRoom() {
+	sessions.remove(s)
+	s.h.hub.Leave(s.room, s.id)
+	s.mu.Lock()
+	if s.tr == nil {
+		s.out = outbox{} // what an away peer missed goes now, not with the session
+	}
+	s.mu.Unlock()
+	s.h.metrics.leaves.Inc()
+	s.h.logger.Debug("peer left", zap.String("room", s.room), zap.String("peer", s.id))
 }
 
 // ID implements Peer.
@@ -95,7 +94,6 @@ func (s *session) Send(frame []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.track(frame)
 	if s.tr == nil {
 		return s.buffer(frame) // unlocks
 	}
@@ -292,6 +290,10 @@ func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members 
 	// handling more, so that ack is exact.
 	s.inMu.Lock()
 	defer s.inMu.Unlock()
+	// Listed before the session's lock is taken: the hub takes its own
+	// locks, under which it may send to peers. A change in between comes
+	// after as a peer-joined or peer-left.
+	members := s.h.hub.Members(s.room, s.id)
 	s.mu.Lock()
 	if s.ended || gen != s.gen || !s.out.rewind(lastSeq) {
 		s.mu.Unlock()
@@ -301,7 +303,7 @@ func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members 
 	old := s.tr
 	s.tr = t
 	s.away = nil // its timer finds itself replaced
-	w := welcome(slices.Clone(s.members), sessionToken(s.h.Hub, s.room, s.id, s.gen), s.inAck)
+	w := welcome(members, sessionToken(s.h.Hub, s.room, s.id, s.gen), s.inAck)
 	s.mu.Unlock()
 	if old != nil {
 		old.displace()
@@ -314,29 +316,6 @@ func (s *session) currentGen() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.gen
-}
-
-// track keeps the member list a resume's welcome carries, from the frames
-// the peer is sent; the caller holds s.mu. Membership frames are rare, so
-// decoding them costs nothing that matters.
-func (s *session) track(frame []byte) {
-	switch {
-	case bytes.HasPrefix(frame, []byte(`{"type":"welcome"`)):
-		var w Welcome
-		if json.Unmarshal(frame, &w) == nil {
-			s.members = w.Peers
-		}
-	case bytes.HasPrefix(frame, []byte(`{"type":"peer-joined"`)):
-		var o Outbound
-		if json.Unmarshal(frame, &o) == nil {
-			s.members = append(s.members, PeerInfo{ID: o.ID, User: o.User, Name: o.Name})
-		}
-	case bytes.HasPrefix(frame, []byte(`{"type":"peer-left"`)):
-		var o Outbound
-		if json.Unmarshal(frame, &o) == nil {
-			s.members = slices.DeleteFunc(s.members, func(p PeerInfo) bool { return p.ID == o.ID })
-		}
-	}
 }
 
 // receive acts on one frame from the peer, which came over transport t (nil
@@ -353,6 +332,9 @@ func (s *session) receive(t transport, data []byte, text bool) verdict {
 	}
 	if int64(len(data)) > s.h.MaxMessageSize {
 		return verdict{CodeTooLarge, "message exceeds the maximum size", CloseTooLarge}
+	}
+	if s.rate == nil {
+		s.rate = newFrameRate(s.h.Limits)
 	}
 	if ok, abusive := s.rate.admit(time.Now()); !ok {
 		s.h.metrics.rateLimited.Inc()
