@@ -182,6 +182,9 @@ func (tr *natsTraffic) count(m *nats.Msg) {
 			kind = strings.TrimSuffix(strings.TrimPrefix(k, tr.prefix), ".")
 			if kind == "" {
 				kind = "frames"
+				if m.Header.Get(hdrKind) == kindAck {
+					kind = "acks"
+				}
 			}
 			break
 		}
