@@ -43,6 +43,10 @@ const (
 	// rtxTimeout is how long a sender waits for its acknowledgements to
 	// advance before it publishes the unacknowledged messages again.
 	rtxTimeout = 750 * time.Millisecond
+	// maxRtxWait bounds the wait between retransmissions, which doubles
+	// from rtxTimeout while nothing is acknowledged (a destination that
+	// died is not flooded until it is found dead).
+	maxRtxWait = 6 * time.Second
 )
 
 // outLink is the sending side of a link to one node. Its messages queue
@@ -55,8 +59,9 @@ type outLink struct {
 	acked    uint64 // highest sequence number acknowledged
 	queue    []*nats.Msg
 	flushed  int
-	progress time.Time // when acked last advanced, or the queue filled from empty
-	resent   time.Time // when stale messages were last published again
+	progress time.Time     // when acked last advanced, or the queue filled from empty
+	resent   time.Time     // when stale messages were last published again
+	wait     time.Duration // before the next retransmission; 0: rtxTimeout
 }
 
 func newOutLink(src string, id uint64) *outLink {
@@ -89,7 +94,7 @@ func (l *outLink) unsent() []*nats.Msg {
 
 // rewind makes every unacknowledged message unsent again: after a
 // reconnect, any of them may have been lost.
-func (l *outLink) rewind() { l.flushed = 0 }
+func (l *outLink) rewind() { l.flushed, l.wait = 0, 0 }
 
 // ack drops the messages up to seq of link id.
 func (l *outLink) ack(id, seq uint64, now time.Time) {
@@ -101,17 +106,18 @@ func (l *outLink) ack(id, seq uint64, now time.Time) {
 	l.queue = l.queue[n:]
 	l.acked = seq
 	l.flushed = max(0, l.flushed-n)
-	l.progress = now
+	l.progress, l.wait = now, 0
 }
 
 // stale returns the published messages to publish again when no
-// acknowledgement advanced for rtxTimeout (nor since the last
-// retransmission), oldest first.
+// acknowledgement advanced for rtxTimeout, oldest first; while none does,
+// the wait between retransmissions doubles up to maxRtxWait.
 func (l *outLink) stale(now time.Time) []*nats.Msg {
-	if l.flushed == 0 || now.Sub(l.progress) < rtxTimeout || now.Sub(l.resent) < rtxTimeout {
+	wait := max(l.wait, rtxTimeout)
+	if l.flushed == 0 || now.Sub(l.progress) < rtxTimeout || now.Sub(l.resent) < wait {
 		return nil
 	}
-	l.resent = now
+	l.resent, l.wait = now, min(2*wait, maxRtxWait)
 	return l.queue[:l.flushed]
 }
 

@@ -80,6 +80,16 @@ func TestLinkHandlesInOrderOnceThroughLossDuplicatesAndReordering(t *testing.T) 
 	if s := out.stale(now.Add(rtxTimeout + rtxTimeout/2)); s != nil {
 		t.Fatal("retransmitting again before another rtxTimeout")
 	}
+	// While nothing is acknowledged, the wait doubles: 2x, then 4x.
+	if s := out.stale(now.Add(rtxTimeout + 2*rtxTimeout - time.Millisecond)); s != nil {
+		t.Fatal("retransmitting again before twice rtxTimeout")
+	}
+	if s := out.stale(now.Add(3 * rtxTimeout)); len(s) != 4 {
+		t.Fatalf("second retransmission of %d, want 4", len(s))
+	}
+	if s := out.stale(now.Add(7*rtxTimeout - time.Millisecond)); s != nil {
+		t.Fatal("retransmitting again before four times rtxTimeout")
+	}
 	same(t, "the retransmission", deliverTo(t, in, again...), "1", "2", "3", "4")
 	if len(in.held) != 0 {
 		t.Fatalf("%d held after the gap closed", len(in.held))
