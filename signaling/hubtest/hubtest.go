@@ -117,6 +117,20 @@ func (p *Peer) Next(t *testing.T) Frame {
 	}
 }
 
+// NextWithin returns the next frame if one comes within d.
+func (p *Peer) NextWithin(d time.Duration) (Frame, bool) {
+	select {
+	case b := <-p.frames:
+		var f Frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			return Frame{Type: "unreadable: " + string(b)}, true
+		}
+		return f, true
+	case <-time.After(d):
+		return Frame{}, false
+	}
+}
+
 // Expect reads the next frame and checks its type and id (or sender).
 func (p *Peer) Expect(t *testing.T, typ, id string) Frame {
 	t.Helper()

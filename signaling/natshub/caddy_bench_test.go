@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -127,7 +128,7 @@ func BenchmarkJoin(b *testing.B) {
 				}
 				total = append(total, time.Since(start))
 				afterUpgrade = append(afterUpgrade, time.Since(upgraded))
-				c.Close()
+				leaveNow(c)
 				// The room is back to one peer before the next join.
 				resident.expect("peer-joined")
 				resident.expect("peer-left")
@@ -181,6 +182,9 @@ func (tr *natsTraffic) count(m *nats.Msg) {
 			kind = strings.TrimSuffix(strings.TrimPrefix(k, tr.prefix), ".")
 			if kind == "" {
 				kind = "frames"
+				if m.Header.Get(hdrKind) == kindAck {
+					kind = "acks"
+				}
 			}
 			break
 		}
@@ -253,7 +257,7 @@ func BenchmarkNATSTrafficRoomOf6(b *testing.B) {
 	servers := []*caddyproc.Proc{startCaddy(b, c), startCaddy(b, c)}
 	for _, p := range servers { // connect and create the bucket first
 		cl, _ := joinEventually(b, p, "warmup", 15*time.Second)
-		cl.c.Close()
+		leaveNow(cl.c)
 	}
 	tr := watchTraffic(b, srv.URL(), prefix)
 	js, err := jetstream.New(tr.nc)
@@ -305,15 +309,22 @@ func BenchmarkNATSTrafficRoomOf6(b *testing.B) {
 		// counted, but waited for (its key gone) before the next round.
 		last := cls[len(cls)-1]
 		for _, cl := range cls[:len(cls)-1] {
-			cl.c.Close()
+			leaveNow(cl.c)
 			last.expectFrom("peer-left", cl.id)
 		}
 		tr.report(b, "leave", 5)
-		last.c.Close()
+		leaveNow(last.c)
 		key := newHub("default", config{}, zap.NewNop()).roomKey(room)
 		eventually(b, 10*time.Second, "the room's key gone", func() bool {
 			_, err := kv.Get(ctx, key)
 			return errors.Is(err, jetstream.ErrKeyNotFound)
 		})
 	}
+}
+
+// leaveNow leaves the room and closes: a connection closed without a leave
+// is a lost one, which stays in its room for resume_window.
+func leaveNow(c *websocket.Conn) {
+	_ = c.WriteJSON(map[string]string{"type": "leave"})
+	c.Close()
 }

@@ -78,8 +78,9 @@ type Hub struct {
 	// before announcing peer-left, so no frame of that peer follows.
 	remoteRelay sync.RWMutex
 
-	nodes nodeTable
-	seq   atomic.Uint64 // orders local joins
+	nodes   nodeTable
+	inbound inTable
+	seq     atomic.Uint64 // orders local joins
 
 	statsMu sync.Mutex
 	stats   signaling.HubStats

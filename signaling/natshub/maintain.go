@@ -30,6 +30,12 @@ const (
 // members when asked (after a reconnect or a failed update).
 func (h *Hub) maintain() {
 	defer close(h.stopped)
+	links := make(chan struct{})
+	go func() {
+		defer close(links)
+		h.linkLoop(h.stop)
+	}()
+	defer func() { <-links }()
 	ticker := newTicker(h.nodes.heartbeat)
 	defer ticker.Stop()
 	for tick := 1; ; tick++ {
@@ -49,7 +55,7 @@ func (h *Hub) maintain() {
 			if tick%markerTicks == 0 && h.nodes.isConnected() {
 				h.purgeMarkers(markerAge)
 			}
-			h.nodes.forget()
+			h.inbound.forget(h.nodes.forget())
 		}
 	}
 }

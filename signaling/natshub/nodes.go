@@ -9,13 +9,14 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// errOutboxFull means frames for a node piled up while it could not be
-// reached; the frame is dropped.
+// errOutboxFull means frames for a node piled up unacknowledged (it could
+// not be reached); the frame is dropped.
 var errOutboxFull = errors.New("signaling hub: too many frames waiting for an unreachable server")
 
 const (
-	// maxOutbox bounds the messages kept for one node while it cannot be
-	// reached (about a minute of a busy room's signaling).
+	// maxOutbox bounds the messages kept for one node until it
+	// acknowledges them (about a minute of a busy room's signaling while it
+	// cannot be reached).
 	maxOutbox = 4096
 	// helloHeader marks the heartbeat a node sends when it (re)connects;
 	// the others answer with one of their own at once.
@@ -25,12 +26,14 @@ const (
 )
 
 // nodeTable is what this node knows of the others: when each was last
-// heard, and messages held back for those not known to hear us yet.
+// heard, and the sending side of the link to each (reliable.go), which
+// keeps every message until its node acknowledges it.
 //
 // A message to node N is published at once only when this node has heard
 // N since its own current connection began. Otherwise (we or N just
 // reconnected) it waits here, in order, until N's heartbeat shows that N
 // is subscribed again: a message published before that would be lost.
+// Then every unacknowledged message is published again.
 type nodeTable struct {
 	h         *Hub
 	mu        sync.Mutex
@@ -39,7 +42,8 @@ type nodeTable struct {
 	upCh      chan struct{}
 	lastSeen  map[string]time.Time
 	mourned   map[string]bool // silent nodes a sweep was started for
-	outbox    map[string][]*nats.Msg
+	links     map[string]*outLink
+	linkIDs   uint64 // numbers links: the last one started
 	heartbeat time.Duration
 }
 
@@ -48,7 +52,7 @@ func (t *nodeTable) init(h *Hub) {
 	t.upCh = make(chan struct{})
 	t.lastSeen = make(map[string]time.Time)
 	t.mourned = make(map[string]bool)
-	t.outbox = make(map[string][]*nats.Msg)
+	t.links = make(map[string]*outLink)
 	t.heartbeat = h.cfg.nodeTimeout / 3
 }
 
@@ -59,6 +63,10 @@ func (t *nodeTable) connected() {
 		return
 	}
 	t.up, t.since = true, time.Now()
+	// Whatever was written to the previous connection may be lost.
+	for _, l := range t.links {
+		l.rewind()
+	}
 	select {
 	case <-t.upCh:
 	default:
@@ -107,25 +115,37 @@ func (t *nodeTable) onHeartbeat(m *nats.Msg) {
 	if node == t.h.node {
 		return
 	}
+	hello := m.Header.Get(helloHeader) != ""
 	t.mu.Lock()
 	t.lastSeen[node] = time.Now()
+	if l := t.links[node]; l != nil && hello {
+		// It reconnected: what we published meanwhile may be lost.
+		l.rewind()
+	}
 	t.flush(node)
 	t.mu.Unlock()
-	if m.Header.Get(helloHeader) != "" {
+	if hello {
 		t.beat(false)
 	}
 }
 
-// flush publishes the messages held for node if it can hear us; the
-// caller holds t.mu.
+// flush publishes the messages for node not published since the last
+// rewind, if it can hear us; the caller holds t.mu.
 func (t *nodeTable) flush(node string) {
-	if !t.reachable(node) {
+	l := t.links[node]
+	if l == nil || !t.reachable(node) {
 		return
 	}
-	for _, m := range t.outbox[node] {
-		_ = t.h.nc.PublishMsg(m) // buffered by nats.go; fails only once closed
+	t.publish(l.unsent())
+}
+
+// publish publishes messages in order; the caller holds t.mu.
+func (t *nodeTable) publish(ms []*nats.Msg) {
+	for _, m := range ms {
+		// Buffered by nats.go; it fails only once closed, and what is
+		// lost is published again until acknowledged.
+		_ = t.h.nc.PublishMsg(m)
 	}
-	delete(t.outbox, node)
 }
 
 // reachable says whether node was heard during this connection; the
@@ -134,19 +154,67 @@ func (t *nodeTable) reachable(node string) bool {
 	return t.up && t.lastSeen[node].After(t.since)
 }
 
-// send publishes m to node, or keeps it until node can hear us.
+// send numbers m on the link to node and publishes it when node can hear
+// us; it is kept until node acknowledges it. It fails when maxOutbox
+// messages for node wait for their acknowledgement.
 func (t *nodeTable) send(node string, m *nats.Msg) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	q := t.outbox[node]
-	if len(q) == 0 && t.reachable(node) {
-		return t.h.nc.PublishMsg(m)
+	l := t.links[node]
+	if l == nil {
+		t.linkIDs++
+		l = newOutLink(t.h.node, t.linkIDs)
+		t.links[node] = l
 	}
-	if len(q) >= maxOutbox {
-		return errOutboxFull
+	if err := l.add(m, time.Now()); err != nil {
+		return err
 	}
-	t.outbox[node] = append(q, m)
+	t.flush(node)
 	return nil
+}
+
+// onAck drops what node acknowledged.
+func (t *nodeTable) onAck(node string, link, seq uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l := t.links[node]; l != nil {
+		l.ack(link, seq, time.Now())
+	}
+}
+
+// tickLinks publishes again what stays unacknowledged for too long, and
+// drops the links to nodes found dead with what they held: their peers
+// are gone.
+func (t *nodeTable) tickLinks() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	judging := t.up && now.Sub(t.since) > t.h.cfg.nodeTimeout
+	for node, l := range t.links {
+		seen, ok := t.lastSeen[node]
+		if !ok {
+			t.lastSeen[node] = now // never heard: a full timeout from now
+		} else if judging && now.Sub(seen) > t.h.cfg.nodeTimeout {
+			delete(t.links, node)
+			continue
+		}
+		if !t.reachable(node) {
+			continue
+		}
+		t.publish(l.stale(now))
+		t.publish(l.unsent())
+	}
+}
+
+// unacked is the number of messages waiting for node's acknowledgement,
+// for tests.
+func (t *nodeTable) unacked(node string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l := t.links[node]; l != nil {
+		return l.pending()
+	}
+	return 0
 }
 
 // judging says whether this node may declare others dead: only after it
@@ -188,15 +256,18 @@ func (t *nodeTable) newlyDead() bool {
 	return found
 }
 
-// forget drops what is kept about nodes silent for long.
-func (t *nodeTable) forget() {
+// forget drops what is kept about nodes silent for long, and names them.
+func (t *nodeTable) forget() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var gone []string
 	for n, seen := range t.lastSeen {
 		if time.Since(seen) > forgetAfter*t.h.cfg.nodeTimeout {
+			gone = append(gone, n)
 			delete(t.lastSeen, n)
-			delete(t.outbox, n)
+			delete(t.links, n)
 			delete(t.mourned, n)
 		}
 	}
+	return gone
 }

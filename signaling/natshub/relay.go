@@ -144,8 +144,30 @@ func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, e
 }
 
 // onNodeMsg handles what other nodes send this one, one message at a time
-// in the order each node sent them.
+// in the order each node sent them: acknowledgements at once, messages
+// through the link from their node (reliable.go), which drops duplicates
+// and holds early ones until the gap is filled.
 func (h *Hub) onNodeMsg(m *nats.Msg) {
+	s, ok := parseSeq(m.Header.Get(hdrSeq))
+	if !ok {
+		h.handleNodeMsg(m) // not sequenced
+		return
+	}
+	if m.Header.Get(hdrKind) == kindAck {
+		h.nodes.onAck(s.node, s.link, s.seq)
+		return
+	}
+	ms, link, ackSeq, ack := h.inbound.receive(s, m)
+	for _, m := range ms {
+		h.handleNodeMsg(m)
+	}
+	if ack {
+		h.sendAck(s.node, link, ackSeq)
+	}
+}
+
+// handleNodeMsg handles one message of another node, in its order.
+func (h *Hub) handleNodeMsg(m *nats.Msg) {
 	if m.Header.Get(hdrTunnel) != "" {
 		h.onTunnelMsg(m)
 		return
