@@ -326,5 +326,13 @@ func BenchmarkNATSTrafficRoomOf6(b *testing.B) {
 // is a lost one, which stays in its room for resume_window.
 func leaveNow(c *websocket.Conn) {
 	_ = c.WriteJSON(map[string]string{"type": "leave"})
+	// Read until the server closes: a socket closed with frames unread
+	// is reset, and a reset can drop the leave before the server reads it.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := c.NextReader(); err != nil {
+			break
+		}
+	}
 	c.Close()
 }
