@@ -84,27 +84,35 @@ func sessionMAC(hub, room, id string, gen uint64) []byte {
 
 // sessions finds this process's live sessions by hub and peer id (ids are
 // 128 random bits), for resumes and for frames posted by the SSE transport.
-var sessions = sessionRegistry{m: make(map[string]*session)}
+var sessions = sessionRegistry{m: make(map[string]map[string]*session)}
 
+// sessionRegistry holds sessions by hub, then id: keyed by the id the
+// session already holds, it allocates no key per peer.
 type sessionRegistry struct {
 	mu sync.Mutex
-	m  map[string]*session
+	m  map[string]map[string]*session
 }
-
-func registryKey(hub, id string) string { return hub + "\x00" + id }
 
 func (r *sessionRegistry) add(s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.m[registryKey(s.h.Hub, s.id)] = s
+	hub := r.m[s.h.Hub]
+	if hub == nil {
+		hub = make(map[string]*session)
+		r.m[s.h.Hub] = hub
+	}
+	hub[s.id] = s
 }
 
 func (r *sessionRegistry) remove(s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := registryKey(s.h.Hub, s.id)
-	if r.m[k] == s {
-		delete(r.m, k)
+	hub := r.m[s.h.Hub]
+	if hub[s.id] == s {
+		delete(hub, s.id)
+	}
+	if len(hub) == 0 {
+		delete(r.m, s.h.Hub)
 	}
 }
 
@@ -117,7 +125,7 @@ func (r *sessionRegistry) lookup(hub, room, token string) (*session, uint64) {
 		return nil, 0
 	}
 	r.mu.Lock()
-	s := r.m[registryKey(hub, id)]
+	s := r.m[hub][id]
 	r.mu.Unlock()
 	if s == nil || (room != "" && s.room != room) {
 		return nil, 0
@@ -146,15 +154,21 @@ func LiveSessions() int { return sessions.count() }
 func (r *sessionRegistry) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.m)
+	n := 0
+	for _, hub := range r.m {
+		n += len(hub)
+	}
+	return n
 }
 
 // away counts the sessions waiting for a resume, per hub.
 func (r *sessionRegistry) away() map[string]int {
 	r.mu.Lock()
-	all := make([]*session, 0, len(r.m))
-	for _, s := range r.m {
-		all = append(all, s)
+	var all []*session
+	for _, hub := range r.m {
+		for _, s := range hub {
+			all = append(all, s)
+		}
 	}
 	r.mu.Unlock()
 	n := make(map[string]int)
