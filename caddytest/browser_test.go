@@ -34,8 +34,8 @@ const (
 const browserGlobals = `	turn {
 		realm localhost
 		secret browser-secret
-		listen udp/127.0.0.1:34790 tcp/127.0.0.1:34790
-		tls 127.0.0.1:34791 localhost
+		listen udp/127.0.0.1:14790 tcp/127.0.0.1:14790
+		tls 127.0.0.1:14791 localhost
 		relay_address 127.0.0.1
 		allow_peers 127.0.0.1/32
 	}

@@ -17,7 +17,7 @@ import (
 
 const (
 	credsSecret = "integration-secret"
-	turnAddr    = "127.0.0.1:34781" // the external pion/turn server these tests start
+	turnAddr    = "127.0.0.1:14781" // the external pion/turn server these tests start
 )
 
 // credentialsSite issues credentials for an external TURN server at

@@ -35,7 +35,7 @@ const jsonConfig = `{
     "turn": {
       "realm": "localhost",
       "secrets": ["json-turn-secret"],
-      "listen": ["udp/127.0.0.1:34795"],
+      "listen": ["udp/127.0.0.1:14795"],
       "relay_address": "127.0.0.1",
       "max_lifetime": "12h"
     }
@@ -51,7 +51,7 @@ func TestJSONConfig(t *testing.T) {
 	// Credentials without secret or URIs take the turn app's.
 	var app iceAnswer
 	getJSON(t, http.MethodGet, "http://localhost:9080/rtc/app-credentials", &app)
-	if len(app.ICEServers) != 2 || app.ICEServers[0].URLs[0] != "stun:127.0.0.1:34795" ||
+	if len(app.ICEServers) != 2 || app.ICEServers[0].URLs[0] != "stun:127.0.0.1:14795" ||
 		turncreds.Verify([]string{"json-turn-secret"}, app.ICEServers[1].Username, app.ICEServers[1].Credential, time.Now()) != nil {
 		t.Fatalf("credentials from the turn app: %+v", app)
 	}

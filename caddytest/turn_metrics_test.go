@@ -17,7 +17,7 @@ import (
 // server no other test shares): no allocation of another test can come or
 // go while the deltas are measured.
 const (
-	metricsTURNPort = "34795"
+	metricsTURNPort = "14795"
 	metricsTURNAddr = "127.0.0.1:" + metricsTURNPort
 	// countedRTO is the retransmission timeout of the test's TURN clients:
 	// long enough that a slow answer on a loaded machine is never asked

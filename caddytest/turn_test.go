@@ -17,9 +17,12 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
+// The fixed ports of these tests lie below Linux's ephemeral range
+// (32768-60999): a port in it may be taken at any time as the local port of
+// an outgoing connection of a test running in parallel.
 const (
-	turnPort  = "34790"
-	turnsPort = "34791"
+	turnPort  = "14790"
+	turnsPort = "14791"
 	newSecret = "current-secret"
 	oldSecret = "previous-secret"
 )
