@@ -174,7 +174,7 @@ func (r *sessionRegistry) away() map[string]int {
 	n := make(map[string]int)
 	for _, s := range all {
 		s.mu.Lock()
-		if s.tr == nil && !s.ended {
+		if s.tr == nil && !s.isEnded() {
 			n[s.h.Hub]++
 		}
 		s.mu.Unlock()

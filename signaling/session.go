@@ -43,11 +43,10 @@ type session struct {
 	space chan struct{} // made when a sender first waits for room
 	gen   uint64        // of the resume token
 	away  *time.Timer   // runs out the resume window
-	ended bool
 	// overflowed is set when an away peer missed too much; it is then
 	// being ended.
 	overflowed bool
-	done       chan struct{} // closed when the session ends
+	done       chan struct{} // closed, under mu, when the session ends
 
 	leaveOnce sync.Once
 
@@ -90,7 +89,7 @@ func (s *session) ID() string { return s.id }
 // Send implements Peer.
 func (s *session) Send(frame []byte) bool {
 	s.mu.Lock()
-	if s.ended {
+	if s.isEnded() {
 		s.mu.Unlock()
 		return false
 	}
@@ -137,7 +136,7 @@ func (s *session) waitForRoom(frame []byte) bool {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		if s.ended {
+		if s.isEnded() {
 			s.mu.Unlock()
 			return false
 		}
@@ -207,7 +206,7 @@ func (s *session) Close(code int, reason string) { s.end(code, reason, false) }
 // reading.
 func (s *session) fatal(code, msg string, closeCode int) {
 	s.mu.Lock()
-	if !s.ended && s.out.pending() < sendQueueSize {
+	if !s.isEnded() && s.out.pending() < sendQueueSize {
 		s.out.push(errorFrame(code, msg))
 		if s.tr != nil {
 			s.tr.wake()
@@ -222,12 +221,11 @@ func (s *session) fatal(code, msg string, closeCode int) {
 // once); without a transport it leaves here.
 func (s *session) end(code int, reason string, flush bool) {
 	s.mu.Lock()
-	if s.ended {
+	if s.isEnded() {
 		s.mu.Unlock()
 		return
 	}
-	s.ended = true
-	close(s.done)
+	close(s.done) // under s.mu: once
 	if s.away != nil {
 		s.away.Stop()
 	}
@@ -255,7 +253,7 @@ func (s *session) isEnded() bool {
 // 1000) or resume is off.
 func (s *session) lost(t transport, goodbye bool) {
 	s.mu.Lock()
-	if s.tr != t || s.ended {
+	if s.tr != t || s.isEnded() {
 		s.mu.Unlock()
 		return
 	}
@@ -269,7 +267,7 @@ func (s *session) lost(t transport, goodbye bool) {
 	var timer *time.Timer
 	timer = time.AfterFunc(window, func() {
 		s.mu.Lock()
-		expired := s.away == timer && s.tr == nil && !s.ended
+		expired := s.away == timer && s.tr == nil && !s.isEnded()
 		s.mu.Unlock()
 		if expired {
 			s.h.metrics.resume("expired")
@@ -295,14 +293,17 @@ func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members 
 	// after as a peer-joined or peer-left.
 	members := s.h.hub.Members(s.room, s.id)
 	s.mu.Lock()
-	if s.ended || gen != s.gen || !s.out.rewind(lastSeq) {
+	if s.isEnded() || gen != s.gen || !s.out.rewind(lastSeq) {
 		s.mu.Unlock()
 		return nil
 	}
 	s.gen++
 	old := s.tr
 	s.tr = t
-	s.away = nil // its timer finds itself replaced
+	if s.away != nil {
+		s.away.Stop()
+		s.away = nil // should it have fired already, it finds itself replaced
+	}
 	w := welcome(members, sessionToken(s.h.Hub, s.room, s.id, s.gen), s.inAck)
 	s.mu.Unlock()
 	if old != nil {
