@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -53,6 +54,11 @@ type peer struct {
 	next  int
 	// recv is the reader goroutine's state, keyed by sender index.
 	recv map[int]*seqTracker
+	// The sender's buffers: a payload being built, and the signals of
+	// one write.
+	scratch []byte
+	out     frameBatch
+	wbuf    []byte // masked frames being written, under wmu
 	// inflight and wake pace a FlatOut sender: receivers decrement and
 	// wake it.
 	inflight atomic.Int64
@@ -136,15 +142,23 @@ func (r *run) token(p *peer) (string, error) {
 func (r *run) read(p *peer) {
 	defer close(p.done)
 	defer p.id.Store(nil)
+	var buf []byte // reused: frames are handled before the next is read
 	for {
-		_, b, err := p.conn.ReadMessage()
+		_, rd, err := p.conn.NextReader()
+		if err == nil {
+			buf, err = readAll(rd, buf[:0])
+		}
 		if err != nil {
 			if !r.closing.Load() {
 				r.dropped.Add(1)
 			}
 			return
 		}
-		f, err := r.proto.parse(b)
+		if data, ok := r.proto.quick(buf); ok {
+			r.receive(p, data)
+			continue
+		}
+		f, err := r.proto.parse(buf)
 		switch {
 		case err != nil:
 			r.count(&r.serverErrors, "unparsable_frame")
@@ -156,10 +170,30 @@ func (r *run) read(p *peer) {
 	}
 }
 
+// readAll appends what rd holds to b.
+func readAll(rd io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 // receive checks one signal's sequence and latency.
 func (r *run) receive(p *peer, data []byte) {
-	var pl payload
-	if err := json.Unmarshal(data, &pl); err != nil || pl.From < 0 || pl.From >= len(r.peers) {
+	pl, ok := parsePayload(data)
+	if !ok && json.Unmarshal(data, &pl) != nil {
+		pl.From = -1
+	}
+	if pl.From < 0 || pl.From >= len(r.peers) {
 		r.count(&r.serverErrors, "foreign_signal")
 		return
 	}
@@ -188,12 +222,44 @@ func (r *run) receive(p *peer, data []byte) {
 	}
 }
 
-// write sends one frame; frames of one peer never interleave.
-func (p *peer) write(b []byte) error {
+// write sends msgs as text frames in one write to the connection; frames
+// of one peer never interleave. gorilla's own writes (pongs, the close
+// frame) are single writes too, so they land between whole frames.
+func (p *peer) write(msgs ...[]byte) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	_ = p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return p.conn.WriteMessage(websocket.TextMessage, b)
+	p.wbuf = p.wbuf[:0]
+	for _, m := range msgs {
+		p.wbuf = appendClientText(p.wbuf, m)
+	}
+	conn := p.conn.UnderlyingConn()
+	_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := conn.Write(p.wbuf)
+	return err
+}
+
+// frameBatch holds a sender's frames back to back until they go out.
+type frameBatch struct {
+	buf  []byte
+	ends []int
+	list [][]byte
+}
+
+func (f *frameBatch) reset() { f.buf, f.ends = f.buf[:0], f.ends[:0] }
+
+// next is what the next frame is appended to; add records the result.
+func (f *frameBatch) next() []byte { return f.buf }
+func (f *frameBatch) add(b []byte) { f.buf, f.ends = b, append(f.ends, len(b)) }
+
+// frames are the frames added since reset.
+func (f *frameBatch) frames() [][]byte {
+	f.list = f.list[:0]
+	start := 0
+	for _, end := range f.ends {
+		f.list = append(f.list, f.buf[start:end])
+		start = end
+	}
+	return f.list
 }
 
 // close says goodbye with a close frame and drops the connection.

@@ -40,8 +40,11 @@ type protocol interface {
 	// dialURL is the URL peer slot of room dials. preID is the id the
 	// load tester assigns (PeerJS); the caddy protocol ignores it.
 	dialURL(base *url.URL, room, preID, token string) string
-	// signal encodes a signal carrying data to the peer with id to.
-	signal(to string, data []byte) []byte
+	// appendSignal appends a signal carrying data to the peer with id to.
+	appendSignal(b []byte, to string, data []byte) []byte
+	// quick returns the payload of a relayed signal without a JSON
+	// decoder, or false when b needs parse (see quickSignal).
+	quick(b []byte) ([]byte, bool)
 	// parse decodes a received frame.
 	parse(b []byte) (inFrame, error)
 	// heartbeat is a frame to send now and then to stay connected, or nil
@@ -82,8 +85,12 @@ func (caddyProto) dialURL(base *url.URL, room, _, token string) string {
 	return withQuery(base, "room", room, "token", token)
 }
 
-func (caddyProto) signal(to string, data []byte) []byte {
-	return buildSignal(`{"type":"signal","to":`, to, `,"data":`, data)
+func (caddyProto) appendSignal(b []byte, to string, data []byte) []byte {
+	return appendSignal(b, `{"type":"signal","to":`, to, `,"data":`, data)
+}
+
+func (caddyProto) quick(b []byte) ([]byte, bool) {
+	return quickSignal(b, `"type":"signal"`, `,"data":`)
 }
 
 // caddyIn has the fields of every server frame the engine looks at.
@@ -123,8 +130,12 @@ func (peerJSProto) dialURL(base *url.URL, _, preID, token string) string {
 	return withQuery(base, "key", peerJSKey, "id", preID, "token", token)
 }
 
-func (peerJSProto) signal(to string, data []byte) []byte {
-	return buildSignal(`{"type":"OFFER","dst":`, to, `,"payload":`, data)
+func (peerJSProto) appendSignal(b []byte, to string, data []byte) []byte {
+	return appendSignal(b, `{"type":"OFFER","dst":`, to, `,"payload":`, data)
+}
+
+func (peerJSProto) quick(b []byte) ([]byte, bool) {
+	return quickSignal(b, `"type":"OFFER"`, `,"payload":`)
 }
 
 // peerJSIn has the fields of the PeerJS server frames the engine looks at.
@@ -156,11 +167,10 @@ var peerJSHeartbeat = []byte(`{"type":"HEARTBEAT"}`)
 func (peerJSProto) heartbeat() []byte { return peerJSHeartbeat }
 func (peerJSProto) assignsIDs() bool  { return true }
 
-// buildSignal concatenates a signal frame without a JSON encoder: it runs
+// appendSignal concatenates a signal frame without a JSON encoder: it runs
 // for every signal, and the load tester shares the machine with the
 // server it measures. Ids are server-made or ours, so quoting suffices.
-func buildSignal(head, to, mid string, data []byte) []byte {
-	b := make([]byte, 0, len(head)+len(to)+len(mid)+len(data)+8)
+func appendSignal(b []byte, head, to, mid string, data []byte) []byte {
 	b = append(b, head...)
 	b = strconv.AppendQuote(b, to)
 	b = append(b, mid...)

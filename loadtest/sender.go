@@ -45,15 +45,14 @@ func (r *run) sendLoop(ctx context.Context, p *peer) {
 	}
 }
 
-// sendFlatOut keeps Window signals of p in flight.
+// sendFlatOut keeps Window signals of p in flight, sending those that are
+// due in one write.
 func (r *run) sendFlatOut(ctx context.Context, p *peer) {
 	stall := time.NewTimer(flatOutStall)
 	defer stall.Stop()
 	for ctx.Err() == nil {
-		for p.inflight.Load() < int64(r.cfg.Window) {
-			if err := r.sendOne(p); err == errNoRoomMate {
-				break
-			} else if err != nil {
+		if due := int64(r.cfg.Window) - p.inflight.Load(); due > 0 {
+			if err := r.sendSignals(p, int(due)); err != nil && err != errNoRoomMate {
 				return
 			}
 		}
@@ -69,21 +68,32 @@ func (r *run) sendFlatOut(ctx context.Context, p *peer) {
 }
 
 // sendOne sends the next signal to the next connected room-mate.
-func (r *run) sendOne(p *peer) error {
-	to, slot := r.nextMate(p)
-	if to == "" {
+func (r *run) sendOne(p *peer) error { return r.sendSignals(p, 1) }
+
+// sendSignals sends up to n signals, round-robin to the connected
+// room-mates, in one write.
+func (r *run) sendSignals(p *peer, n int) error {
+	p.out.reset()
+	for range n {
+		to, slot := r.nextMate(p)
+		if to == "" {
+			break
+		}
+		p.seqTo[slot]++
+		p.scratch = r.appendPayload(p.scratch[:0], p.index, p.seqTo[slot])
+		p.out.add(r.proto.appendSignal(p.out.next(), to, p.scratch))
+	}
+	sent := len(p.out.ends)
+	if sent == 0 {
 		return errNoRoomMate
 	}
-	seq := p.seqTo[slot] + 1
-	frame := r.proto.signal(to, r.payload(p.index, seq))
-	r.sent.Add(1)
-	p.inflight.Add(1)
-	if err := p.write(frame); err != nil {
-		r.sent.Add(^uint64(0))
-		p.inflight.Add(-1)
+	r.sent.Add(uint64(sent))
+	p.inflight.Add(int64(sent))
+	if err := p.write(p.out.frames()...); err != nil {
+		r.sent.Add(-uint64(sent))
+		p.inflight.Add(-int64(sent))
 		return err
 	}
-	p.seqTo[slot] = seq
 	return nil
 }
 
@@ -102,10 +112,9 @@ func (r *run) nextMate(p *peer) (string, int) {
 	return "", 0
 }
 
-// payload builds a signal's data by hand: this runs for every signal on a
-// machine shared with the server under test.
-func (r *run) payload(from int, seq uint64) []byte {
-	b := make([]byte, 0, len(r.pad)+payloadOverhead)
+// appendPayload builds a signal's data by hand: this runs for every signal
+// on a machine shared with the server under test. parsePayload reads it.
+func (r *run) appendPayload(b []byte, from int, seq uint64) []byte {
 	b = append(b, `{"f":`...)
 	b = strconv.AppendInt(b, int64(from), 10)
 	b = append(b, `,"s":`...)
