@@ -3,8 +3,10 @@ package signaling
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -17,12 +19,18 @@ const (
 	// stallTimeout is how long a sender waits for room in a full queue
 	// before the reader counts as not reading.
 	stallTimeout = 5 * time.Second
-	// writeWait bounds one frame write to a peer.
-	writeWait = 10 * time.Second
 	// closeGrace is how long the server waits for the peer's close frame
 	// after sending its own, so the peer gets to read what came before it.
 	closeGrace = 2 * time.Second
 )
+
+// writeWait bounds one write of the writer goroutine to a peer; a
+// variable for tests.
+var writeWait = 10 * time.Second
+
+// testHookLeftover, when set, is called when a write on a sender's
+// goroutine leaves bytes over for the writer goroutine.
+var testHookLeftover func()
 
 // wsConn is the WebSocket transport of a session. At most one goroutine
 // (the writer) writes at a time; the connection's own goroutine does all
@@ -47,8 +55,19 @@ type wsConn struct {
 	pinger       *time.Timer
 	pingAt       time.Time // when the pinger fires next
 
+	// raw is the connection when a sender may write to it without
+	// blocking (see send): plain TCP on Linux; nil under TLS.
+	raw rawWriter
+	// tail is what a write from a sender's goroutine left over for the
+	// writer goroutine to write first; with tailHeld, that write left the
+	// connection's write lock held for finishWrite.
+	tail      []byte
+	tailHeld  bool
+	lastWrite time.Time // when the writer last took frames
+	lastPing  time.Time // when the writer last sent a ping
+
 	closeOnce   sync.Once
-	done        chan struct{} // closed when the connection starts closing
+	closed      atomic.Bool // the connection started closing
 	closeCode   int
 	closeReason string
 	flush       bool // whether waiting frames go out before the close frame
@@ -57,7 +76,20 @@ type wsConn struct {
 var _ transport = (*wsConn)(nil)
 
 func newWSConn(ws *websocket.Conn, metrics *hubMetrics) *wsConn {
-	return &wsConn{ws: ws, metrics: metrics, done: make(chan struct{})}
+	c := &wsConn{ws: ws, metrics: metrics}
+	c.raw, _ = ws.UnderlyingConn().(rawWriter)
+	return c
+}
+
+// rawWriter is a connection a sender may write to without blocking.
+type rawWriter interface {
+	// tryWrite writes what the socket takes of b at once; held says it
+	// wrote only part of it and kept the connection's write lock, so
+	// that nothing else is written before finishWrite writes the rest.
+	tryWrite(b []byte) (n int, held bool, err error)
+	// finishWrite writes the rest of a held tryWrite, blocking until
+	// deadline, and releases the lock.
+	finishWrite(rest []byte, deadline time.Time) error
 }
 
 // start lets writers run and pings the peer every pingInterval; the
@@ -73,17 +105,19 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 	return c.finished
 }
 
-// pingTick asks the writer for a keep-alive ping and re-arms itself.
+// pingTick asks the writer for a keep-alive ping and re-arms itself. The
+// timer's goroutine may write the ping itself (see send).
 func (c *wsConn) pingTick() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closing() {
+		c.mu.Unlock()
 		return
 	}
 	c.pingDue = true
-	c.wakeLocked()
 	c.pinger.Reset(c.pingInterval)
 	c.pingAt = time.Now().Add(c.pingInterval)
+	c.mu.Unlock()
+	c.send()
 }
 
 // ackDelay bounds how long frames kept for replay wait for the ping whose
@@ -91,6 +125,25 @@ func (c *wsConn) pingTick() {
 // (rather than up to a whole ping_interval later), so a peer holds a few
 // seconds of its frames, and an idle one none once its pong is in.
 const ackDelay = 3 * time.Second
+
+// ackPing is the ping to send with frames just taken, which are kept
+// until a pong proves they arrived: once per ackDelay a ping rides along
+// with the frames, in the same write, carrying the last one's seq; frames
+// without one get a ping within ackDelay (pingSoon), which in steady
+// traffic a later frame's ping overtakes. The caller holds c.s.mu and c.mu.
+func (c *wsConn) ackPing() string {
+	if c.pinger == nil || c.closing() {
+		return ""
+	}
+	if c.lastWrite.Sub(c.lastPing) < ackDelay {
+		c.pingSoon()
+		return ""
+	}
+	c.lastPing = c.lastWrite
+	c.pinger.Reset(c.pingInterval) // this ping is also the keep-alive
+	c.pingAt = c.lastWrite.Add(c.pingInterval)
+	return strconv.FormatUint(c.s.out.lastTaken(), 10)
+}
 
 // pingSoon brings the next ping forward to within ackDelay; the caller
 // holds c.mu.
@@ -153,6 +206,96 @@ func (c *wsConn) wakeLocked() {
 	go c.writeLoop()
 }
 
+// send implements transport. On a plain TCP connection with no writer
+// running, the caller's goroutine becomes the writer for as long as the
+// socket takes frames without blocking: a relayed frame then costs one
+// system call and no goroutine switch, which at a few frames per second
+// per peer is most of what the runtime would spend on it. The close, and
+// what a full socket leaves over, are left to a writer goroutine, so a
+// peer that does not read still holds up only its own writer.
+func (c *wsConn) send() {
+	c.mu.Lock()
+	if !c.becomeInlineWriter() {
+		c.wakeLocked()
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.writeInline()
+}
+
+// becomeInlineWriter makes the caller the writer if the connection can
+// be written to without blocking and nobody else is; the caller holds
+// c.mu.
+func (c *wsConn) becomeInlineWriter() bool {
+	if c.raw == nil || c.writing || c.finished == nil {
+		return false
+	}
+	// A peer sent to this often gets a writer goroutine, which writes
+	// the frames that queue meanwhile in one batch: under a flood a
+	// system call per frame would cost more than the goroutine.
+	if now := time.Now(); now.Sub(c.lastWrite) < inlineGap {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// inlineGap is how long after a write the next one goes to a writer
+// goroutine rather than a sender's.
+const inlineGap = time.Millisecond
+
+// writeInline is the writer on a sender's goroutine; see send.
+func (c *wsConn) writeInline() {
+	var stack [64]outFrame
+	for {
+		j := c.next(stack[:0], true)
+		switch {
+		case j.handover:
+			go c.writeLoop()
+			return
+		case len(j.frames) == 0 && j.ping == "":
+			return // next stopped being the writer
+		}
+		rest, held, err := c.tryWrite(j.frames, j.ping)
+		switch {
+		case err != nil:
+			c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
+			go c.writeLoop() // sees the connection closing
+			return
+		case rest != nil:
+			if testHookLeftover != nil {
+				testHookLeftover()
+			}
+			c.mu.Lock()
+			c.tail, c.tailHeld = rest, held
+			c.mu.Unlock()
+			go c.writeLoop()
+			return
+		}
+	}
+}
+
+// tryWrite encodes frames, or a ping, and writes them without waiting for
+// the socket; rest is a copy of what did not go out (see rawWriter).
+func (c *wsConn) tryWrite(frames []outFrame, ping string) (rest []byte, held bool, err error) {
+	buf := batchBuffers.Get().(*[]byte)
+	defer batchBuffers.Put(buf)
+	b := appendBatch((*buf)[:0], frames, ping)
+	*buf = b
+	n, held, err := c.raw.tryWrite(b)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, f := range frames {
+		c.metrics.frameOut(f.b)
+	}
+	if n < len(b) {
+		rest = slices.Clone(b[n:]) // b goes back to its pool
+	}
+	return rest, held, nil
+}
+
 // close implements transport.
 func (c *wsConn) close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
 
@@ -171,7 +314,7 @@ func (c *wsConn) fail(code, msg string, closeCode int) {
 func (c *wsConn) disconnect(code int, reason string, flush bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason, c.flush = code, reason, flush
-		close(c.done)
+		c.closed.Store(true)
 		if !flush {
 			// Unblock a write stuck on a peer that is not reading, so the
 			// writer sees done and the peer leaves its room now.
@@ -194,21 +337,21 @@ func (c *wsConn) disconnect(code int, reason string, flush bool) {
 func (c *wsConn) writeLoop() {
 	var stack [64]outFrame // a batch, without allocating
 	for {
-		frames, ping, closing := c.next(stack[:0])
-		switch {
-		case closing:
+		j := c.next(stack[:0], false)
+		switch frames, ping := j.frames, j.ping; {
+		case j.closing:
 			if c.s != nil && c.s.isEnded() {
 				c.s.leave()
 			}
 			c.finish()
 			close(c.finished)
 			return
-		case ping != "":
-			if err := c.ws.WriteControl(websocket.PingMessage, []byte(ping), time.Now().Add(writeWait)); err != nil {
-				c.disconnect(websocket.CloseAbnormalClosure, "ping failed", false)
+		case j.tail != nil:
+			if err := c.writeTail(j, time.Now().Add(writeWait)); err != nil {
+				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
 			}
-		case len(frames) > 0:
-			if err := c.writeBatch(frames, time.Now().Add(writeWait)); err != nil {
+		case len(frames) > 0 || ping != "":
+			if err := c.writeBatch(frames, ping, time.Now().Add(writeWait)); err != nil {
 				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
 			}
 		default:
@@ -217,12 +360,22 @@ func (c *wsConn) writeLoop() {
 	}
 }
 
+// job is the writer's next piece of work.
+type job struct {
+	frames   []outFrame
+	tail     []byte // left over by a write on a sender's goroutine
+	tailHeld bool   // see wsConn.tailHeld
+	ping     string
+	closing  bool
+	handover bool // for a writer on a sender's goroutine: leave it to a writer goroutine
+}
+
 // next is the writer's next job. A closing connection wins over waiting
 // frames, so the writer does not go on writing to a peer that reads
 // nothing. A ping carries the seq of the last frame written, which its
 // pong proves arrived. When there is nothing to do the writer stops being
-// the writer.
-func (c *wsConn) next(batch []outFrame) (frames []outFrame, ping string, closing bool) {
+// the writer. An inline writer (see send) hands a close or a leftover on.
+func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 	if c.s != nil {
 		c.s.mu.Lock()
 		defer c.s.mu.Unlock()
@@ -230,32 +383,43 @@ func (c *wsConn) next(batch []outFrame) (frames []outFrame, ping string, closing
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
+	case inline && (c.closing() || c.tail != nil):
+		j.handover = true
+		return j
+	case c.tail != nil:
+		j.tail, j.tailHeld, c.tail = c.tail, c.tailHeld, nil
+		return j
 	case c.closing():
-		return nil, "", true
+		j.closing = true
+		return j
 	case c.pingDue:
 		c.pingDue = false
-		ping = "0"
+		c.lastPing = time.Now()
+		j.ping = "0"
 		if c.s != nil && c.s.tr == c {
-			ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
+			j.ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
 		}
-		return nil, ping, false
+		return j
 	case len(c.preface) > 0:
 		for len(c.preface) > 0 && len(batch) < cap(batch) {
 			batch = append(batch, outFrame{b: c.preface[0]})
 			c.preface[0] = nil
 			c.preface = c.preface[1:]
 		}
-		return batch, "", false
+		j.frames = batch
+		return j
 	case c.s != nil:
 		if batch = c.s.take(c, batch); len(batch) > 0 {
+			c.lastWrite = time.Now()
 			if c.s.out.retain {
-				c.pingSoon()
+				j.ping = c.ackPing()
 			}
-			return batch, "", false
+			j.frames = batch
+			return j
 		}
 	}
 	c.writing = false
-	return nil, "", false
+	return j
 }
 
 // onPong lets the session go of the frames a pong proves arrived.
@@ -282,14 +446,22 @@ var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch+max
 // that started disconnecting gets nothing more: checked after the deadline
 // is set, so that the immediate deadline disconnect sets to interrupt a
 // stuck write cannot be overwritten by a later one.
-func (c *wsConn) writeBatch(frames []outFrame, deadline time.Time) error {
+func (c *wsConn) writeBatch(frames []outFrame, ping string, deadline time.Time) error {
 	buf := batchBuffers.Get().(*[]byte)
 	defer batchBuffers.Put(buf)
-	b := (*buf)[:0]
-	for _, f := range frames {
-		b = appendTextFrame(b, f)
-	}
+	b := appendBatch((*buf)[:0], frames, ping)
 	*buf = b
+	if err := c.writeBytes(b, deadline); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		c.metrics.frameOut(f.b)
+	}
+	return nil
+}
+
+// writeBytes writes b to the connection by deadline.
+func (c *wsConn) writeBytes(b []byte, deadline time.Time) error {
 	conn := c.ws.UnderlyingConn()
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return err
@@ -297,13 +469,32 @@ func (c *wsConn) writeBatch(frames []outFrame, deadline time.Time) error {
 	if c.closing() && !c.flush {
 		return errClosing
 	}
-	if _, err := conn.Write(b); err != nil {
-		return err
+	_, err := conn.Write(b)
+	return err
+}
+
+// writeTail writes what a write on a sender's goroutine left over.
+func (c *wsConn) writeTail(j job, deadline time.Time) error {
+	if !j.tailHeld {
+		return c.writeBytes(j.tail, deadline)
 	}
+	if c.closing() && !c.flush {
+		// Not a byte more, but the write lock must go.
+		return c.raw.finishWrite(nil, time.Now())
+	}
+	return c.raw.finishWrite(j.tail, deadline)
+}
+
+// appendBatch appends frames and then, unless empty, a ping carrying ping.
+func appendBatch(b []byte, frames []outFrame, ping string) []byte {
 	for _, f := range frames {
-		c.metrics.frameOut(f.b)
+		b = appendTextFrame(b, f)
 	}
-	return nil
+	if ping != "" { // a few digits: a control frame without extended length
+		b = append(b, 0x80|websocket.PingMessage, byte(len(ping)))
+		b = append(b, ping...)
+	}
+	return b
 }
 
 // maxFrameHeader is the longest header of a server's WebSocket frame.
@@ -325,14 +516,7 @@ func appendTextFrame(b []byte, f outFrame) []byte {
 	return f.sequenced(b)
 }
 
-func (c *wsConn) closing() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
+func (c *wsConn) closing() bool { return c.closed.Load() }
 
 // finish flushes if asked, sends the close frame and gives the peer
 // closeGrace to answer it; the reader then fails and the connection closes.
@@ -343,7 +527,7 @@ func (c *wsConn) finish() {
 		var stack [64]outFrame
 		for {
 			frames := c.flushable(stack[:0])
-			if len(frames) == 0 || c.writeBatch(frames, deadline) != nil {
+			if len(frames) == 0 || c.writeBatch(frames, "", deadline) != nil {
 				break
 			}
 		}

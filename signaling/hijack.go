@@ -18,7 +18,11 @@ var _ http.Hijacker = hijackable{}
 
 // Hijack implements http.Hijacker.
 func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(h.ResponseWriter).Hijack()
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return withRawIO(conn), brw, nil
 }
 
 // Unwrap lets http.ResponseController see through this wrapper too.

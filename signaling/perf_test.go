@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,6 +35,12 @@ import (
 // newBenchServer serves h the way Caddy would reach it: with the request's
 // replacer in the context.
 func newBenchServer(tb testing.TB) (*httptest.Server, *Handler) {
+	return newBenchServerOn(tb, nil)
+}
+
+// newBenchServerOn is newBenchServer with its listener wrapped by wrap,
+// unless nil.
+func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*httptest.Server, *Handler) {
 	tb.Helper()
 	h := &Handler{
 		Room:           DefaultRoom,
@@ -49,11 +56,15 @@ func newBenchServer(tb testing.TB) (*httptest.Server, *Handler) {
 	}
 	h.origins, _ = parseOrigins([]string{"*"})
 	h.upgrader = newUpgrader()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		repl := caddyhttp.NewTestReplacer(r)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
 		_ = h.ServeHTTP(w, r, nil)
 	}))
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
 	tb.Cleanup(func() {
 		h.hub.(*MemoryHub).Shutdown()
 		srv.Close()
@@ -151,22 +162,28 @@ func TestIdleClientsHelper(t *testing.T) { idlepeers.Serve(t, "/") }
 
 // relayPair joins two peers to one room and returns them, b's id, and a
 // frame from a to b.
-func relayPair(b *testing.B) (a, c *websocket.Conn, frame []byte) {
+func relayPair(b testing.TB) (a, c *websocket.Conn, frame []byte) {
 	srv, _ := newBenchServer(b)
+	return joinPair(b, srv, websocket.DefaultDialer)
+}
+
+// joinPair joins two peers to one room of srv, the second dialed with
+// dialer, and returns them and a frame from the first to the second.
+func joinPair(b testing.TB, srv *httptest.Server, dialer *websocket.Dialer) (a, c *websocket.Conn, frame []byte) {
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?room=relay"
 	a, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, _, err = websocket.DefaultDialer.Dial(url, nil)
+	if _, _, err := a.ReadMessage(); err != nil { // a's welcome: a is in
+		b.Fatal(err)
+	}
+	c, _, err = dialer.Dial(url, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	var welcome Welcome
 	if err := c.ReadJSON(&welcome); err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := a.ReadMessage(); err != nil { // a's welcome
 		b.Fatal(err)
 	}
 	if _, _, err := a.ReadMessage(); err != nil { // peer-joined c

@@ -14,6 +14,9 @@ type transport interface {
 	// wake says frames are waiting in the session's outbox; the caller
 	// holds the session's lock.
 	wake()
+	// send is wake from a caller that holds no lock, so the transport
+	// may write on the caller's goroutine.
+	send()
 	// close ends the transport with a close code; with flush, the frames
 	// waiting go out first. It is how a session that ends says goodbye.
 	close(code int, reason string, flush bool)
@@ -98,8 +101,12 @@ func (s *session) Send(frame []byte) bool {
 	}
 	if s.out.pending() < sendQueueSize {
 		s.out.push(frame)
-		s.tr.wake()
+		tr := s.tr
 		s.mu.Unlock()
+		// Woken after the push, the writer cannot miss the frame. Should
+		// a resume swap transports meanwhile, the old one finds nothing
+		// to take and the new one was woken by the swap.
+		tr.send()
 		return true
 	}
 	s.mu.Unlock()

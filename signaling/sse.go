@@ -107,6 +107,9 @@ func (c *sseConn) wake() {
 	}
 }
 
+// send implements transport.
+func (c *sseConn) send() { c.wake() }
+
 // close implements transport.
 func (c *sseConn) close(_ int, _ string, flush bool) { c.end(flush) }
 

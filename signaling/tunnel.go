@@ -198,6 +198,9 @@ func (t *tunnelTransport) wake() {
 	t.wakeLocked()
 }
 
+// send implements transport.
+func (t *tunnelTransport) send() { t.wake() }
+
 func (t *tunnelTransport) wakeLocked() {
 	if t.writing || !t.started {
 		return

@@ -1,0 +1,152 @@
+//go:build linux
+
+package signaling
+
+import (
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/gorilla/websocket"
+)
+
+// drain reads ws until it fails, so that its pings are answered.
+func drain(ws *websocket.Conn) {
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+// Frames written on senders' goroutines, and pings written on the ping
+// timer's, have no deadline: none that the writer goroutine set for the
+// welcome may cut the connection off once it has expired.
+func TestWritesOnSendersGoroutinesOutliveWriteDeadlines(t *testing.T) {
+	old := writeWait
+	writeWait = 100 * time.Millisecond
+	t.Cleanup(func() { writeWait = old })
+	srv, h := newBenchServer(t)
+	h.PingInterval = caddy.Duration(50 * time.Millisecond)
+	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+	go drain(a)
+	var pings atomic.Int64
+	c.SetPingHandler(func(data string) error {
+		pings.Add(1)
+		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 10*writeWait || pings.Load() < 5 {
+		if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatalf("after %d frames and %d pings in %v: %v", n, pings.Load(), time.Since(start), err)
+		}
+		n++
+	}
+}
+
+// A frame the socket takes only part of at once is finished by the
+// writer goroutine before anything else goes out: a peer that reads
+// slowly gets every frame whole and in order.
+func TestLeftoversOfWritesOnSendersGoroutinesArriveWhole(t *testing.T) {
+	leftover := make(chan struct{})
+	var once sync.Once
+	testHookLeftover = func() { once.Do(func() { close(leftover) }) }
+	t.Cleanup(func() { testHookLeftover = nil })
+	// A send buffer smaller than a frame takes only part of it.
+	var accepted []*net.TCPConn
+	var mu sync.Mutex
+	srv, _ := newBenchServerOn(t, func(l net.Listener) net.Listener {
+		return smallSendBuffers{l, func(c *net.TCPConn) { mu.Lock(); accepted = append(accepted, c); mu.Unlock() }}
+	})
+	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+	go drain(a)
+	var signal struct{ To string }
+	if err := json.Unmarshal(frame, &signal); err != nil {
+		t.Fatal(err)
+	}
+	const frames = 64
+	pad := strings.Repeat("x", 32<<10)
+	sent := make(chan error, 1)
+	go func() {
+		for i := range frames {
+			msg := `{"type":"signal","to":"` + signal.To + `","data":{"i":` + strconv.Itoa(i) + `,"p":"` + pad + `"}}`
+			if err := a.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	// c reads nothing until a write was left over.
+	select {
+	case <-leftover:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no write was left over")
+	}
+	// A ping from c now is answered while the rest of a frame waits:
+	// the pong must not land inside it.
+	pong := make(chan struct{}, 1)
+	c.SetPongHandler(func(string) error {
+		pong <- struct{}{}
+		return nil
+	})
+	if err := c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for _, conn := range accepted {
+		_ = conn.SetWriteBuffer(4 << 20)
+	}
+	mu.Unlock()
+	for i := range frames {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		var f struct {
+			Data struct {
+				I int    `json:"i"`
+				P string `json:"p"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil || f.Data.I != i || f.Data.P != pad {
+			t.Fatalf("frame %d: got index %d, %d bytes of padding, err %v: %.80s", i, f.Data.I, len(f.Data.P), err, b)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pong:
+	default:
+		t.Fatal("the ping sent while a frame was half written got no pong")
+	}
+}
+
+// smallSendBuffers gives accepted connections a small send buffer and
+// hands them to accepted.
+type smallSendBuffers struct {
+	net.Listener
+	accepted func(*net.TCPConn)
+}
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err == nil {
+		err = conn.(*net.TCPConn).SetWriteBuffer(8192)
+		l.accepted(conn.(*net.TCPConn))
+	}
+	return conn, err
+}
