@@ -63,8 +63,8 @@ type wsConn struct {
 	// connection's write lock held for finishWrite.
 	tail      []byte
 	tailHeld  bool
-	lastWrite time.Time // when the writer last took frames
-	lastPing  time.Time // when the writer last sent a ping
+	lastWrite int64 // monoNow when the writer last took frames
+	lastPing  int64 // monoNow when the writer last sent a ping
 
 	closeOnce   sync.Once
 	closed      atomic.Bool // the connection started closing
@@ -131,17 +131,17 @@ const ackDelay = 3 * time.Second
 // with the frames, in the same write, carrying the last one's seq; frames
 // without one get a ping within ackDelay (pingSoon), which in steady
 // traffic a later frame's ping overtakes. The caller holds c.s.mu and c.mu.
-func (c *wsConn) ackPing() string {
+func (c *wsConn) ackPing(now time.Time) string {
 	if c.pinger == nil || c.closing() {
 		return ""
 	}
-	if c.lastWrite.Sub(c.lastPing) < ackDelay {
+	if c.lastWrite-c.lastPing < int64(ackDelay) {
 		c.pingSoon()
 		return ""
 	}
 	c.lastPing = c.lastWrite
 	c.pinger.Reset(c.pingInterval) // this ping is also the keep-alive
-	c.pingAt = c.lastWrite.Add(c.pingInterval)
+	c.pingAt = now.Add(c.pingInterval)
 	return strconv.FormatUint(c.s.out.lastTaken(), 10)
 }
 
@@ -234,12 +234,20 @@ func (c *wsConn) becomeInlineWriter() bool {
 	// A peer sent to this often gets a writer goroutine, which writes
 	// the frames that queue meanwhile in one batch: under a flood a
 	// system call per frame would cost more than the goroutine.
-	if now := time.Now(); now.Sub(c.lastWrite) < inlineGap {
+	if monoNow()-c.lastWrite < int64(inlineGap) {
 		return false
 	}
 	c.writing = true
 	return true
 }
+
+// monoNow is the monotonic clock in nanoseconds: as a field, 8 bytes
+// per connection instead of a time.Time's 24.
+func monoNow() int64 { return mono(time.Now()) }
+
+func mono(t time.Time) int64 { return int64(t.Sub(monoStart)) }
+
+var monoStart = time.Now()
 
 // inlineGap is how long after a write the next one goes to a writer
 // goroutine rather than a sender's.
@@ -247,7 +255,9 @@ const inlineGap = time.Millisecond
 
 // writeInline is the writer on a sender's goroutine; see send.
 func (c *wsConn) writeInline() {
-	var stack [64]outFrame
+	// Small: a sender's goroutine may be deep in Caddy's handlers, and
+	// frames come one at a time here (see inlineGap).
+	var stack [8]outFrame
 	for {
 		j := c.next(stack[:0], true)
 		switch {
@@ -394,7 +404,7 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		return j
 	case c.pingDue:
 		c.pingDue = false
-		c.lastPing = time.Now()
+		c.lastPing = monoNow()
 		j.ping = "0"
 		if c.s != nil && c.s.tr == c {
 			j.ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
@@ -410,9 +420,10 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		return j
 	case c.s != nil:
 		if batch = c.s.take(c, batch); len(batch) > 0 {
-			c.lastWrite = time.Now()
+			now := time.Now()
+			c.lastWrite = mono(now)
 			if c.s.out.retain {
-				j.ping = c.ackPing()
+				j.ping = c.ackPing(now)
 			}
 			j.frames = batch
 			return j
