@@ -29,6 +29,12 @@ const (
 	connectWait = 5 * time.Second
 	// opTimeout bounds one key-value operation or a compare-and-set loop.
 	opTimeout = 5 * time.Second
+	// setupTimeout bounds binding (or, the first time, creating) the
+	// membership bucket: creating a file-backed, maybe replicated stream
+	// is a JetStream meta operation that a busy cluster (or a busy
+	// machine: seen above 5 s under test load) takes longer over than a
+	// key-value operation, and the first join had better wait than fail.
+	setupTimeout = 15 * time.Second
 	// pingInterval and maxPingsOut make nats.go notice a vanished server
 	// within about (maxPingsOut+1)*pingInterval = 9s.
 	pingInterval = 3 * time.Second
@@ -187,7 +193,7 @@ func (h *Hub) natsOptions() []nats.Option {
 
 // setup binds the bucket, subscribes and starts the maintenance loop.
 func (h *Hub) setup() error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	js, err := jetstream.New(h.nc)
 	if err != nil {
