@@ -83,6 +83,11 @@ func withGlobals(extra, sites string) string {
 	return fmt.Sprintf(globalOptions, extra) + sites
 }
 
+// adminClient posts configs on a fresh connection each time: a load may
+// find a kept-alive connection that the admin server is closing (seen as
+// "connection reset by peer"), and a POST is not retried.
+var adminClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 func loadConfig(t testing.TB, contentType, body string, force bool) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(body))
@@ -93,7 +98,7 @@ func loadConfig(t testing.TB, contentType, body string, force bool) {
 	if force {
 		req.Header.Set("Cache-Control", "must-revalidate")
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		t.Fatalf("loading config: %v", err)
 	}
@@ -107,7 +112,7 @@ func loadConfig(t testing.TB, contentType, body string, force bool) {
 // loadConfigErr returns the admin API's error for a config it refuses.
 func loadConfigErr(t testing.TB, contentType, body string) string {
 	t.Helper()
-	resp, err := http.Post("http://"+adminAddr+"/load", contentType, strings.NewReader(body))
+	resp, err := adminClient.Post("http://"+adminAddr+"/load", contentType, strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("loading config: %v", err)
 	}

@@ -52,6 +52,9 @@ type peer struct {
 	// slot, and the round-robin position.
 	seqTo []uint64
 	next  int
+	// lastSeq is the seq of the last server frame read (caddy protocol),
+	// which the sender acknowledges.
+	lastSeq atomic.Uint64
 	// recv is the reader goroutine's state, keyed by sender index.
 	recv map[int]*seqTracker
 	// The sender's buffers: a payload being built, and the signals of
@@ -153,6 +156,9 @@ func (r *run) read(p *peer) {
 				r.dropped.Add(1)
 			}
 			return
+		}
+		if seq, ok := serverSeq(buf); ok {
+			p.lastSeq.Store(seq)
 		}
 		if data, ok := r.proto.quick(buf); ok {
 			r.receive(p, data)

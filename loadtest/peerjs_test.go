@@ -84,7 +84,7 @@ func TestPeerJSFrames(t *testing.T) {
 		Dst     string          `json:"dst"`
 		Payload json.RawMessage `json:"payload"`
 	}
-	if err := json.Unmarshal(p.appendSignal(nil, "lt-1", []byte(`{"f":1}`)), &m); err != nil || m.Type != "OFFER" || m.Dst != "lt-1" || string(m.Payload) != `{"f":1}` {
+	if err := json.Unmarshal(p.appendSignal(nil, "lt-1", 0, []byte(`{"f":1}`)), &m); err != nil || m.Type != "OFFER" || m.Dst != "lt-1" || string(m.Payload) != `{"f":1}` {
 		t.Fatalf("signal frame: %+v %v", m, err)
 	}
 	for frame, kind := range map[string]int{

@@ -40,8 +40,10 @@ type protocol interface {
 	// dialURL is the URL peer slot of room dials. preID is the id the
 	// load tester assigns (PeerJS); the caddy protocol ignores it.
 	dialURL(base *url.URL, room, preID, token string) string
-	// appendSignal appends a signal carrying data to the peer with id to.
-	appendSignal(b []byte, to string, data []byte) []byte
+	// appendSignal appends a signal carrying data to the peer with id to,
+	// acknowledging the server frames up to ack where the protocol has
+	// acknowledgements (0: none yet).
+	appendSignal(b []byte, to string, ack uint64, data []byte) []byte
 	// quick returns the payload of a relayed signal without a JSON
 	// decoder, or false when b needs parse (see quickSignal).
 	quick(b []byte) ([]byte, bool)
@@ -85,8 +87,12 @@ func (caddyProto) dialURL(base *url.URL, room, _, token string) string {
 	return withQuery(base, "room", room, "token", token)
 }
 
-func (caddyProto) appendSignal(b []byte, to string, data []byte) []byte {
-	return appendSignal(b, `{"type":"signal","to":`, to, `,"data":`, data)
+func (caddyProto) appendSignal(b []byte, to string, ack uint64, data []byte) []byte {
+	mid := `,"data":`
+	if ack > 0 { // as client.js sends it: the server then needs no ping to learn it
+		mid = `,"ack":` + strconv.FormatUint(ack, 10) + mid
+	}
+	return appendSignal(b, `{"type":"signal","to":`, to, mid, data)
 }
 
 func (caddyProto) quick(b []byte) ([]byte, bool) {
@@ -130,7 +136,7 @@ func (peerJSProto) dialURL(base *url.URL, _, preID, token string) string {
 	return withQuery(base, "key", peerJSKey, "id", preID, "token", token)
 }
 
-func (peerJSProto) appendSignal(b []byte, to string, data []byte) []byte {
+func (peerJSProto) appendSignal(b []byte, to string, _ uint64, data []byte) []byte {
 	return appendSignal(b, `{"type":"OFFER","dst":`, to, `,"payload":`, data)
 }
 

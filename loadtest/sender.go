@@ -81,7 +81,7 @@ func (r *run) sendSignals(p *peer, n int) error {
 		}
 		p.seqTo[slot]++
 		p.scratch = r.appendPayload(p.scratch[:0], p.index, p.seqTo[slot])
-		p.out.add(r.proto.appendSignal(p.out.next(), to, p.scratch))
+		p.out.add(r.proto.appendSignal(p.out.next(), to, p.lastSeq.Load(), p.scratch))
 	}
 	sent := len(p.out.ends)
 	if sent == 0 {

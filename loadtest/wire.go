@@ -24,6 +24,15 @@ func quickSignal(b []byte, typeKV, dataKey string) (data []byte, ok bool) {
 	return b[i+len(dataKey) : len(b)-1], true
 }
 
+// serverSeq reads the seq every caddy protocol server frame starts with.
+func serverSeq(b []byte) (uint64, bool) {
+	var n int64
+	if _, ok := cutInt(b, `{"seq":`, &n); !ok || n <= 0 {
+		return 0, false
+	}
+	return uint64(n), true
+}
+
 // parsePayload reads the payload the load tester itself built (see
 // run.payload): {"f":<int>,"s":<uint>,"t":<int>,"p":"<padding>"}. A
 // payload of any other shape goes through the JSON decoder.

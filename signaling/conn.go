@@ -53,7 +53,7 @@ type wsConn struct {
 	// Set by start; until then frames are only queued.
 	pingInterval time.Duration
 	pinger       *time.Timer
-	pingAt       time.Time // when the pinger fires next
+	pingAt       int64 // monoNow when the pinger fires next
 
 	// raw is the connection when a sender may write to it without
 	// blocking (see send): plain TCP on Linux; nil under TLS.
@@ -99,59 +99,94 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 	defer c.mu.Unlock()
 	c.pingInterval = pingInterval
 	c.finished = make(chan struct{})
+	c.lastPing = monoNow() // the keep-alive clock starts now
 	c.pinger = time.AfterFunc(pingInterval, c.pingTick)
-	c.pingAt = time.Now().Add(pingInterval)
+	c.pingAt = c.lastPing + int64(pingInterval)
 	c.wakeLocked()
 	return c.finished
 }
 
-// pingTick asks the writer for a keep-alive ping and re-arms itself. The
-// timer's goroutine may write the ping itself (see send).
+// pingTick sends a ping if one is due, else re-arms the timer for when
+// one will be. The timer's goroutine may write the ping itself (see send).
 func (c *wsConn) pingTick() {
-	c.mu.Lock()
-	if c.closing() {
-		c.mu.Unlock()
-		return
+	if c.pingWanted() {
+		c.send()
 	}
-	c.pingDue = true
-	c.pinger.Reset(c.pingInterval)
-	c.pingAt = time.Now().Add(c.pingInterval)
-	c.mu.Unlock()
-	c.send()
 }
 
-// ackDelay bounds how long frames kept for replay wait for the ping whose
-// pong lets them go: the ping comes this soon after they were written
-// (rather than up to a whole ping_interval later), so a peer holds a few
-// seconds of its frames, and an idle one none once its pong is in.
-const ackDelay = 3 * time.Second
+// ackDelay bounds how long frames kept for replay wait without any
+// acknowledgement before a ping asks for one: the peer's pong, or an
+// "ack" on a frame of its own, lets them go. A peer that acknowledges
+// as it talks needs no such ping, and one that listens holds a few
+// seconds of its frames, an idle one none. A variable for tests.
+var ackDelay = 3 * time.Second
 
-// ackPing is the ping to send with frames just taken, which are kept
-// until a pong proves they arrived: once per ackDelay a ping rides along
-// with the frames, in the same write, carrying the last one's seq; frames
-// without one get a ping within ackDelay (pingSoon), which in steady
-// traffic a later frame's ping overtakes. The caller holds c.s.mu and c.mu.
-func (c *wsConn) ackPing(now time.Time) string {
+// pingWanted tells whether a ping is due now: the keep-alive one every
+// pingInterval, or one asking for the acknowledgement of frames that
+// waited ackDelay for one. Otherwise it re-arms the timer for the earlier
+// of the two.
+func (c *wsConn) pingWanted() bool {
+	if c.s != nil {
+		c.s.mu.Lock()
+		defer c.s.mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing() {
+		return false
+	}
+	now, at := monoNow(), c.lastPing+int64(c.pingInterval)
+	if wait := c.ackWaitSince(); wait != 0 {
+		at = min(at, wait+int64(ackDelay))
+	}
+	if now < at {
+		c.pinger.Reset(time.Duration(at - now))
+		c.pingAt = at
+		return false
+	}
+	c.pingDue, c.lastPing = true, now
+	c.pinger.Reset(c.pingInterval)
+	c.pingAt = now + int64(c.pingInterval)
+	return true
+}
+
+// ackWaitSince is since when written frames have waited for an
+// acknowledgement without any coming (monoNow), or 0; the caller holds
+// c.s.mu.
+func (c *wsConn) ackWaitSince() int64 {
+	if c.s == nil || c.s.tr != c {
+		return 0
+	}
+	return c.s.out.ackWait()
+}
+
+// ackPing is the ping to send with frames just taken: when earlier
+// frames have waited ackDelay for an acknowledgement, a ping asking for
+// one rides along, in the same write, carrying the last frame's seq.
+// Otherwise the timer makes sure one comes within ackDelay (pingSoon).
+// The caller holds c.s.mu and c.mu.
+func (c *wsConn) ackPing() string {
 	if c.pinger == nil || c.closing() {
 		return ""
 	}
-	if c.lastWrite-c.lastPing < int64(ackDelay) {
-		c.pingSoon()
+	now := monoNow()
+	if wait := c.ackWaitSince(); wait == 0 || now-wait < int64(ackDelay) {
+		c.pingSoon(now)
 		return ""
 	}
-	c.lastPing = c.lastWrite
+	c.lastPing = now
 	c.pinger.Reset(c.pingInterval) // this ping is also the keep-alive
-	c.pingAt = now.Add(c.pingInterval)
+	c.pingAt = now + int64(c.pingInterval)
 	return strconv.FormatUint(c.s.out.lastTaken(), 10)
 }
 
-// pingSoon brings the next ping forward to within ackDelay; the caller
-// holds c.mu.
-func (c *wsConn) pingSoon() {
+// pingSoon makes the timer fire within ackDelay, when it would fire
+// later; the caller holds c.mu.
+func (c *wsConn) pingSoon(now int64) {
 	if c.pinger == nil || c.closing() {
 		return
 	}
-	if at := time.Now().Add(ackDelay); c.pingAt.After(at) {
+	if at := now + int64(ackDelay); c.pingAt > at {
 		c.pinger.Reset(ackDelay)
 		c.pingAt = at
 	}
@@ -243,9 +278,7 @@ func (c *wsConn) becomeInlineWriter() bool {
 
 // monoNow is the monotonic clock in nanoseconds: as a field, 8 bytes
 // per connection instead of a time.Time's 24.
-func monoNow() int64 { return mono(time.Now()) }
-
-func mono(t time.Time) int64 { return int64(t.Sub(monoStart)) }
+func monoNow() int64 { return int64(time.Since(monoStart)) }
 
 var monoStart = time.Now()
 
@@ -404,7 +437,6 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		return j
 	case c.pingDue:
 		c.pingDue = false
-		c.lastPing = monoNow()
 		j.ping = "0"
 		if c.s != nil && c.s.tr == c {
 			j.ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
@@ -420,10 +452,9 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		return j
 	case c.s != nil:
 		if batch = c.s.take(c, batch); len(batch) > 0 {
-			now := time.Now()
-			c.lastWrite = mono(now)
+			c.lastWrite = monoNow()
 			if c.s.out.retain {
-				j.ping = c.ackPing(now)
+				j.ping = c.ackPing()
 			}
 			j.frames = batch
 			return j

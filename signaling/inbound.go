@@ -66,16 +66,22 @@ func parseSimpleObject(data []byte, in *Inbound) bool {
 			}
 		case "data":
 			in.Data = value
-		case "seq":
-			seq, ok := plainUint(value)
+		case "seq", "ack":
+			n, ok := plainUint(value)
 			if !ok {
 				return false // json.Unmarshal decides: null, -1, 1.5, "x"
 			}
-			in.Seq = seq
+			if key[0] == 's' {
+				in.Seq = n
+			} else {
+				in.Ack = n
+			}
 		default:
 			// json.Unmarshal matches keys case-insensitively.
-			if bytes.EqualFold(key, []byte("type")) || bytes.EqualFold(key, []byte("to")) || bytes.EqualFold(key, []byte("data")) || bytes.EqualFold(key, []byte("seq")) {
-				return false
+			for _, k := range inboundKeys {
+				if bytes.EqualFold(key, []byte(k)) {
+					return false
+				}
 			}
 		}
 		i = skipSpace(data, vEnd)
@@ -85,6 +91,9 @@ func parseSimpleObject(data []byte, in *Inbound) bool {
 	}
 	return true
 }
+
+// inboundKeys are the keys Inbound has.
+var inboundKeys = [...]string{"type", "to", "data", "seq", "ack"}
 
 // internType returns the constant for a known type, so that the common
 // frames allocate no string.

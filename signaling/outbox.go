@@ -32,6 +32,9 @@ type outbox struct {
 	bytes  int    // of frames[start:]
 	next   uint64 // seq of the next frame; the first is 1
 	retain bool   // keep written frames for replay
+	// waitingSince is since when (monoNow) the written frames have
+	// waited for an acknowledgement with none coming; see ackWait.
+	waitingSince int64
 }
 
 // pending is the number of frames waiting to be written.
@@ -70,6 +73,7 @@ func (o *outbox) push(b []byte) {
 // take marks up to max frames, at most maxBytes after the first, written and
 // appends them to dst.
 func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
+	waiting := o.written()
 	size := 0
 	for o.head < len(o.frames) && len(dst) < cap(dst) {
 		f := o.frames[o.head]
@@ -84,6 +88,8 @@ func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
 		for o.start < o.head {
 			o.drop()
 		}
+	} else if !waiting && o.written() {
+		o.waitingSince = monoNow()
 	}
 	o.shrink()
 	return dst
@@ -91,10 +97,26 @@ func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
 
 // acked lets go of the written frames up to seq, which the peer has.
 func (o *outbox) acked(seq uint64) {
+	if !o.written() || o.frames[o.start].seq > seq {
+		return // nothing new
+	}
 	for o.start < o.head && o.frames[o.start].seq <= seq {
 		o.drop()
 	}
+	o.waitingSince = monoNow() // progress: what is left waits from now
 	o.shrink()
+}
+
+// written tells whether written frames are kept.
+func (o *outbox) written() bool { return o.start < o.head }
+
+// ackWait is since when (monoNow) the written frames kept have waited
+// for an acknowledgement with none coming, or 0 when none are kept.
+func (o *outbox) ackWait() int64 {
+	if !o.written() {
+		return 0
+	}
+	return o.waitingSince
 }
 
 // rewind makes every frame after seq wait to be written again, for a peer

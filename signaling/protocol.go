@@ -95,7 +95,11 @@ type Welcome struct {
 type Inbound struct {
 	// Seq, when set, numbers the peer's frames: a frame whose Seq the
 	// server has already processed is a resend and is dropped.
-	Seq  uint64          `json:"seq,omitempty"`
+	Seq uint64 `json:"seq,omitempty"`
+	// Ack, when set, is the seq of the last server frame the peer
+	// processed: the server lets go of the frames it kept up to there for
+	// a resume, without a ping to learn it.
+	Ack  uint64          `json:"ack,omitempty"`
 	Type string          `json:"type"`
 	To   string          `json:"to,omitempty"`
 	Data json.RawMessage `json:"data,omitempty"`

@@ -150,3 +150,67 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	}
 	return conn, err
 }
+
+// A peer that acknowledges the server's frames on frames of its own is
+// not pinged for them; one that only listens is, within ackDelay.
+func TestAcksOnPeerFramesSpareAckPings(t *testing.T) {
+	old := ackDelay
+	ackDelay = 300 * time.Millisecond
+	t.Cleanup(func() { ackDelay = old })
+	for _, acks := range []bool{true, false} {
+		srv, h := newBenchServer(t)
+		window := caddy.Duration(30 * time.Second)
+		h.ResumeWindow = &window // frames are kept, and acknowledged
+		a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+		go drain(a)
+		var pings atomic.Int64
+		c.SetPingHandler(func(data string) error {
+			pings.Add(1)
+			return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		var lastSeq uint64
+		for i := 0; i < 40; i++ { // 4 ackDelays of traffic both ways
+			if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var f struct{ Seq uint64 }
+			if err := json.Unmarshal(b, &f); err != nil || f.Seq <= lastSeq {
+				t.Fatalf("frame %s after seq %d", b, lastSeq)
+			}
+			lastSeq = f.Seq
+			out := `{"type":"broadcast","data":{}}`
+			if acks {
+				out = `{"type":"broadcast","ack":` + strconv.FormatUint(lastSeq, 10) + `,"data":{}}`
+			}
+			if err := c.WriteMessage(websocket.TextMessage, []byte(out)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(ackDelay / 10) // pacing: traffic spread over time, not a condition
+		}
+		switch n := pings.Load(); {
+		case acks && n != 0:
+			t.Errorf("a peer that acknowledged every frame got %d pings", n)
+		case !acks && n == 0:
+			t.Error("a peer that never acknowledged got no ping")
+		}
+	}
+}
+
+// An ack of a frame the server never sent is refused, and changes nothing.
+func TestAckBeyondTheLastFrameIsRefused(t *testing.T) {
+	a, c, _ := relayPair(t)
+	go drain(a)
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"broadcast","ack":99,"data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var e ErrorFrame
+	if err := c.ReadJSON(&e); err != nil || e.Code != CodeBadMessage || !strings.Contains(e.Message, "ack") {
+		t.Fatalf("got %+v, %v; want a bad_message about the ack", e, err)
+	}
+}

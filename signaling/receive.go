@@ -28,6 +28,9 @@ func (s *session) handle(data []byte, text bool) verdict {
 		return verdict{CodeBadMessage, "frame is not a JSON object: " + err.Error(), 0}
 	}
 	m.frameIn(in.Type, len(data))
+	if in.Ack > 0 && !s.peerAcked(in.Ack) {
+		return verdict{CodeBadMessage, `"ack" is beyond the last frame the server sent`, 0}
+	}
 	if s.seen(in.Seq) {
 		return verdict{} // a resend of a frame already processed
 	}

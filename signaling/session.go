@@ -195,6 +195,18 @@ func (s *session) take(t transport, dst []outFrame) []outFrame {
 	return dst
 }
 
+// peerAcked lets go of frames up to seq, which the peer says it
+// processed; it reports false for a seq never written.
+func (s *session) peerAcked(seq uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.out.lastTaken() {
+		return false
+	}
+	s.out.acked(seq)
+	return true
+}
+
 // acked lets go of frames up to seq, which transport t proved arrived.
 func (s *session) acked(t transport, seq uint64) {
 	s.mu.Lock()

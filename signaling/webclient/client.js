@@ -665,7 +665,10 @@ export class RoomClient extends EventTarget {
    * should the connection drop before the server processed it. While
    * there is no connection it waits for the resume. */
   #sendFrame(frame) {
-    const text = JSON.stringify({ ...frame, seq: ++this.#outSeq });
+    // "ack" tells the server which of its frames were taken in, so that
+    // it lets go of them without a ping to learn it.
+    const ack = this.#lastSeq > 0 ? { ack: this.#lastSeq } : {};
+    const text = JSON.stringify({ ...frame, ...ack, seq: ++this.#outSeq });
     this.#sent.push({ seq: this.#outSeq, text });
     if (this.#sent.length > SENT_MEMORY) this.#sent.shift();
     const s = this.#session;
