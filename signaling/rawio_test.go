@@ -16,6 +16,16 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// countPings answers ws's pings as gorilla would, counting them.
+func countPings(ws *websocket.Conn) *atomic.Int64 {
+	var n atomic.Int64
+	ws.SetPingHandler(func(data string) error {
+		n.Add(1)
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	return &n
+}
+
 // drain reads ws until it fails, so that its pings are answered.
 func drain(ws *websocket.Conn) {
 	for {
@@ -36,11 +46,7 @@ func TestWritesOnSendersGoroutinesOutliveWriteDeadlines(t *testing.T) {
 	h.PingInterval = caddy.Duration(50 * time.Millisecond)
 	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
 	go drain(a)
-	var pings atomic.Int64
-	c.SetPingHandler(func(data string) error {
-		pings.Add(1)
-		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-	})
+	pings := countPings(c)
 	start := time.Now()
 	n := 0
 	for time.Since(start) < 10*writeWait || pings.Load() < 5 {
@@ -163,11 +169,7 @@ func TestAcksOnPeerFramesSpareAckPings(t *testing.T) {
 		h.ResumeWindow = &window // frames are kept, and acknowledged
 		a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
 		go drain(a)
-		var pings atomic.Int64
-		c.SetPingHandler(func(data string) error {
-			pings.Add(1)
-			return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		})
+		pings := countPings(c)
 		var lastSeq uint64
 		for i := 0; i < 40; i++ { // 4 ackDelays of traffic both ways
 			if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
