@@ -164,12 +164,11 @@ func (c *wsConn) ackWaitSince() int64 {
 // frames have waited ackDelay for an acknowledgement, a ping asking for
 // one rides along, in the same write, carrying the last frame's seq.
 // Otherwise the timer makes sure one comes within ackDelay (pingSoon).
-// The caller holds c.s.mu and c.mu.
-func (c *wsConn) ackPing() string {
+// now is monoNow; the caller holds c.s.mu and c.mu.
+func (c *wsConn) ackPing(now int64) string {
 	if c.pinger == nil || c.closing() {
 		return ""
 	}
-	now := monoNow()
 	if wait := c.ackWaitSince(); wait == 0 || now-wait < int64(ackDelay) {
 		c.pingSoon(now)
 		return ""
@@ -454,7 +453,7 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		if batch = c.s.take(c, batch); len(batch) > 0 {
 			c.lastWrite = monoNow()
 			if c.s.out.retain {
-				j.ping = c.ackPing()
+				j.ping = c.ackPing(c.lastWrite)
 			}
 			j.frames = batch
 			return j
