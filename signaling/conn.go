@@ -52,8 +52,9 @@ type wsConn struct {
 	finished chan struct{}
 	// Set by start; until then frames are only queued.
 	pingInterval time.Duration
-	pinger       *time.Timer
-	pingAt       int64 // monoNow when the pinger fires next
+	pinging      bool  // the pingClock ticks for this connection
+	pingAt       int64 // monoNow when the pingClock ticks for it next
+	pingSlot     int   // its place in the pingClock, under the clock's lock
 
 	// raw is the connection when a sender may write to it without
 	// blocking (see send): plain TCP on Linux; nil under TLS.
@@ -100,8 +101,8 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 	c.pingInterval = pingInterval
 	c.finished = make(chan struct{})
 	c.lastPing = monoNow() // the keep-alive clock starts now
-	c.pinger = time.AfterFunc(pingInterval, c.pingTick)
-	c.pingAt = c.lastPing + int64(pingInterval)
+	c.pinging = true
+	c.armPing(c.lastPing + int64(pingInterval))
 	c.wakeLocked()
 	return c.finished
 }
@@ -140,14 +141,19 @@ func (c *wsConn) pingWanted() bool {
 		at = min(at, wait+int64(ackDelay))
 	}
 	if now < at {
-		c.pinger.Reset(time.Duration(at - now))
-		c.pingAt = at
+		c.armPing(at)
 		return false
 	}
 	c.pingDue, c.lastPing = true, now
-	c.pinger.Reset(c.pingInterval)
-	c.pingAt = now + int64(c.pingInterval)
+	c.armPing(now + int64(c.pingInterval))
 	return true
+}
+
+// armPing has the pingClock tick for c at (monoNow); the caller holds
+// c.mu.
+func (c *wsConn) armPing(at int64) {
+	c.pingAt = at
+	pings.set(c, at)
 }
 
 // ackWaitSince is since when written frames have waited for an
@@ -166,7 +172,7 @@ func (c *wsConn) ackWaitSince() int64 {
 // Otherwise the timer makes sure one comes within ackDelay (pingSoon).
 // now is monoNow; the caller holds c.s.mu and c.mu.
 func (c *wsConn) ackPing(now int64) string {
-	if c.pinger == nil || c.closing() {
+	if !c.pinging || c.closing() {
 		return ""
 	}
 	if wait := c.ackWaitSince(); wait == 0 || now-wait < int64(ackDelay) {
@@ -174,20 +180,18 @@ func (c *wsConn) ackPing(now int64) string {
 		return ""
 	}
 	c.lastPing = now
-	c.pinger.Reset(c.pingInterval) // this ping is also the keep-alive
-	c.pingAt = now + int64(c.pingInterval)
+	c.armPing(now + int64(c.pingInterval)) // this ping is also the keep-alive
 	return strconv.FormatUint(c.s.out.lastTaken(), 10)
 }
 
 // pingSoon makes the timer fire within ackDelay, when it would fire
 // later; the caller holds c.mu.
 func (c *wsConn) pingSoon(now int64) {
-	if c.pinger == nil || c.closing() {
+	if !c.pinging || c.closing() {
 		return
 	}
 	if at := now + int64(ackDelay); c.pingAt > at {
-		c.pinger.Reset(ackDelay)
-		c.pingAt = at
+		c.armPing(at)
 	}
 }
 
@@ -364,8 +368,8 @@ func (c *wsConn) disconnect(code int, reason string, flush bool) {
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.pinger != nil {
-			c.pinger.Stop()
+		if c.pinging {
+			pings.stop(c)
 		}
 		// An idle connection has no writer to notice: start one to say
 		// goodbye.

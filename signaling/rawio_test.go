@@ -216,3 +216,41 @@ func TestAckBeyondTheLastFrameIsRefused(t *testing.T) {
 		t.Fatalf("got %+v, %v; want a bad_message about the ack", e, err)
 	}
 }
+
+// The read deadline follows the peer's last frame, although the socket's
+// is moved only when it expires: a peer that answers no ping stays as
+// long as it sends frames, and is cut off once it has been silent for the
+// idle time.
+func TestReadDeadlinesFollowThePeersLastFrame(t *testing.T) {
+	srv, h := newBenchServer(t)
+	h.PingInterval = caddy.Duration(50 * time.Millisecond)
+	idle := 2 * time.Duration(h.PingInterval)
+	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+	a.SetPingHandler(func(string) error { return nil }) // no pongs
+	cut := make(chan time.Time, 1)
+	go func() {
+		drain(a)
+		cut <- time.Now()
+	}()
+	go drain(c) // c answers pings, and stays
+	start := time.Now()
+	for time.Since(start) < 10*idle {
+		select {
+		case at := <-cut:
+			t.Fatalf("a peer sending frames was cut off after %v", at.Sub(start))
+		default:
+		}
+		if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	silent := time.Now()
+	select {
+	case at := <-cut:
+		if at.Sub(silent) < idle/2 {
+			t.Fatalf("cut off %v after its last frame; the idle time is %v", at.Sub(silent), idle)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a silent peer that answers no ping was not cut off")
+	}
+}
