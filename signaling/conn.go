@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -67,6 +68,16 @@ type wsConn struct {
 	lastWrite int64 // monoNow when the writer last took frames
 	lastPing  int64 // monoNow when the writer last sent a ping
 
+	// Set for a connection the event loop reads (evloop_linux.go): when
+	// it last read bytes (monoNow), and how long it may read none.
+	loopRead atomic.Bool
+	lastRead atomic.Int64
+	idle     time.Duration
+	// A pong to send, for a connection the event loop reads: the
+	// loop does not write it itself, as gorilla's reader does.
+	pong    []byte
+	pongDue bool
+
 	closeOnce   sync.Once
 	closed      atomic.Bool // the connection started closing
 	closeCode   int
@@ -99,6 +110,7 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pingInterval = pingInterval
+	c.idle = 2 * pingInterval
 	c.finished = make(chan struct{})
 	c.lastPing = monoNow() // the keep-alive clock starts now
 	c.pinging = true
@@ -110,10 +122,29 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 // pingTick sends a ping if one is due, else re-arms the timer for when
 // one will be. The timer's goroutine may write the ping itself (see send).
 func (c *wsConn) pingTick() {
+	if c.silentTooLong() {
+		c.endRead() // the loop reads with no deadline: this is it
+		return
+	}
 	if c.pingWanted() {
 		c.send()
 	}
 }
+
+// silentTooLong tells whether the peer of a connection the event loop
+// reads sent nothing, pongs included, for the idle time.
+func (c *wsConn) silentTooLong() bool {
+	if !c.loopRead.Load() {
+		return false // its reader's read deadline says so
+	}
+	last := c.lastRead.Load()
+	return last != handling && monoNow()-last > int64(c.idle)
+}
+
+// handling is lastRead while the loop handles the connection's frames:
+// time spent on them, waiting for room in other peers' queues say, is
+// ours, not the peer's.
+const handling = math.MaxInt64
 
 // ackDelay bounds how long frames kept for replay wait without any
 // acknowledgement before a ping asks for one: the peer's pong, or an
@@ -392,6 +423,10 @@ func (c *wsConn) writeLoop() {
 			c.finish()
 			close(c.finished)
 			return
+		case j.pong != nil:
+			if err := c.ws.WriteControl(websocket.PongMessage, j.pong, time.Now().Add(writeWait)); err != nil {
+				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
+			}
 		case j.tail != nil:
 			if err := c.writeTail(j, time.Now().Add(writeWait)); err != nil {
 				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
@@ -412,6 +447,7 @@ type job struct {
 	tail     []byte // left over by a write on a sender's goroutine
 	tailHeld bool   // see wsConn.tailHeld
 	ping     string
+	pong     []byte
 	closing  bool
 	handover bool // for a writer on a sender's goroutine: leave it to a writer goroutine
 }
@@ -429,7 +465,7 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case inline && (c.closing() || c.tail != nil):
+	case inline && (c.closing() || c.tail != nil || c.pongDue):
 		j.handover = true
 		return j
 	case c.tail != nil:
@@ -437,6 +473,10 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		return j
 	case c.closing():
 		j.closing = true
+		return j
+	case c.pongDue:
+		c.pongDue = false
+		j.pong = append([]byte{}, c.pong...) // not nil, if empty
 		return j
 	case c.pingDue:
 		c.pingDue = false
@@ -582,6 +622,22 @@ func (c *wsConn) finish() {
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
 	}
 	_ = c.ws.SetReadDeadline(deadline)
+	if c.loopRead.Load() {
+		time.AfterFunc(closeGrace, c.endRead)
+	}
+}
+
+// queuePong has the writer answer a ping with a pong carrying data; only
+// the latest ping is answered (RFC 6455 5.5.3).
+func (c *wsConn) queuePong(data []byte) {
+	c.mu.Lock()
+	if c.closing() {
+		c.mu.Unlock()
+		return
+	}
+	c.pong, c.pongDue = append(c.pong[:0], data...), true
+	c.mu.Unlock()
+	c.send()
 }
 
 // flushable takes what is left to write on a closing connection.

@@ -321,12 +321,8 @@ func newUpgrader() websocket.Upgrader {
 		// cannot read a refused handshake's status, get a forbidden_origin
 		// frame.
 		CheckOrigin: func(*http.Request) bool { return true },
-		// A small reader of our own on the raw connection rather than the
-		// hijacked one (size 0): that 4 KiB reader reads through net/http's
-		// connReader, which keeps net/http's whole connection, its 4 KiB
-		// write buffer included, alive. 1 KiB still takes several small
-		// frames per read; larger payloads bypass it into the read buffer.
-		ReadBufferSize: 1024,
+		// The hijacked connection's reader, which hijackable makes ours.
+		ReadBufferSize: 0,
 		// Frames are written through a pooled 4 KiB buffer that goes back
 		// to the pool after each message, so idle peers hold none.
 		WriteBufferSize: 4096,

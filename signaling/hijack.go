@@ -22,7 +22,26 @@ func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return withRawIO(conn), brw, nil
+	conn = withRawIO(conn)
+	// gorilla/websocket reads through brw's reader (see newUpgrader); it
+	// refuses one that holds bytes already. Ours reads the connection
+	// itself: net/http's reads through its connReader, which keeps
+	// net/http's whole connection, its 4 KiB write buffer included, alive.
+	if brw.Reader.Buffered() == 0 {
+		brw.Reader = bufio.NewReaderSize(conn, readerSize(conn))
+	}
+	return conn, brw, nil
+}
+
+// readerSize is the size of gorilla's reader on conn: 1 KiB takes several
+// small frames per read, and larger payloads bypass it into the read
+// buffer. The event loop reads plain TCP connections itself, and gorilla
+// only those refused before joining: the least size gorilla takes.
+func readerSize(conn net.Conn) int {
+	if _, raw := conn.(rawWriter); raw {
+		return 257
+	}
+	return 1024
 }
 
 // Unwrap lets http.ResponseController see through this wrapper too.

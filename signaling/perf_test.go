@@ -170,7 +170,12 @@ func relayPair(b testing.TB) (a, c *websocket.Conn, frame []byte) {
 // joinPair joins two peers to one room of srv, the second dialed with
 // dialer, and returns them and a frame from the first to the second.
 func joinPair(b testing.TB, srv *httptest.Server, dialer *websocket.Dialer) (a, c *websocket.Conn, frame []byte) {
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?room=relay"
+	return joinRoomPair(b, srv, "relay", dialer)
+}
+
+// joinRoomPair is joinPair in the room named room.
+func joinRoomPair(b testing.TB, srv *httptest.Server, room string, dialer *websocket.Dialer) (a, c *websocket.Conn, frame []byte) {
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?room=" + room
 	a, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		b.Fatal(err)

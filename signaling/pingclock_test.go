@@ -2,12 +2,32 @@ package signaling
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 )
+
+// countPings answers ws's pings as gorilla would, counting them.
+func countPings(ws *websocket.Conn) *atomic.Int64 {
+	var n atomic.Int64
+	ws.SetPingHandler(func(data string) error {
+		n.Add(1)
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	return &n
+}
+
+// drain reads ws until it fails, so that its pings are answered.
+func drain(ws *websocket.Conn) {
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
 
 // One firing ticks every connection due by then, once; one due later is
 // ticked when it is due; a stopped one is not.

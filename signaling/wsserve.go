@@ -49,15 +49,23 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	// The connection outlives the request on a goroutine of its own, so
-	// that an idle peer does not keep the request's goroutine, parked under
-	// Caddy's middleware stack with its grown stack, nor what that
-	// goroutine holds (net/http's connection buffers, the request).
-	go func() {
+	// The connection outlives the request, so that an idle peer does not
+	// keep the request's goroutine, parked under Caddy's middleware stack
+	// with its grown stack, nor what that goroutine holds (net/http's
+	// connection buffers, the request): on Linux the event loop reads a
+	// plain TCP connection, any other one a goroutine of its own.
+	ended := func(end readEnd) {
 		// Hijacked connections are ours to close; Caddy's shutdown does not.
 		defer ws.Close()
 		defer release()
-		h.run(c, writerDone)
+		h.readEnded(c, end, writerDone)
+	}
+	if readByLoop(c, ended) {
+		return
+	}
+	go func() {
+		// gorilla's reader has answered the peer's close frame already.
+		ended(readEnd{goodbye: c.readLoop(2 * time.Duration(h.PingInterval)), code: websocket.CloseAbnormalClosure})
 	}()
 }
 
@@ -280,23 +288,22 @@ func (h *Handler) refuse(c *wsConn, why refusal) {
 	<-writerDone
 }
 
-// run reads the peer's frames until the connection ends; then a session
-// not ended goes away (or leaves, when the peer said goodbye or resume is
-// off), and the close frame goes out.
-func (h *Handler) run(c *wsConn, writerDone <-chan struct{}) {
-	goodbye := c.readLoop(2 * time.Duration(h.PingInterval))
+// readEnded follows the end of the reading of the peer's frames: a
+// session not ended goes away (or leaves, when the peer said goodbye or
+// resume is off), and the close frame goes out.
+func (h *Handler) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
 	if c.fwd != nil { // a front: the home decides
 		code := websocket.CloseAbnormalClosure
-		if goodbye {
+		if end.goodbye {
 			code = CloseNormal
 		}
 		c.fwd.Close(code, "")
-		c.disconnect(websocket.CloseAbnormalClosure, "", false)
+		c.disconnect(end.code, end.reason, false)
 		<-writerDone
 		return
 	}
-	c.s.lost(c, goodbye)
-	c.disconnect(websocket.CloseAbnormalClosure, "", false) // no-op when already closing
+	c.s.lost(c, end.goodbye)
+	c.disconnect(end.code, end.reason, false) // no-op when already closing
 	<-writerDone
 	if c.s.isEnded() {
 		c.s.leave() // normally done by the writer already
@@ -336,8 +343,8 @@ func (c *wsConn) readLoop(idle time.Duration) (goodbye bool) {
 	}
 }
 
-// readAndProcess reads one frame into a pooled buffer and hands it to the
-// session; it reports false when the connection failed.
+// readAndProcess reads one frame into a pooled buffer and processes it;
+// it reports false when the connection failed.
 func (c *wsConn) readAndProcess(typ int, r io.Reader) bool {
 	buf := readBuffers.Get().(*[]byte)
 	defer func() {
@@ -349,13 +356,19 @@ func (c *wsConn) readAndProcess(typ int, r io.Reader) bool {
 	if err != nil {
 		return false
 	}
+	c.process(typ == websocket.TextMessage, data)
+	return true
+}
+
+// process hands a message from the peer to its session, or a front's
+// through the tunnel to the session's home. data is not kept.
+func (c *wsConn) process(text bool, data []byte) {
 	if c.fwd != nil {
-		if typ == websocket.TextMessage {
+		if text {
 			// Copied: the tunnel may hold it while the home is unreachable.
 			c.fwd.Send(slices.Clone(data))
 		}
-		return true
+		return
 	}
-	c.s.reply(c.s.receive(c, data, typ == websocket.TextMessage))
-	return true
+	c.s.reply(c.s.receive(c, data, text))
 }

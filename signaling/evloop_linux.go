@@ -1,0 +1,313 @@
+package signaling
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/gorilla/websocket"
+)
+
+// evLoop reads the WebSocket connections of plain TCP peers (see rawConn)
+// once they have joined: one epoll instance says which have bytes, and
+// one goroutine, the runner, reads them, parses their frames
+// (frameReader) and hands them to their sessions, which write what they
+// relay on the same goroutine (wsConn.send). A goroutine per connection
+// would cost an idle peer its stack and read buffer, and every frame a
+// goroutine switch and a second read that finds nothing; here an idle
+// peer costs its frameReader, and a frame one epoll_wait, one read and
+// one epoll_ctl.
+//
+// Each connection is registered EPOLLONESHOT: it is handed to one runner
+// at a time, and re-armed once its bytes were handled, so its frames are
+// handled in order. Handling a frame may block: a sender waits up to
+// stallTimeout for room in a slow reader's queue, and a cluster hub waits
+// for NATS. A runner busy with one connection for longer than loopStall
+// is retired, and a new one serves everyone else meanwhile; the old one
+// finishes that connection and ends.
+type evLoop struct {
+	epfd int
+	ep   syscall.RawConn // epfd, waited on through the runtime's poller
+	file *os.File        // keeps epfd open
+
+	mu       sync.Mutex
+	conns    map[uint64]*loopConn
+	nextID   uint64
+	runner   *loopRunner // the one not retired
+	watching bool        // the watchdog runs
+}
+
+// loopStall is how long a runner may be busy with one connection before
+// another takes over the rest; loopWatch is how often that is checked.
+const (
+	loopStall = 20 * time.Millisecond
+	loopWatch = 20 * time.Millisecond
+)
+
+// loopReadSize is how much a runner reads from a connection at once.
+const loopReadSize = 64 << 10
+
+// loopRunner is the state of one runner goroutine.
+type loopRunner struct {
+	busy    atomic.Int64 // monoNow since it handles a connection, or 0
+	retired atomic.Bool
+}
+
+// loopConn is a connection the loop reads.
+type loopConn struct {
+	// mu is held while a runner serves the connection. EPOLLONESHOT
+	// already hands it to one runner at a time, but through the kernel,
+	// where the race detector cannot see it.
+	mu     sync.Mutex
+	id     uint64
+	fd     int
+	c      *wsConn
+	rc     *rawConn
+	fr     frameReader
+	ended  func(readEnd) // runs on a goroutine of its own
+	end    readEnd
+	closed bool // the peer's close frame came: nothing after it counts
+}
+
+// readEnd is how the reading of a connection ended: whether the peer said
+// goodbye, and the close frame to send back (websocket.CloseAbnormalClosure
+// for none): the echo of the peer's, or 1002 for a protocol error.
+type readEnd struct {
+	goodbye bool
+	code    int
+	reason  string
+}
+
+// The process's loop, started with the first connection it reads.
+var (
+	loopOnce sync.Once
+	theLoop  *evLoop
+)
+
+// readByLoop has the loop read c from now on, ended called once it stops;
+// it reports false when c is not a plain TCP connection or there is no
+// loop, and c's own goroutine must read it.
+func readByLoop(c *wsConn, ended func(readEnd)) bool {
+	rc, ok := c.ws.UnderlyingConn().(*rawConn)
+	if !ok {
+		return false
+	}
+	loopOnce.Do(func() { theLoop, _ = newEvLoop() })
+	return theLoop != nil && theLoop.add(c, rc, ended)
+}
+
+// newEvLoop creates the epoll instance and starts the runner.
+func newEvLoop() (*evLoop, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, err
+	}
+	// Non-blocking, so os.NewFile registers it with the runtime's
+	// poller: the runner parks until an epoll event is ready, like any
+	// goroutine reading a socket, without a thread blocked in epoll_wait.
+	f := os.NewFile(uintptr(epfd), "epoll")
+	ep, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	l := &evLoop{epfd: epfd, ep: ep, file: f, conns: map[uint64]*loopConn{}, runner: &loopRunner{}}
+	go l.run(l.runner)
+	return l, nil
+}
+
+// add registers c.
+func (l *evLoop) add(c *wsConn, rc *rawConn, ended func(readEnd)) bool {
+	lc := &loopConn{c: c, rc: rc, ended: ended, fd: -1}
+	lc.fr.maxSize = c.maxSize
+	_ = rc.raw.Control(func(fd uintptr) { lc.fd = int(fd) })
+	if lc.fd < 0 {
+		return false
+	}
+	c.lastRead.Store(monoNow())
+	c.loopRead.Store(true)
+	l.mu.Lock()
+	l.nextID++
+	lc.id = l.nextID
+	l.conns[lc.id] = lc
+	if !l.watching {
+		l.watching = true
+		go l.watch()
+	}
+	l.mu.Unlock()
+	if l.arm(lc, syscall.EPOLL_CTL_ADD) != nil {
+		l.mu.Lock()
+		delete(l.conns, lc.id)
+		l.mu.Unlock()
+		c.loopRead.Store(false)
+		return false
+	}
+	return true
+}
+
+// arm (re-)registers lc for one event.
+func (l *evLoop) arm(lc *loopConn, op int) error {
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+	*(*uint64)(unsafe.Pointer(&ev.Fd)) = lc.id
+	return syscall.EpollCtl(l.epfd, op, lc.fd, &ev)
+}
+
+// run is a runner: it takes one ready connection at a time, so that a
+// runner retired while busy holds up no other connection.
+func (l *evLoop) run(r *loopRunner) {
+	buf := make([]byte, loopReadSize)
+	var evs [1]syscall.EpollEvent
+	for !r.retired.Load() {
+		var n int
+		err := l.ep.Read(func(fd uintptr) bool {
+			n = epollWaitNow(int(fd), evs[:])
+			return n != 0 // 0: park until the epoll instance is readable
+		})
+		if err != nil || n < 0 {
+			return // the epoll instance failed: no way on
+		}
+		l.mu.Lock()
+		lc := l.conns[*(*uint64)(unsafe.Pointer(&evs[0].Fd))]
+		l.mu.Unlock()
+		if lc == nil {
+			continue // ended meanwhile
+		}
+		r.busy.Store(monoNow())
+		l.serve(lc, buf)
+		r.busy.Store(0)
+	}
+}
+
+// epollWaitNow takes the ready events without waiting, with a raw system
+// call (see rawConn); it returns -1 on a failure other than EINTR.
+func epollWaitNow(epfd int, evs []syscall.EpollEvent) int {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	switch e {
+	case 0:
+		return int(n)
+	case syscall.EINTR:
+		return 0
+	}
+	return -1
+}
+
+// serve reads what lc has and handles its frames, then re-arms it, or
+// ends it.
+func (l *evLoop) serve(lc *loopConn, buf []byte) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	// Read on the descriptor itself: it stays open until ended, which
+	// runs after stop, closes it.
+	n, err := rawSyscallRW(syscall.SYS_READ, uintptr(lc.fd), buf)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		n = 0
+	case err != nil || n == 0: // failed, or the end of the stream
+		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
+		return
+	}
+	if n > 0 {
+		lc.c.lastRead.Store(handling) // see silentTooLong
+		err = lc.fr.feed(buf[:n], lc)
+		lc.c.lastRead.Store(monoNow())
+		if err != nil {
+			l.stop(lc, readEnd{code: websocket.CloseProtocolError, reason: truncateReason(string(err.(protocolError)))})
+			return
+		}
+		if lc.closed {
+			l.stop(lc, lc.end)
+			return
+		}
+	}
+	if l.arm(lc, syscall.EPOLL_CTL_MOD) != nil {
+		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
+	}
+}
+
+// truncateReason keeps a close reason within a control frame's 125 bytes.
+func truncateReason(s string) string {
+	if len(s) > 123 {
+		s = s[:123]
+	}
+	return s
+}
+
+// stop ends the loop's reading of lc: what follows (the session going
+// away or leaving, the close frame, closing the socket) waits for the
+// writer, so it runs on a goroutine of its own.
+func (l *evLoop) stop(lc *loopConn, end readEnd) {
+	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, lc.fd, nil)
+	l.mu.Lock()
+	delete(l.conns, lc.id)
+	l.mu.Unlock()
+	lc.fr = frameReader{}
+	go lc.ended(end)
+}
+
+// watch retires a runner busy with one connection for longer than
+// loopStall, and starts another; it runs while the loop reads any
+// connection.
+func (l *evLoop) watch() {
+	t := time.NewTicker(loopWatch)
+	defer t.Stop()
+	for range t.C {
+		l.mu.Lock()
+		if len(l.conns) == 0 {
+			l.watching = false
+			l.mu.Unlock()
+			return
+		}
+		if since := l.runner.busy.Load(); since != 0 && monoNow()-since > int64(loopStall) {
+			l.runner.retired.Store(true)
+			l.runner = &loopRunner{}
+			go l.run(l.runner)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// message implements frameHandler.
+func (lc *loopConn) message(text bool, data []byte) {
+	if lc.closed || lc.c.closing() {
+		return // discarded until the peer answers our close frame
+	}
+	lc.c.process(text, data)
+}
+
+// control implements frameHandler: pings are answered, pongs let frames
+// go, and a close frame ends the reading.
+func (lc *loopConn) control(op byte, payload []byte) {
+	if lc.closed {
+		return
+	}
+	switch op {
+	case websocket.PingMessage:
+		lc.c.queuePong(payload)
+	case websocket.PongMessage:
+		lc.c.onPong(string(payload))
+	case websocket.CloseMessage:
+		lc.closed = true
+		code, err := closeFrame(payload)
+		if err != nil {
+			lc.end = readEnd{code: websocket.CloseProtocolError, reason: string(err.(protocolError))}
+			return
+		}
+		lc.end = readEnd{goodbye: code == websocket.CloseNormalClosure, code: code}
+	}
+}
+
+// endRead ends the reading of a connection the loop reads: the runner
+// finds the end of the stream and stops.
+func (c *wsConn) endRead() {
+	if rc, ok := c.ws.UnderlyingConn().(*rawConn); ok {
+		_ = rc.CloseRead()
+	}
+}

@@ -1,0 +1,202 @@
+//go:build linux
+
+package signaling
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// loopHolds tells how many connections the event loop reads.
+func loopHolds() int {
+	if theLoop == nil {
+		return 0
+	}
+	theLoop.mu.Lock()
+	defer theLoop.mu.Unlock()
+	return len(theLoop.conns)
+}
+
+// Plain TCP connections are read by the event loop from their welcome on,
+// and let go when they close.
+func TestPlainTCPConnectionsAreReadByTheLoop(t *testing.T) {
+	srv, _ := newBenchServer(t)
+	before := loopHolds()
+	a, c, _ := joinPair(t, srv, websocket.DefaultDialer)
+	if n := loopHolds() - before; n != 2 {
+		t.Fatalf("the loop reads %d more connections; 2 joined", n)
+	}
+	a.Close()
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for loopHolds() != before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the loop still reads %d closed connections", loopHolds()-before)
+		}
+		time.Sleep(time.Millisecond) // polling the count
+	}
+}
+
+// The loop answers control frames as gorilla's reader does: a ping with a
+// pong carrying its data, a close frame with its code.
+func TestLoopAnswersPingsAndCloses(t *testing.T) {
+	a, c, _ := relayPair(t)
+	go drain(c)
+	pong := make(chan string, 1)
+	a.SetPongHandler(func(data string) error { pong <- data; return nil })
+	closed := make(chan error, 1)
+	go func() { closed <- readUntilError(a) }()
+	for _, data := range []string{"", "are you there"} {
+		if err := a.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-pong:
+			if got != data {
+				t.Fatalf("pong carried %q, want %q", got, data)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no pong to a ping carrying %q", data)
+		}
+	}
+	if err := a.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4321, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var ce *websocket.CloseError
+	if err := <-closed; !errors.As(err, &ce) || ce.Code != 4321 {
+		t.Fatalf("after a close frame with 4321: %v; want the same code back", err)
+	}
+}
+
+// readUntilError reads ws until it fails, and returns why.
+func readUntilError(ws *websocket.Conn) error {
+	for {
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return err
+		}
+	}
+}
+
+// A frame a client must not send closes its connection with 1002 and the
+// reason; its room-mate is not disturbed, and frames split into pieces of
+// a byte still arrive whole.
+func TestLoopRefusesBadFramesAndReassemblesPieces(t *testing.T) {
+	a, c, frame := relayPair(t)
+	conn := a.NetConn().(*net.TCPConn)
+	_ = conn.SetNoDelay(true)
+	// One frame a byte at a time, masked as a client's.
+	wire := clientFrame(newTestRand(), websocket.TextMessage, true, frame)
+	for i := range wire {
+		if _, err := conn.Write(wire[i : i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, got, err := c.ReadMessage(); err != nil || !strings.Contains(string(got), `"candidate"`) {
+		t.Fatalf("a frame sent a byte at a time: got %.80s, %v", got, err)
+	}
+	// Unmasked: refused.
+	bad := clientFrame(newTestRand(), websocket.TextMessage, true, frame)
+	bad[1] &^= 0x80
+	if _, err := conn.Write(bad); err != nil {
+		t.Fatal(err)
+	}
+	var ce *websocket.CloseError
+	if err := readUntilError(a); !errors.As(err, &ce) || ce.Code != websocket.CloseProtocolError || ce.Text != "bad MASK" {
+		t.Fatalf("after an unmasked frame: %v; want 1002 bad MASK", err)
+	}
+	go drain(c)
+	if err := c.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("the room-mate: %v", err)
+	}
+}
+
+// A runner held up by one connection (a sender waiting up to stallTimeout
+// for room in a peer's full queue) holds up no other: another runner
+// serves the other connections meanwhile.
+func TestAHeldUpRunnerHoldsUpNoOtherPeer(t *testing.T) {
+	srv, h := newBenchServer(t)
+	h.MaxMessageSize = 128 << 10
+	filler, slow, _ := joinRoomPair(t, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
+	a, c, frame := joinRoomPair(t, srv, "other", websocket.DefaultDialer)
+	fillerFrames := make(chan []byte, 64)
+	go func() {
+		for {
+			_ = filler.SetReadDeadline(time.Now().Add(time.Minute))
+			_, b, err := filler.ReadMessage()
+			if err != nil {
+				close(fillerFrames)
+				return
+			}
+			fillerFrames <- b
+		}
+	}()
+	_ = slow // reads nothing after its welcome
+	// The filler signals the slow peer, which reads nothing, until the
+	// server stops answering the filler's pings: it is then held up.
+	pad := strings.Repeat("x", 60<<10)
+	held := false
+	for i := 0; i < 2000 && !held; i++ {
+		msg := `{"type":"broadcast","data":"` + pad + `"}`
+		if err := filler.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if err := filler.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		held = !waitForPong(fillerFrames, time.Second)
+	}
+	if !held {
+		t.Fatal("the slow peer's queue never filled up")
+	}
+	start := time.Now()
+	if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(stallTimeout / 2))
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("no frame in another room within %v while a sender was held up: %v", stallTimeout/2, err)
+		}
+		if strings.Contains(string(b), `"candidate"`) {
+			break
+		}
+	}
+	t.Logf("relayed in another room in %v while a sender was held up", time.Since(start))
+}
+
+// waitForPong reports whether a pong frame comes within d.
+func waitForPong(frames <-chan []byte, d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		select {
+		case b, ok := <-frames:
+			if !ok {
+				return false
+			}
+			if strings.Contains(string(b), `"type":"pong"`) {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// smallReceiveBuffer dials with a small receive buffer, so that the
+// server's side fills up soon once the client stops reading.
+func smallReceiveBuffer(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	return c, err
+}
