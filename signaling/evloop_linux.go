@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,10 +82,12 @@ type readEnd struct {
 	reason  string
 }
 
-// The process's loop, started with the first connection it reads.
+// The process's loops, one per P, started with the first connection
+// they read; connections are dealt to them in turn.
 var (
 	loopOnce sync.Once
-	theLoop  *evLoop
+	theLoops []*evLoop
+	loopNext atomic.Uint32
 )
 
 // readByLoop has the loop read c from now on, ended called once it stops;
@@ -95,8 +98,24 @@ func readByLoop(c *wsConn, ended func(readEnd)) bool {
 	if !ok {
 		return false
 	}
-	loopOnce.Do(func() { theLoop, _ = newEvLoop() })
-	return theLoop != nil && theLoop.add(c, rc, ended)
+	ls := loops()
+	if len(ls) == 0 {
+		return false
+	}
+	l := ls[int(loopNext.Add(1))%len(ls)]
+	return l.add(c, rc, ended)
+}
+
+// loops starts the loops once, and returns them.
+func loops() []*evLoop {
+	loopOnce.Do(func() {
+		for range runtime.GOMAXPROCS(0) {
+			if l, err := newEvLoop(); err == nil {
+				theLoops = append(theLoops, l)
+			}
+		}
+	})
+	return theLoops
 }
 
 // newEvLoop creates the epoll instance and starts the runner.
