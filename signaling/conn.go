@@ -73,6 +73,7 @@ type wsConn struct {
 	loopRead atomic.Bool
 	lastRead atomic.Int64
 	idle     time.Duration
+	cutRead  atomic.Bool // the loop is to stop reading it (endRead)
 	// A pong to send, for a connection the event loop reads: the
 	// loop does not write it itself, as gorilla's reader does.
 	pong    []byte

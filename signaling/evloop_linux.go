@@ -12,11 +12,12 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// evLoop reads the WebSocket connections of plain TCP peers (see rawConn)
-// once they have joined: one epoll instance says which have bytes, and
-// one goroutine, the runner, reads them, parses their frames
-// (frameReader) and hands them to their sessions, which write what they
-// relay on the same goroutine (wsConn.send). A goroutine per connection
+// evLoop reads WebSocket connections of plain TCP peers (see rawConn)
+// once they have joined; the process has one per P, and deals the
+// connections to them in turn. An epoll instance says which connections
+// have bytes, and one goroutine, the runner, reads them, parses their
+// frames (frameReader) and hands them to their sessions, which write what
+// they relay on the same goroutine (wsConn.send). A goroutine per connection
 // would cost an idle peer its stack and read buffer, and every frame a
 // goroutine switch and a second read that finds nothing; here an idle
 // peer costs its frameReader, and a frame one epoll_wait, one read and
@@ -66,20 +67,10 @@ type loopConn struct {
 	id     uint64
 	fd     int
 	c      *wsConn
-	rc     *rawConn
 	fr     frameReader
 	ended  func(readEnd) // runs on a goroutine of its own
 	end    readEnd
 	closed bool // the peer's close frame came: nothing after it counts
-}
-
-// readEnd is how the reading of a connection ended: whether the peer said
-// goodbye, and the close frame to send back (websocket.CloseAbnormalClosure
-// for none): the echo of the peer's, or 1002 for a protocol error.
-type readEnd struct {
-	goodbye bool
-	code    int
-	reason  string
 }
 
 // The process's loops, one per P, started with the first connection
@@ -144,7 +135,7 @@ func newEvLoop() (*evLoop, error) {
 
 // add registers c.
 func (l *evLoop) add(c *wsConn, rc *rawConn, ended func(readEnd)) bool {
-	lc := &loopConn{c: c, rc: rc, ended: ended, fd: -1}
+	lc := &loopConn{c: c, ended: ended, fd: -1}
 	lc.fr.maxSize = c.maxSize
 	_ = rc.raw.Control(func(fd uintptr) { lc.fd = int(fd) })
 	if lc.fd < 0 {
@@ -223,6 +214,10 @@ func epollWaitNow(epfd int, evs []syscall.EpollEvent) int {
 func (l *evLoop) serve(lc *loopConn, buf []byte) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
+	if lc.c.cutRead.Load() {
+		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
+		return
+	}
 	// Read on the descriptor itself: it stays open until ended, which
 	// runs after stop, closes it.
 	n, err := rawSyscallRW(syscall.SYS_READ, uintptr(lc.fd), buf)
@@ -238,7 +233,7 @@ func (l *evLoop) serve(lc *loopConn, buf []byte) {
 		err = lc.fr.feed(buf[:n], lc)
 		lc.c.lastRead.Store(monoNow())
 		if err != nil {
-			l.stop(lc, readEnd{code: websocket.CloseProtocolError, reason: truncateReason(string(err.(protocolError)))})
+			l.stop(lc, readEnd{code: websocket.CloseProtocolError, reason: string(err.(protocolError))})
 			return
 		}
 		if lc.closed {
@@ -249,14 +244,6 @@ func (l *evLoop) serve(lc *loopConn, buf []byte) {
 	if l.arm(lc, syscall.EPOLL_CTL_MOD) != nil {
 		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
 	}
-}
-
-// truncateReason keeps a close reason within a control frame's 125 bytes.
-func truncateReason(s string) string {
-	if len(s) > 123 {
-		s = s[:123]
-	}
-	return s
 }
 
 // stop ends the loop's reading of lc: what follows (the session going
@@ -323,9 +310,13 @@ func (lc *loopConn) control(op byte, payload []byte) {
 	}
 }
 
-// endRead ends the reading of a connection the loop reads: the runner
-// finds the end of the stream and stops.
+// endRead ends the reading of a connection the loop reads, as a read
+// deadline would: shutting the socket's reading down makes it ready, and
+// the runner then stops. The end of the stream alone would not do: Linux
+// goes on taking a peer's bytes after shutdown(SHUT_RD), so one that kept
+// sending would never reach it.
 func (c *wsConn) endRead() {
+	c.cutRead.Store(true)
 	if rc, ok := c.ws.UnderlyingConn().(*rawConn); ok {
 		_ = rc.CloseRead()
 	}

@@ -205,3 +205,25 @@ func smallReceiveBuffer(ctx context.Context, network, addr string) (net.Conn, er
 	}
 	return c, err
 }
+
+// A peer that ignores the server's close frame and keeps sending is cut
+// off once closeGrace is over, as a read deadline would cut it.
+func TestAPeerIgnoringTheCloseIsCutAfterTheGrace(t *testing.T) {
+	a, c, frame := relayPair(t)
+	go drain(c)
+	conn := a.NetConn()
+	rng := newTestRand()
+	// Too large a message: the session ends, with a close frame.
+	big := clientFrame(rng, websocket.TextMessage, true, []byte(strings.Repeat("x", DefaultMaxMessageSize+1)))
+	if _, err := conn.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for time.Since(start) < 5*closeGrace {
+		if _, err := conn.Write(clientFrame(rng, websocket.TextMessage, true, frame)); err != nil {
+			t.Logf("cut off %v after its oversized message", time.Since(start))
+			return
+		}
+	}
+	t.Fatalf("a peer sending on after the close frame was still connected after %v", 5*closeGrace)
+}

@@ -30,13 +30,6 @@ type rawConn struct {
 	// written the rest: gorilla's own control frames (pongs, the close
 	// echo) wait for it.
 	wmu sync.Mutex
-	// The read deadline is renewed after every frame; setting the
-	// socket's each time would move a runtime timer each time. Only a
-	// deadline earlier than the one set is set at once (dmu guards both);
-	// a later one waits until the one set expires (see Read).
-	dmu     sync.Mutex
-	readBy  time.Time // the read deadline asked for
-	readSet time.Time // the one set on the socket
 }
 
 var _ rawWriter = (*rawConn)(nil)
@@ -60,14 +53,10 @@ func (c *rawConn) Read(p []byte) (n int, err error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	read := func(fd uintptr) bool {
+	rerr := c.raw.Read(func(fd uintptr) bool {
 		n, err = rawSyscallRW(syscall.SYS_READ, fd, p)
 		return err != syscall.EAGAIN // wait for data, then call again
-	}
-	rerr := c.raw.Read(read)
-	for errors.Is(rerr, os.ErrDeadlineExceeded) && c.extendRead() {
-		rerr = c.raw.Read(read)
-	}
+	})
 	switch {
 	case rerr != nil:
 		return 0, rerr
@@ -77,38 +66,6 @@ func (c *rawConn) Read(p []byte) (n int, err error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// SetReadDeadline implements net.Conn.
-func (c *rawConn) SetReadDeadline(t time.Time) error {
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	c.readBy = t
-	if !c.readSet.IsZero() && !t.IsZero() && !t.Before(c.readSet) {
-		return nil // later: see extendRead
-	}
-	c.readSet = t
-	return c.TCPConn.SetReadDeadline(t)
-}
-
-// SetDeadline implements net.Conn.
-func (c *rawConn) SetDeadline(t time.Time) error {
-	if err := c.SetReadDeadline(t); err != nil {
-		return err
-	}
-	return c.TCPConn.SetWriteDeadline(t)
-}
-
-// extendRead sets the read deadline asked for when the one set on the
-// socket expired before it; it reports whether it did.
-func (c *rawConn) extendRead() bool {
-	c.dmu.Lock()
-	defer c.dmu.Unlock()
-	if c.readBy.IsZero() || !c.readBy.After(c.readSet) || !time.Now().Before(c.readBy) {
-		return false
-	}
-	c.readSet = c.readBy
-	return c.TCPConn.SetReadDeadline(c.readBy) == nil
 }
 
 // Write implements net.Conn: a blocking write, bounded by the write

@@ -197,11 +197,11 @@ func TestAckBeyondTheLastFrameIsRefused(t *testing.T) {
 	}
 }
 
-// The read deadline follows the peer's last frame, although the socket's
-// is moved only when it expires: a peer that answers no ping stays as
-// long as it sends frames, and is cut off once it has been silent for the
-// idle time.
-func TestReadDeadlinesFollowThePeersLastFrame(t *testing.T) {
+// The idle time counts from the peer's last frame, with no read deadline
+// on the socket (the event loop reads it): a peer that answers no ping
+// stays as long as it sends frames, and is cut off once it has been
+// silent for the idle time.
+func TestIdleTimeFollowsThePeersLastFrame(t *testing.T) {
 	srv, h := newBenchServer(t)
 	h.PingInterval = caddy.Duration(50 * time.Millisecond)
 	idle := 2 * time.Duration(h.PingInterval)

@@ -22,11 +22,14 @@ import (
 //     token checks (admit), then either a resume of the session the
 //     request's resume token names, or a fresh session that joins the room
 //     (a failed resume says resume_failed and joins afresh);
-//  3. run, on a goroutine of its own: the read loop hands frames to the
-//     session; the writer (conn.go) runs while frames wait;
-//  4. the end: a session that ended (leave, eviction, shutdown) is seen out
-//     of its room by the writer; a connection lost without a goodbye
-//     leaves its session away (session.lost) for the resume window.
+//  3. reading: an event loop (evloop_linux.go: plain TCP on Linux) or a
+//     goroutine of the connection's own (readLoop) hands frames to
+//     process and on to the session; the writer (conn.go) runs while
+//     frames wait;
+//  4. the end (readEnded): a session that ended (leave, eviction,
+//     shutdown) is seen out of its room by the writer; a connection lost
+//     without a goodbye leaves its session away (session.lost) for the
+//     resume window.
 
 // serveWebSocket upgrades the request and runs the connection.
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -286,6 +289,17 @@ func (h *Handler) refuse(c *wsConn, why refusal) {
 	c.fail(why.code, why.reason, why.closeCode)
 	c.drainReads()
 	<-writerDone
+}
+
+// readEnd is how the reading of a connection ended: whether the peer said
+// goodbye, and the close frame to send back (websocket.CloseAbnormalClosure
+// for none). gorilla's reader sends its own; the event loop's are the echo
+// of the peer's close frame, or 1002 for a protocol error (whose reasons
+// are a few words, well within a close frame's 123 bytes).
+type readEnd struct {
+	goodbye bool
+	code    int
+	reason  string
 }
 
 // readEnded follows the end of the reading of the peer's frames: a
