@@ -86,7 +86,6 @@ func (r *frameReader) header(b []byte) (int, error) {
 	if r.nhdr == 0 && len(b) >= maxClientHeader {
 		h = b // the common case: no copy
 	} else {
-		from = r.nhdr
 		r.nhdr += copy(r.hdr[r.nhdr:], b)
 		h = r.hdr[:r.nhdr]
 	}
@@ -114,8 +113,10 @@ func (r *frameReader) header(b []byte) (int, error) {
 func (r *frameReader) start(h []byte) error {
 	op, fin := h[0]&0xf, h[0]&0x80 != 0
 	var problems []string
-	if h[0]&0x70 != 0 {
-		problems = append(problems, "RSV set") // no extension is negotiated
+	for i, bit := range [...]byte{0x40, 0x20, 0x10} { // no extension is negotiated
+		if h[0]&bit != 0 {
+			problems = append(problems, "RSV"+strconv.Itoa(i+1)+" set")
+		}
 	}
 	length := uint64(h[1] & 0x7f)
 	switch op {

@@ -162,7 +162,7 @@ func TestFrameReaderRefusesBadFrames(t *testing.T) {
 		wire []byte
 		want string
 	}{
-		{"reserved bit", append([]byte{0x80 | 0x40 | websocket.TextMessage}, clientFrame(rng, 0, true, nil)[1:]...), "RSV set"},
+		{"reserved bits", append([]byte{0x80 | 0x40 | 0x10 | websocket.TextMessage}, clientFrame(rng, 0, true, nil)[1:]...), "RSV1 set, RSV3 set"},
 		{"bad opcode", clientFrame(rng, 3, true, nil), "bad opcode 3"},
 		{"unmasked", unmasked, "bad MASK"},
 		{"long control", clientFrame(rng, websocket.PingMessage, true, make([]byte, 126)), "len > 125 for control"},
