@@ -24,6 +24,7 @@ func (p *fakePeer) Send(f []byte) bool {
 	p.frames = append(p.frames, string(f))
 	return true
 }
+func (p *fakePeer) TrySend(f []byte) bool { return p.Send(f) }
 func (p *fakePeer) Close(code int, _ string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -158,6 +159,7 @@ func BenchmarkDeliver(b *testing.B) {
 
 type nopPeer string
 
-func (p nopPeer) ID() string      { return string(p) }
-func (nopPeer) Send([]byte) bool  { return true }
-func (nopPeer) Close(int, string) {}
+func (p nopPeer) ID() string        { return string(p) }
+func (nopPeer) Send([]byte) bool    { return true }
+func (nopPeer) TrySend([]byte) bool { return true }
+func (nopPeer) Close(int, string)   {}

@@ -11,6 +11,10 @@ const (
 	replayFrames = 256
 	// replayBytes bounds the same in bytes.
 	replayBytes = 1 << 20
+	// queueBytes bounds the bytes waiting for a connected peer, as
+	// sendQueueSize bounds the frames: a peer that reads nothing holds
+	// no more than it could take away with it (replayBytes).
+	queueBytes = replayBytes
 )
 
 // outFrame is a server→peer frame with its sequence number.
@@ -30,6 +34,7 @@ type outbox struct {
 	start  int    // first frame kept
 	head   int    // first frame not yet written
 	bytes  int    // of frames[start:]
+	queued int    // bytes of frames[head:], those waiting
 	next   uint64 // seq of the next frame; the first is 1
 	retain bool   // keep written frames for replay
 	// waitingSince is since when (monoNow) the written frames have
@@ -44,12 +49,20 @@ func (o *outbox) pending() int { return len(o.frames) - o.head }
 func (o *outbox) held() int { return len(o.frames) - o.start }
 
 // pendingBytes is the size of the frames waiting to be written.
-func (o *outbox) pendingBytes() int {
-	n := 0
-	for _, f := range o.frames[o.head:] {
-		n += len(f.b)
-	}
-	return n
+func (o *outbox) pendingBytes() int { return o.queued }
+
+// queueFull tells whether a connected peer's queue has no room for a frame
+// of size bytes: sendQueueSize frames, or queueBytes of them (an empty
+// queue takes any one frame, however large max_message_size allows).
+func (o *outbox) queueFull(size int) bool {
+	n := o.pending()
+	return n >= sendQueueSize || n > 0 && o.queued+size > queueBytes
+}
+
+// awayFull tells whether an away peer may be kept no frame of size bytes
+// more: it missed too much to come back to a usable state.
+func (o *outbox) awayFull(size int) bool {
+	return o.pending() >= replayFrames || o.queued+size > replayBytes
 }
 
 // push appends a frame and numbers it. Kept frames beyond the bounds make
@@ -65,6 +78,7 @@ func (o *outbox) push(b []byte) {
 	o.frames = append(o.frames, outFrame{seq: o.next, b: b})
 	o.next++
 	o.bytes += len(b)
+	o.queued += len(b)
 	for o.start < o.head && (o.held() > replayFrames || o.bytes > replayBytes) {
 		o.drop()
 	}
@@ -84,6 +98,7 @@ func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
 		dst = append(dst, f)
 		o.head++
 	}
+	o.queued -= size
 	if !o.retain {
 		for o.start < o.head {
 			o.drop()
@@ -133,7 +148,10 @@ func (o *outbox) rewind(seq uint64) bool {
 	for i < len(o.frames) && o.frames[i].seq <= seq {
 		i++
 	}
-	o.head = i
+	o.head, o.queued = i, 0
+	for _, f := range o.frames[i:] {
+		o.queued += len(f.b)
+	}
 	o.acked(seq)
 	return true
 }

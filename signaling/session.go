@@ -91,26 +91,47 @@ func (s *session) ID() string { return s.id }
 
 // Send implements Peer.
 func (s *session) Send(frame []byte) bool {
+	if queued, full := s.enqueue(frame); !full {
+		return queued
+	}
+	return s.waitForRoom(frame)
+}
+
+// TrySend implements Peer.
+func (s *session) TrySend(frame []byte) bool {
+	queued, full := s.enqueue(frame)
+	if full {
+		s.h.metrics.slow.Inc()
+		// Not on the caller's goroutine, which must not wait: ending
+		// closes the transport and may tell the room.
+		go s.end(CloseTooSlow, "outbound queue full: peer is not reading", false)
+	}
+	return queued
+}
+
+// enqueue queues frame, or keeps it for an away peer; full says it could
+// not because the queue is full (see queueFull).
+func (s *session) enqueue(frame []byte) (queued, full bool) {
 	s.mu.Lock()
 	if s.isEnded() {
 		s.mu.Unlock()
-		return false
+		return false, false
 	}
 	if s.tr == nil {
-		return s.buffer(frame) // unlocks
+		return s.buffer(frame), false // unlocks
 	}
-	if s.out.pending() < sendQueueSize {
-		s.out.push(frame)
-		tr := s.tr
+	if s.out.queueFull(len(frame)) {
 		s.mu.Unlock()
-		// Woken after the push, the writer cannot miss the frame. Should
-		// a resume swap transports meanwhile, the old one finds nothing
-		// to take and the new one was woken by the swap.
-		tr.send()
-		return true
+		return false, true
 	}
+	s.out.push(frame)
+	tr := s.tr
 	s.mu.Unlock()
-	return s.waitForRoom(frame)
+	// Woken after the push, the writer cannot miss the frame. Should a
+	// resume swap transports meanwhile, the old one finds nothing to take
+	// and the new one was woken by the swap.
+	tr.send()
+	return true, false
 }
 
 // buffer keeps a frame for an away peer; the caller holds s.mu, which
@@ -121,7 +142,7 @@ func (s *session) buffer(frame []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if s.out.pending() >= replayFrames || s.out.pendingBytes()+len(frame) > replayBytes {
+	if s.out.awayFull(len(frame)) {
 		s.overflowed = true
 		s.mu.Unlock()
 		s.h.metrics.resume("overflow")
@@ -150,7 +171,7 @@ func (s *session) waitForRoom(frame []byte) bool {
 		if s.tr == nil {
 			return s.buffer(frame)
 		}
-		if s.out.pending() < sendQueueSize {
+		if !s.out.queueFull(len(frame)) {
 			s.out.push(frame)
 			s.tr.wake()
 			s.signalSpace() // room may be left for another waiting sender
@@ -176,7 +197,7 @@ func (s *session) waitForRoom(frame []byte) bool {
 
 // signalSpace wakes a sender waiting for room, if any; the caller holds s.mu.
 func (s *session) signalSpace() {
-	if s.space == nil || s.out.pending() >= sendQueueSize {
+	if s.space == nil || s.out.queueFull(0) {
 		return
 	}
 	select {
@@ -225,8 +246,8 @@ func (s *session) Close(code int, reason string) { s.end(code, reason, false) }
 // reading.
 func (s *session) fatal(code, msg string, closeCode int) {
 	s.mu.Lock()
-	if !s.isEnded() && s.out.pending() < sendQueueSize {
-		s.out.push(errorFrame(code, msg))
+	if f := errorFrame(code, msg); !s.isEnded() && !s.out.queueFull(len(f)) {
+		s.out.push(f)
 		if s.tr != nil {
 			s.tr.wake()
 		}
@@ -281,6 +302,15 @@ func (s *session) lost(t transport, goodbye bool) {
 	if goodbye || window <= 0 {
 		s.mu.Unlock()
 		s.end(CloseNormal, "", false)
+		return
+	}
+	if s.out.awayFull(0) {
+		// What waited for the connection is already more than an away
+		// peer may be kept: it is not coming back to a usable state.
+		s.overflowed = true
+		s.mu.Unlock()
+		s.h.metrics.resume("overflow")
+		s.end(CloseGoingAway, "away too long", false)
 		return
 	}
 	var timer *time.Timer

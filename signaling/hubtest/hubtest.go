@@ -77,6 +77,9 @@ func (p *Peer) Send(f []byte) bool {
 	}
 }
 
+// TrySend implements signaling.Peer.
+func (p *Peer) TrySend(f []byte) bool { return p.Send(f) }
+
 // Close implements signaling.Peer.
 func (p *Peer) Close(code int, _ string) {
 	p.mu.Lock()

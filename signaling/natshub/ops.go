@@ -185,9 +185,10 @@ func (h *Hub) unseat(v *roomView, m member) signaling.Peer {
 // Close do nothing here.
 type remotePeer struct{ id string }
 
-func (r remotePeer) ID() string      { return r.id }
-func (remotePeer) Send([]byte) bool  { return false }
-func (remotePeer) Close(int, string) {}
+func (r remotePeer) ID() string        { return r.id }
+func (remotePeer) Send([]byte) bool    { return false }
+func (remotePeer) TrySend([]byte) bool { return false }
+func (remotePeer) Close(int, string)   {}
 
 // publishSnapshot sends a room's new state to every other node that had
 // or has a member in it.
