@@ -199,11 +199,12 @@ func TestAConnectionClosedBeforeItsReaderIsStillCut(t *testing.T) {
 	for _, p := range readerPaths[:2] {
 		t.Run(p.name, func(t *testing.T) {
 			url, d, _ := pathServer(t, p.loops, false, time.Minute)
-			testHookOpened = func(c *wsConn) {
+			hook := func(c *wsConn) {
 				c.s.end(CloseGoingAway, "test", false)
 				<-c.finished // its close frame is out before its reader starts
 			}
-			t.Cleanup(func() { testHookOpened = nil })
+			testHookOpened.Store(&hook)
+			t.Cleanup(func() { testHookOpened.Store(nil) })
 			ws, _, err := d.Dial(url+"/?room=early", nil)
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -61,8 +62,8 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer release()
 		h.readEnded(c, end, writerDone)
 	}
-	if testHookOpened != nil {
-		testHookOpened(c)
+	if hook := testHookOpened.Load(); hook != nil {
+		(*hook)(c)
 	}
 	if readByLoop(c, ended) {
 		return
@@ -72,7 +73,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // testHookOpened, when set, is called with every connection that joined,
 // before its reader starts.
-var testHookOpened func(*wsConn)
+var testHookOpened atomic.Pointer[func(*wsConn)]
 
 // peerTransport is a transport as admission sees it: one that can be
 // attached to a session and carry frames of its own before the session's.
