@@ -140,7 +140,7 @@ func (h *Hub) sweepRoom(ctx context.Context, key string) error {
 		ev = h.apply(v, res.rev, res.new.Members)
 	}
 	v.mu.Unlock()
-	h.deliver(ev, false)
+	h.deliver(ev)
 	return err
 }
 

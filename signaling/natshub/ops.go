@@ -91,7 +91,7 @@ func (h *Hub) Join(name string, p signaling.Peer, req signaling.JoinRequest) (si
 	if err != nil {
 		return nil, err
 	}
-	h.deliver(ev, false)
+	h.deliver(ev)
 	return replaced, nil
 }
 

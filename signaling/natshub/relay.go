@@ -36,7 +36,7 @@ func (h *Hub) Leave(name, id string) {
 		ev = h.leaveLocked(v, id)
 	}
 	v.mu.Unlock()
-	h.deliver(ev, false)
+	h.deliver(ev)
 	h.release(v, false)
 }
 
@@ -166,28 +166,90 @@ func (h *Hub) onNodeMsg(m *nats.Msg) {
 	}
 }
 
-// handleNodeMsg handles one message of another node, in its order.
+// handleNodeMsg handles one message of another node, in its order. It
+// runs on the dispatcher, which must wait for nothing a local peer does:
+// local peers get frames with TrySend, and a room's message that would
+// wait for a local peer goes to the room's backlog with all that follows
+// it.
 func (h *Hub) handleNodeMsg(m *nats.Msg) {
 	if m.Header.Get(hdrTunnel) != "" {
 		h.onTunnelMsg(m)
 		return
 	}
-	h.remoteRelay.RLock()
-	defer h.remoteRelay.RUnlock()
 	v := h.view(m.Header.Get(hdrRoom))
 	if v == nil {
 		return // no peer of this node is in the room any more
 	}
+	if v.backlog.busy() {
+		h.queueRoomMsg(v, m)
+		return
+	}
 	switch m.Header.Get(hdrKind) {
 	case kindFrame:
-		h.onFrame(v, m)
+		h.relayFrame(v, m)
 	case kindSnapshot:
-		h.onSnapshot(v, m)
+		s, ok := h.readSnapshot(m)
+		if !ok {
+			return
+		}
+		h.remoteRelay.RLock()
+		done := h.onSnapshot(v, s)
+		h.remoteRelay.RUnlock()
+		if !done {
+			h.queueRoom(v, func() { h.settleSnapshot(v, s) }, len(m.Data))
+		}
 	}
 }
 
+// queueRoomMsg hands a room's message to its backlog, behind those
+// waiting there.
+func (h *Hub) queueRoomMsg(v *roomView, m *nats.Msg) {
+	h.queueRoom(v, func() {
+		switch m.Header.Get(hdrKind) {
+		case kindFrame:
+			h.relayFrame(v, m)
+		case kindSnapshot:
+			if s, ok := h.readSnapshot(m); ok {
+				h.settleSnapshot(v, s)
+			}
+		}
+	}, len(m.Data))
+}
+
+// queueRoom queues a job on the room's backlog. A backlog that overflows
+// holds more than the room's local peers could take in order: they are
+// disconnected as too slow (they resume or join again), rather than miss
+// frames unknowingly.
+func (h *Hub) queueRoom(v *roomView, job func(), size int) {
+	if v.backlog.push(job, size) {
+		return
+	}
+	v.mu.Lock()
+	var peers []signaling.Peer
+	for _, l := range v.locals {
+		if !l.left {
+			peers = append(peers, l.peer)
+		}
+	}
+	v.mu.Unlock()
+	h.logger.Warn("a room's frames from other servers piled up behind a slow peer; disconnecting its peers here",
+		zap.Int("peers", len(peers)))
+	for _, p := range peers {
+		p.Close(signaling.CloseTooSlow, "outbound queue full: peer is not reading")
+	}
+}
+
+// relayFrame relays a remote peer's frame while holding remoteRelay, so
+// that a removal of the sender waits for it.
+func (h *Hub) relayFrame(v *roomView, m *nats.Msg) {
+	h.remoteRelay.RLock()
+	defer h.remoteRelay.RUnlock()
+	h.onFrame(v, m)
+}
+
 // onFrame relays a remote peer's frame to local peers, unless the sender
-// has left by now, so nothing follows its peer-left.
+// has left by now, so nothing follows its peer-left. A local peer too
+// slow to take it is dropped rather than waited for.
 func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
 	from, to := m.Header.Get(hdrFrom), m.Header.Get(hdrTo)
 	v.mu.Lock()
@@ -204,13 +266,19 @@ func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
 	}
 	v.mu.Unlock()
 	for _, p := range targets {
-		p.Send(m.Data)
+		p.TrySend(m.Data)
 	}
 }
 
-// onSnapshot moves the view to a newer state another node wrote, and
-// disconnects a local peer whose seat a join there took.
-func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
+// snapshot is a room's state another node wrote, as a message carries it.
+type snapshot struct {
+	rev      uint64
+	members  []member
+	replaced string // the member whose seat the change took
+	evicted  *local // the local peer replaced, once marked as such
+}
+
+func (h *Hub) readSnapshot(m *nats.Msg) (*snapshot, bool) {
 	rev, err := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
 	var st roomState
 	if err == nil {
@@ -218,21 +286,51 @@ func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 	}
 	if err != nil {
 		h.logger.Error("unreadable room snapshot from another server", zap.Error(err))
-		return
+		return nil, false
 	}
+	return &snapshot{rev: rev, members: st.Members, replaced: m.Header.Get(hdrReplaced)}, true
+}
+
+// onSnapshot moves the view to a newer state another node wrote, and
+// disconnects a local peer whose seat a join there took; the caller holds
+// remoteRelay for reading. It waits for no peer: it reports false, having
+// only marked the peer replaced, when a local peer on its way out still
+// has a frame on its way, which the others must get before its peer-left
+// (settleSnapshot waits for it).
+func (h *Hub) onSnapshot(v *roomView, s *snapshot) bool {
 	v.mu.Lock()
-	var evicted *local
-	if x := m.Header.Get(hdrReplaced); x != "" && rev > v.rev {
-		if l := v.locals[x]; l != nil && !l.left {
-			l.left, evicted = true, l
+	if s.replaced != "" && s.rev > v.rev {
+		if l := v.locals[s.replaced]; l != nil && !l.left {
+			l.left, s.evicted = true, l
 		}
 	}
-	ev := h.apply(v, rev, st.Members)
+	if !v.settled() {
+		v.mu.Unlock()
+		return false
+	}
+	ev := h.apply(v, s.rev, s.members)
 	v.mu.Unlock()
-	h.deliver(ev, true)
-	if evicted != nil {
-		evicted.peer.Send(replacedFrame)
-		evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+	dispatch(ev)
+	if s.evicted != nil {
+		s.evicted.peer.TrySend(replacedFrame)
+		s.evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+	}
+	return true
+}
+
+// settleSnapshot applies a snapshot on the room's backlog, once the local
+// peers on their way out have no frame on its way. It waits holding no
+// lock: a removal elsewhere waits for remoteRelay, and the dispatcher
+// behind it.
+func (h *Hub) settleSnapshot(v *roomView, s *snapshot) {
+	for {
+		v.retireLeaving()
+		h.remoteRelay.RLock()
+		done := h.onSnapshot(v, s)
+		h.remoteRelay.RUnlock()
+		if done {
+			return
+		}
 	}
 }
 
@@ -255,7 +353,7 @@ func (h *Hub) reconcile(v *roomView) {
 		h.logger.Warn("re-asserting room members through NATS", zap.Error(err))
 		return
 	}
-	h.deliver(ev, false)
+	h.deliver(ev)
 }
 
 func (h *Hub) reconcileLocked(ctx context.Context, v *roomView) (events, error) {

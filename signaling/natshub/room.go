@@ -119,6 +119,10 @@ type roomView struct {
 	members   []member // as the local peers have been told, in join order
 	locals    map[string]*local
 	joining   int // joins in progress; guarded by Hub.mu
+	// backlog holds the room's messages from other nodes while one of
+	// them waits for a local peer on its way out (see settled): the
+	// dispatcher does not wait, and the room keeps its order.
+	backlog inbox
 }
 
 // local is a peer connected to this node. relaying is held for reading
@@ -138,6 +142,41 @@ func (l *local) retire() {
 	l.relaying.Lock()
 	//lint:ignore SA2001 an empty critical section: waiting is the point
 	l.relaying.Unlock()
+}
+
+// settled says whether no local peer on its way out (left, not yet
+// removed) still has a frame on its way, so that the others may be told
+// it left; the caller holds v.mu. Such a frame may wait for a slow
+// reader (Deliver's Send), which the dispatcher must not wait for. A
+// peer marked left takes no new frame, so the answer holds while v.mu is
+// held.
+func (v *roomView) settled() bool {
+	for _, l := range v.locals {
+		if !l.left {
+			continue
+		}
+		if !l.relaying.TryLock() {
+			return false
+		}
+		l.relaying.Unlock()
+	}
+	return true
+}
+
+// retireLeaving waits until the local peers on their way out have no
+// frame on its way; the caller holds no lock.
+func (v *roomView) retireLeaving() {
+	v.mu.Lock()
+	var leaving []*local
+	for _, l := range v.locals {
+		if l.left {
+			leaving = append(leaving, l)
+		}
+	}
+	v.mu.Unlock()
+	for _, l := range leaving {
+		l.retire()
+	}
 }
 
 // isLocal says whether id is a current member connected here.
@@ -231,13 +270,16 @@ func (v *roomView) welcomedLocals(except string) []signaling.Peer {
 	return out
 }
 
-// deliver sends the events. The dispatcher already holds remoteRelay for
-// reading, so it must not wait for it.
-func (h *Hub) deliver(ev events, fromDispatcher bool) {
+// deliver sends the events of a change this node made, on a goroutine
+// that may wait: for the frames on their way from the local peers
+// removed, for the dispatcher's relays of the remote ones (so none of
+// their frames follows their peer-left), and for room in the targets'
+// queues, which paces the change's cause to its readers.
+func (h *Hub) deliver(ev events) {
 	for _, l := range ev.retire {
 		l.retire()
 	}
-	if ev.remote && !fromDispatcher {
+	if ev.remote {
 		h.remoteRelay.Lock()
 		//lint:ignore SA2001 waiting for the dispatcher is the point
 		h.remoteRelay.Unlock()
@@ -245,6 +287,18 @@ func (h *Hub) deliver(ev events, fromDispatcher bool) {
 	for _, f := range ev.frames {
 		for _, p := range ev.targets {
 			p.Send(f)
+		}
+	}
+}
+
+// dispatch sends the events of another node's change from the dispatcher
+// (or a room's backlog), which waits for no peer: a reader whose queue is
+// full is dropped as too slow. It holds remoteRelay already, and the local
+// peers removed were settled (see settled) before the change was applied.
+func dispatch(ev events) {
+	for _, f := range ev.frames {
+		for _, p := range ev.targets {
+			p.TrySend(f)
 		}
 	}
 }
