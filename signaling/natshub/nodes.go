@@ -168,17 +168,32 @@ func (t *nodeTable) reachable(node string) bool {
 func (t *nodeTable) send(node string, m *nats.Msg) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.link(node).add(m, time.Now()); err != nil {
+		return err
+	}
+	t.flush(node)
+	return nil
+}
+
+// sendLast is send for a small message that ends something (a tunnel's
+// close), which there is one of per thing ended: it goes whatever the
+// bounds, so that the far node learns of the end once it can hear.
+func (t *nodeTable) sendLast(node string, m *nats.Msg) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.link(node).push(m, time.Now())
+	t.flush(node)
+}
+
+// link returns the link to node, starting one; the caller holds t.mu.
+func (t *nodeTable) link(node string) *outLink {
 	l := t.links[node]
 	if l == nil {
 		t.linkIDs++
 		l = newOutLink(t.h.node, t.linkIDs)
 		t.links[node] = l
 	}
-	if err := l.add(m, time.Now()); err != nil {
-		return err
-	}
-	t.flush(node)
-	return nil
+	return l
 }
 
 // onAck drops what node acknowledged.

@@ -167,10 +167,10 @@ func (h *Hub) onNodeMsg(m *nats.Msg) {
 }
 
 // handleNodeMsg handles one message of another node, in its order. It
-// runs on the dispatcher, which must wait for nothing a local peer does:
-// local peers get frames with TrySend, and a room's message that would
-// wait for a local peer goes to the room's backlog with all that follows
-// it.
+// runs on the dispatcher, which must wait for nothing a peer or a tunnel
+// does: local peers get frames with TrySend, tunnel messages go to their
+// tunnel's inbox, and a room's message that would wait for a local peer
+// goes to the room's backlog with all that follows it.
 func (h *Hub) handleNodeMsg(m *nats.Msg) {
 	if m.Header.Get(hdrTunnel) != "" {
 		h.onTunnelMsg(m)
