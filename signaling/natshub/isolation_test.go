@@ -13,15 +13,13 @@ import (
 
 // stuckPeer is a local peer that stops reading once stuck: its Send then
 // waits until the test releases it (a sender held for a slow reader, as
-// long as the test likes), and its TrySend finds the queue full (the
-// peer would be disconnected as too slow, which it records).
+// long as the test likes), and its TrySend finds the queue full.
 type stuckPeer struct {
 	*hubtest.Peer
 	stuck   atomic.Bool
 	release chan struct{}
 	once    sync.Once
 	waiting atomic.Int32 // senders waiting in Send
-	tooSlow atomic.Bool
 }
 
 func newStuckPeer(t *testing.T, id string) *stuckPeer {
@@ -56,7 +54,6 @@ func (p *stuckPeer) TrySend(f []byte) bool {
 	if !p.stuck.Load() {
 		return p.Peer.TrySend(f)
 	}
-	p.tooSlow.Store(true)
 	return false
 }
 
@@ -68,7 +65,8 @@ func (p *stuckPeer) unstick() { p.once.Do(func() { close(p.release) }) }
 const withinWait = 2 * time.Second
 
 // A peer that stops reading holds up no other room's frames from other
-// servers: the dispatcher that relays them does not wait for it.
+// servers: the dispatcher that relays them does not wait for it; the
+// frame waits for the peer on its own.
 func TestAStuckPeerDoesNotHoldUpOtherRoomsFrames(t *testing.T) {
 	srv := startNATS(t)
 	hs := newHubs(t, srv.URL(), 2)
@@ -93,7 +91,41 @@ func TestAStuckPeerDoesNotHoldUpOtherRoomsFrames(t *testing.T) {
 		t.Fatalf("a frame of another room did not arrive within %s (stuck peer: %d sender(s) waiting in Send)",
 			withinWait, stuck.waiting.Load())
 	}
-	eventually(t, withinWait, "the stuck peer found too slow", stuck.tooSlow.Load)
+	eventually(t, withinWait, "the frame waiting for the stuck peer", func() bool { return stuck.waiting.Load() == 1 })
+}
+
+// A peer that reads nothing while frames from other servers keep coming
+// is disconnected as too slow once its feed is full, as a full queue
+// would have it; the others' frames flow meanwhile.
+func TestAStuckPeersFeedOverflowDisconnectsIt(t *testing.T) {
+	srv := startNATS(t)
+	hs := newHubs(t, srv.URL(), 2)
+	stuck := newStuckPeer(t, "stuck")
+	joinStuck(t, hs[1], "r", stuck)
+	sender, other := hubtest.NewPeer("sender"), hubtest.NewPeer("other")
+	hubtest.Join(t, hs[0], "r", sender, 6)
+	hubtest.Join(t, hs[1], "r", other, 6)
+	stuck.Expect(t, "peer-joined", "sender")
+	stuck.Expect(t, "peer-joined", "other")
+	sender.Expect(t, "peer-joined", "other")
+
+	stuck.stuck.Store(true)
+	big := make([]byte, 64<<10)
+	copy(big, `{"type":"signal","from":"sender"}`)
+	for i := 0; i < maxFeedBytes/len(big)+2; i++ {
+		if err := hs[0].Deliver("r", "sender", "stuck", big); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	if err := hs[0].Deliver("r", "sender", "other", []byte(`{"type":"signal","from":"sender"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := other.NextWithin(withinWait); !ok {
+		t.Fatalf("a room-mate's frame did not arrive within %s", withinWait)
+	}
+	eventually(t, withinWait, "the stuck peer disconnected", func() bool {
+		return stuck.ClosedWith() == signaling.CloseTooSlow
+	})
 }
 
 var _ signaling.Peer = (*stuckPeer)(nil)

@@ -111,15 +111,15 @@ func (h *Hub) Deliver(name, from, to string, frame []byte) error {
 			err = e
 		}
 	}
-	for _, p := range locals {
-		p.Send(frame)
+	for _, l := range locals {
+		l.peer.Send(frame)
 	}
 	return err
 }
 
 // route finds the local peers and the other nodes a frame goes to; the
 // caller holds v.mu.
-func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, error) {
+func (h *Hub) route(v *roomView, from, to string) ([]*local, []string, error) {
 	if to == "" {
 		var remote []member
 		for _, m := range v.members {
@@ -137,7 +137,7 @@ func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, e
 			return nil, []string{m.Node}, nil
 		}
 		if l := v.locals[to]; l != nil && l.welcomed {
-			return []signaling.Peer{l.peer}, nil, nil
+			return []*local{l}, nil, nil
 		}
 	}
 	return nil, nil, signaling.ErrUnknownPeer
@@ -168,117 +168,52 @@ func (h *Hub) onNodeMsg(m *nats.Msg) {
 
 // handleNodeMsg handles one message of another node, in its order. It
 // runs on the dispatcher, which must wait for nothing a peer or a tunnel
-// does: local peers get frames with TrySend, tunnel messages go to their
-// tunnel's inbox, and a room's message that would wait for a local peer
-// goes to the room's backlog with all that follows it.
+// does: what it has for a local peer goes to the peer's feed, a tunnel's
+// message to its end's inbox.
 func (h *Hub) handleNodeMsg(m *nats.Msg) {
 	if m.Header.Get(hdrTunnel) != "" {
 		h.onTunnelMsg(m)
 		return
 	}
+	h.remoteRelay.RLock()
+	defer h.remoteRelay.RUnlock()
 	v := h.view(m.Header.Get(hdrRoom))
 	if v == nil {
 		return // no peer of this node is in the room any more
 	}
-	if v.backlog.busy() {
-		h.queueRoomMsg(v, m)
-		return
-	}
 	switch m.Header.Get(hdrKind) {
 	case kindFrame:
-		h.relayFrame(v, m)
+		h.onFrame(v, m)
 	case kindSnapshot:
-		s, ok := h.readSnapshot(m)
-		if !ok {
-			return
-		}
-		h.remoteRelay.RLock()
-		done := h.onSnapshot(v, s)
-		h.remoteRelay.RUnlock()
-		if !done {
-			h.queueRoom(v, func() { h.settleSnapshot(v, s) }, len(m.Data))
-		}
+		h.onSnapshot(v, m)
 	}
-}
-
-// queueRoomMsg hands a room's message to its backlog, behind those
-// waiting there.
-func (h *Hub) queueRoomMsg(v *roomView, m *nats.Msg) {
-	h.queueRoom(v, func() {
-		switch m.Header.Get(hdrKind) {
-		case kindFrame:
-			h.relayFrame(v, m)
-		case kindSnapshot:
-			if s, ok := h.readSnapshot(m); ok {
-				h.settleSnapshot(v, s)
-			}
-		}
-	}, len(m.Data))
-}
-
-// queueRoom queues a job on the room's backlog. A backlog that overflows
-// holds more than the room's local peers could take in order: they are
-// disconnected as too slow (they resume or join again), rather than miss
-// frames unknowingly.
-func (h *Hub) queueRoom(v *roomView, job func(), size int) {
-	if v.backlog.push(job, size) {
-		return
-	}
-	v.mu.Lock()
-	var peers []signaling.Peer
-	for _, l := range v.locals {
-		if !l.left {
-			peers = append(peers, l.peer)
-		}
-	}
-	v.mu.Unlock()
-	h.logger.Warn("a room's frames from other servers piled up behind a slow peer; disconnecting its peers here",
-		zap.Int("peers", len(peers)))
-	for _, p := range peers {
-		p.Close(signaling.CloseTooSlow, "outbound queue full: peer is not reading")
-	}
-}
-
-// relayFrame relays a remote peer's frame while holding remoteRelay, so
-// that a removal of the sender waits for it.
-func (h *Hub) relayFrame(v *roomView, m *nats.Msg) {
-	h.remoteRelay.RLock()
-	defer h.remoteRelay.RUnlock()
-	h.onFrame(v, m)
 }
 
 // onFrame relays a remote peer's frame to local peers, unless the sender
-// has left by now, so nothing follows its peer-left. A local peer too
-// slow to take it is dropped rather than waited for.
+// has left by now, so nothing follows its peer-left.
 func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
 	from, to := m.Header.Get(hdrFrom), m.Header.Get(hdrTo)
 	v.mu.Lock()
-	var targets []signaling.Peer
+	var targets []*local
 	for _, mem := range v.members {
 		if mem.ID == from && mem.Node != h.node {
 			if to == "" {
 				targets = v.welcomedLocals(from)
 			} else if l := v.locals[to]; l != nil && !l.left && l.welcomed {
-				targets = []signaling.Peer{l.peer}
+				targets = []*local{l}
 			}
 			break
 		}
 	}
 	v.mu.Unlock()
-	for _, p := range targets {
-		p.TrySend(m.Data)
+	for _, l := range targets {
+		l.send(func() { l.peer.Send(m.Data) }, len(m.Data))
 	}
 }
 
-// snapshot is a room's state another node wrote, as a message carries it.
-type snapshot struct {
-	rev      uint64
-	members  []member
-	replaced string // the member whose seat the change took
-	evicted  *local // the local peer replaced, once marked as such
-}
-
-func (h *Hub) readSnapshot(m *nats.Msg) (*snapshot, bool) {
+// onSnapshot moves the view to a newer state another node wrote, and
+// disconnects a local peer whose seat a join there took.
+func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 	rev, err := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
 	var st roomState
 	if err == nil {
@@ -286,51 +221,23 @@ func (h *Hub) readSnapshot(m *nats.Msg) (*snapshot, bool) {
 	}
 	if err != nil {
 		h.logger.Error("unreadable room snapshot from another server", zap.Error(err))
-		return nil, false
+		return
 	}
-	return &snapshot{rev: rev, members: st.Members, replaced: m.Header.Get(hdrReplaced)}, true
-}
-
-// onSnapshot moves the view to a newer state another node wrote, and
-// disconnects a local peer whose seat a join there took; the caller holds
-// remoteRelay for reading. It waits for no peer: it reports false, having
-// only marked the peer replaced, when a local peer on its way out still
-// has a frame on its way, which the others must get before its peer-left
-// (settleSnapshot waits for it).
-func (h *Hub) onSnapshot(v *roomView, s *snapshot) bool {
 	v.mu.Lock()
-	if s.replaced != "" && s.rev > v.rev {
-		if l := v.locals[s.replaced]; l != nil && !l.left {
-			l.left, s.evicted = true, l
+	var evicted *local
+	if x := m.Header.Get(hdrReplaced); x != "" && rev > v.rev {
+		if l := v.locals[x]; l != nil && !l.left {
+			l.left, evicted = true, l
 		}
 	}
-	if !v.settled() {
-		v.mu.Unlock()
-		return false
-	}
-	ev := h.apply(v, s.rev, s.members)
+	ev := h.apply(v, rev, st.Members)
 	v.mu.Unlock()
 	dispatch(ev)
-	if s.evicted != nil {
-		s.evicted.peer.TrySend(replacedFrame)
-		s.evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
-	}
-	return true
-}
-
-// settleSnapshot applies a snapshot on the room's backlog, once the local
-// peers on their way out have no frame on its way. It waits holding no
-// lock: a removal elsewhere waits for remoteRelay, and the dispatcher
-// behind it.
-func (h *Hub) settleSnapshot(v *roomView, s *snapshot) {
-	for {
-		v.retireLeaving()
-		h.remoteRelay.RLock()
-		done := h.onSnapshot(v, s)
-		h.remoteRelay.RUnlock()
-		if done {
-			return
-		}
+	if evicted != nil {
+		evicted.send(func() {
+			evicted.peer.Send(replacedFrame)
+			evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+		}, len(replacedFrame))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -119,15 +120,25 @@ type roomView struct {
 	members   []member // as the local peers have been told, in join order
 	locals    map[string]*local
 	joining   int // joins in progress; guarded by Hub.mu
-	// backlog holds the room's messages from other nodes while one of
-	// them waits for a local peer on its way out (see settled): the
-	// dispatcher does not wait, and the room keeps its order.
-	backlog inbox
 }
+
+// Bounds of what waits in a local peer's feed. An outage may release up
+// to maxOutbox frames of a server at once, all maybe for one peer, which
+// takes them at its reading pace; in bytes, four times what its own
+// queue holds (1 MiB). A feed beyond them is a reader too slow to keep.
+const (
+	maxFeed      = maxOutbox
+	maxFeedBytes = 4 << 20
+)
 
 // local is a peer connected to this node. relaying is held for reading
 // while its frames are on their way; removal takes it for writing before
 // peer-left goes out, so none of its frames can follow.
+//
+// What other servers send the peer, and the membership changes, go
+// through its feed, in order: the feed's goroutine waits for room in the
+// peer's queue (Send), which paces them to its reading, and the
+// dispatcher waits for no peer.
 type local struct {
 	peer     signaling.Peer
 	info     member
@@ -135,6 +146,20 @@ type local struct {
 	left     bool // no longer a member; guarded by roomView.mu
 	welcomed bool // has had its welcome, so may get other frames
 	relaying sync.RWMutex
+	feed     inbox
+}
+
+func newLocal(p signaling.Peer, info member, seq uint64) *local {
+	return &local{peer: p, info: info, seq: seq, feed: inbox{maxJobs: maxFeed, maxBytes: maxFeedBytes}}
+}
+
+// send queues a job for the peer's feed, of size bytes. A peer whose feed
+// overflows is not reading: it is disconnected, as a full queue would
+// (CloseTooSlow).
+func (l *local) send(job func(), size int) {
+	if !l.feed.push(job, size) {
+		l.peer.Close(signaling.CloseTooSlow, "outbound queue full: peer is not reading")
+	}
 }
 
 // retire waits until no frame from a removed peer is still on its way.
@@ -142,41 +167,6 @@ func (l *local) retire() {
 	l.relaying.Lock()
 	//lint:ignore SA2001 an empty critical section: waiting is the point
 	l.relaying.Unlock()
-}
-
-// settled says whether no local peer on its way out (left, not yet
-// removed) still has a frame on its way, so that the others may be told
-// it left; the caller holds v.mu. Such a frame may wait for a slow
-// reader (Deliver's Send), which the dispatcher must not wait for. A
-// peer marked left takes no new frame, so the answer holds while v.mu is
-// held.
-func (v *roomView) settled() bool {
-	for _, l := range v.locals {
-		if !l.left {
-			continue
-		}
-		if !l.relaying.TryLock() {
-			return false
-		}
-		l.relaying.Unlock()
-	}
-	return true
-}
-
-// retireLeaving waits until the local peers on their way out have no
-// frame on its way; the caller holds no lock.
-func (v *roomView) retireLeaving() {
-	v.mu.Lock()
-	var leaving []*local
-	for _, l := range v.locals {
-		if l.left {
-			leaving = append(leaving, l)
-		}
-	}
-	v.mu.Unlock()
-	for _, l := range leaving {
-		l.retire()
-	}
 }
 
 // isLocal says whether id is a current member connected here.
@@ -210,7 +200,7 @@ func (v *roomView) effective(st []member, self string) (out []member, missing bo
 // events are frames for local peers, sent once the room lock is released.
 type events struct {
 	frames  [][]byte
-	targets []signaling.Peer
+	targets []*local
 	// retire are local peers removed; remote says remote ones were.
 	retire []*local
 	remote bool
@@ -260,21 +250,28 @@ func (h *Hub) refresh(v *roomView, st []member) events {
 
 // welcomedLocals lists local members that have had their welcome, but
 // not except; the caller holds v.mu.
-func (v *roomView) welcomedLocals(except string) []signaling.Peer {
-	var out []signaling.Peer
+func (v *roomView) welcomedLocals(except string) []*local {
+	var out []*local
 	for _, m := range v.members {
 		if l := v.locals[m.ID]; l != nil && !l.left && l.welcomed && m.ID != except {
-			out = append(out, l.peer)
+			out = append(out, l)
 		}
 	}
 	return out
 }
 
+// feedWait bounds how long a change made here waits for the targets'
+// feeds to take its frames: as long as a sender waits for room in a slow
+// reader's queue. A reader further behind does not hold the change up
+// longer (it may then get a joiner's first frames before its peer-joined).
+const feedWait = 5 * time.Second
+
 // deliver sends the events of a change this node made, on a goroutine
 // that may wait: for the frames on their way from the local peers
 // removed, for the dispatcher's relays of the remote ones (so none of
-// their frames follows their peer-left), and for room in the targets'
-// queues, which paces the change's cause to its readers.
+// their frames follows their peer-left), and until the targets' feeds
+// took the frames (so a joiner's frames, sent directly, follow its
+// peer-joined, and the change's cause is paced to its readers).
 func (h *Hub) deliver(ev events) {
 	for _, l := range ev.retire {
 		l.retire()
@@ -284,22 +281,49 @@ func (h *Hub) deliver(ev events) {
 		//lint:ignore SA2001 waiting for the dispatcher is the point
 		h.remoteRelay.Unlock()
 	}
-	for _, f := range ev.frames {
-		for _, p := range ev.targets {
-			p.Send(f)
+	if len(ev.frames) == 0 {
+		return
+	}
+	done := make(chan struct{}, len(ev.targets))
+	for _, t := range ev.targets {
+		t.feed.pushAnyway(func() {
+			sendAll(t.peer, ev.frames)
+			done <- struct{}{}
+		})
+	}
+	timer := time.NewTimer(feedWait)
+	defer timer.Stop()
+	for range ev.targets {
+		select {
+		case <-done:
+		case <-timer.C:
+			return
 		}
 	}
 }
 
-// dispatch sends the events of another node's change from the dispatcher
-// (or a room's backlog), which waits for no peer: a reader whose queue is
-// full is dropped as too slow. It holds remoteRelay already, and the local
-// peers removed were settled (see settled) before the change was applied.
+// dispatch queues the events of another node's change, from the
+// dispatcher, which waits for no peer: each target's feed first waits
+// for the frames still on their way from the local peers removed, so
+// that they come before their peer-left.
 func dispatch(ev events) {
+	size := 0
 	for _, f := range ev.frames {
-		for _, p := range ev.targets {
-			p.TrySend(f)
-		}
+		size += len(f)
+	}
+	for _, t := range ev.targets {
+		t.send(func() {
+			for _, l := range ev.retire {
+				l.retire()
+			}
+			sendAll(t.peer, ev.frames)
+		}, size)
+	}
+}
+
+func sendAll(p signaling.Peer, frames [][]byte) {
+	for _, f := range frames {
+		p.Send(f)
 	}
 }
 

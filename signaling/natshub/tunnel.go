@@ -43,6 +43,16 @@ const (
 // a connection lost without a close frame).
 const closeAbnormal = 1006
 
+// Bounds of a tunnel end's inbox. A session holds at most 256 frames and
+// 1 MiB for its peer, and a sender waits at most 5 s for a slow reader;
+// four times that is room for a burst (100 frames at the default limits)
+// and the rest of such a wait, in either direction. More is a flood the
+// receiver cannot take: the tunnel fails.
+const (
+	maxTunnelInbox      = 1024
+	maxTunnelInboxBytes = 4 << 20
+)
+
 var _ signaling.Tunnels = (*Hub)(nil)
 
 // tunnelTable holds this node's ends of tunnels, by far node and id.
@@ -70,7 +80,11 @@ type tunnelEnd struct {
 
 func newTunnelEnd(h *Hub, node, id string, recv signaling.TunnelEnd) *tunnelEnd {
 	now := time.Now()
-	return &tunnelEnd{h: h, node: node, id: id, recv: recv, heard: now, sent: now}
+	return &tunnelEnd{
+		h: h, node: node, id: id,
+		in:   inbox{maxJobs: maxTunnelInbox, maxBytes: maxTunnelInboxBytes},
+		recv: recv, heard: now, sent: now,
+	}
 }
 
 func tunnelKey(node, id string) string { return node + "/" + id }
@@ -213,7 +227,7 @@ func (e *tunnelEnd) fail(reason string) {
 
 // closed tells the receiver, from the inbox, after what it was handed.
 func (e *tunnelEnd) closed(code int, reason string) {
-	e.in.pushLast(func() {
+	e.in.pushAnyway(func() {
 		if r := e.receiver(); r != nil {
 			r.Closed(code, reason)
 		}
@@ -252,7 +266,7 @@ func (h *Hub) onTunnelMsg(m *nats.Msg) {
 		if h.tunnels.get(node, id) == nil {
 			e := newTunnelEnd(h, node, id, nil)
 			h.tunnels.add(e) // before the front's next messages are taken
-			e.in.pushLast(func() { h.accept(e, m.Data) })
+			e.in.pushAnyway(func() { h.accept(e, m.Data) })
 		}
 		return
 	}

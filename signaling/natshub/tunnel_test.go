@@ -205,15 +205,15 @@ func TestATunnelsInboxKeepsOrderWithoutHoldingUpTheDispatcher(t *testing.T) {
 func TestATunnelWhoseInboxOverflowsCloses(t *testing.T) {
 	home := &testEnd{gate: make(chan struct{})}
 	c := openTunnel(t, home)
-	for i := range maxInbox + 10 {
+	for i := range maxTunnelInbox + 10 {
 		c.tun.Send(fmt.Append(nil, i))
 	}
 	eventually(t, withinWait, "the front's receiver closed", func() bool { return c.front.closedWith(t) == 1006 })
 	close(home.gate)
 	eventually(t, withinWait, "the home's receiver closed", func() bool { return c.home.closedWith(t) == 1006 })
 	got := home.frames()
-	if len(got) < maxInbox || len(got) > maxInbox+1 {
-		t.Fatalf("the home got %d frames, want the %d its inbox held and the one it was handling", len(got), maxInbox)
+	if len(got) < maxTunnelInbox || len(got) > maxTunnelInbox+1 {
+		t.Fatalf("the home got %d frames, want the %d its inbox held and the one it was handling", len(got), maxTunnelInbox)
 	}
 	for i, f := range got {
 		if f != fmt.Sprint(i) {
