@@ -130,8 +130,10 @@ type Tunnel interface {
 // TunnelEnd receives what the far end of a tunnel sends.
 type TunnelEnd interface {
 	Frame(frame []byte)
-	// Closed says the far end closed the tunnel, or its server is gone
-	// (code 1006).
+	// Closed says the far end closed the tunnel, or the tunnel failed
+	// (code 1006): its far server is gone or silent, or it could not
+	// carry a frame. It comes once, after the frames received, and not
+	// for the receiver's own side's Close.
 	Closed(code int, reason string)
 }
 

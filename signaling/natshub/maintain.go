@@ -26,7 +26,8 @@ const (
 )
 
 // maintain runs until Shutdown: it heartbeats every node_timeout/3, removes
-// the members of silent nodes from the rooms, and re-asserts this node's
+// the members of silent nodes from the rooms, keeps tunnels alive and
+// closes those whose far end fell silent, and re-asserts this node's
 // members when asked (after a reconnect or a failed update).
 func (h *Hub) maintain() {
 	defer close(h.stopped)
@@ -38,15 +39,23 @@ func (h *Hub) maintain() {
 	defer func() { <-links }()
 	ticker := newTicker(h.nodes.heartbeat)
 	defer ticker.Stop()
-	for tick := 1; ; tick++ {
+	// Tunnels are checked twice a heartbeat period: a keep-alive then goes
+	// at most half a period late, and a silent far end is noticed within
+	// node_timeout and a sixth.
+	tunnels := newTicker(h.nodes.heartbeat / 2)
+	defer tunnels.Stop()
+	tick := 0 // heartbeat periods
+	for {
 		select {
 		case <-h.stop:
 			return
 		case <-h.kick:
 			h.reconcileAll()
+		case <-tunnels.C:
+			h.checkTunnels()
 		case <-ticker.C:
+			tick++
 			h.nodes.beat(false)
-			h.sweepTunnels()
 			// Reading every room is the costly part: done when a node we
 			// heard fell silent, and now and then for ones we never heard.
 			if h.nodes.judging() && (h.nodes.newlyDead() || tick%fullSweepTicks == 0) {
@@ -140,7 +149,7 @@ func (h *Hub) sweepRoom(ctx context.Context, key string) error {
 		ev = h.apply(v, res.rev, res.new.Members)
 	}
 	v.mu.Unlock()
-	h.deliver(ev, false)
+	h.deliver(ev)
 	return err
 }
 

@@ -18,6 +18,14 @@ const (
 	// acknowledges them (about a minute of a busy room's signaling while it
 	// cannot be reached).
 	maxOutbox = 4096
+	// maxOutboxBytes bounds the same in bytes (of the messages' data).
+	// Signaling frames are mostly under 1 KiB, SDP a few KiB: 4096 of them
+	// take a few MiB, so the count binds first for real traffic. But 4096
+	// frames of the default max_message_size (64 KiB) would be 256 MiB per
+	// other server through an outage; 32 MiB keeps a Caddy talking to a
+	// few unreachable servers within memory it can spare, and still holds
+	// 512 such frames.
+	maxOutboxBytes = 32 << 20
 	// helloHeader marks the heartbeat a node sends when it (re)connects;
 	// the others answer with one of their own at once.
 	helloHeader = "Hello"
@@ -156,21 +164,36 @@ func (t *nodeTable) reachable(node string) bool {
 
 // send numbers m on the link to node and publishes it when node can hear
 // us; it is kept until node acknowledges it. It fails when maxOutbox
-// messages for node wait for their acknowledgement.
+// messages, or maxOutboxBytes, for node wait for their acknowledgement.
 func (t *nodeTable) send(node string, m *nats.Msg) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if err := t.link(node).add(m, time.Now()); err != nil {
+		return err
+	}
+	t.flush(node)
+	return nil
+}
+
+// sendLast is send for a small message that ends something (a tunnel's
+// close), which there is one of per thing ended: it goes whatever the
+// bounds, so that the far node learns of the end once it can hear.
+func (t *nodeTable) sendLast(node string, m *nats.Msg) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.link(node).push(m, time.Now())
+	t.flush(node)
+}
+
+// link returns the link to node, starting one; the caller holds t.mu.
+func (t *nodeTable) link(node string) *outLink {
 	l := t.links[node]
 	if l == nil {
 		t.linkIDs++
 		l = newOutLink(t.h.node, t.linkIDs)
 		t.links[node] = l
 	}
-	if err := l.add(m, time.Now()); err != nil {
-		return err
-	}
-	t.flush(node)
-	return nil
+	return l
 }
 
 // onAck drops what node acknowledged.

@@ -91,7 +91,7 @@ func (h *Hub) Join(name string, p signaling.Peer, req signaling.JoinRequest) (si
 	if err != nil {
 		return nil, err
 	}
-	h.deliver(ev, false)
+	h.deliver(ev)
 	return replaced, nil
 }
 
@@ -135,7 +135,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 	if gone.ID != "" {
 		replaced = h.unseat(v, gone)
 	}
-	l := &local{peer: p, info: me, seq: h.seq.Add(1)}
+	l := newLocal(p, me, h.seq.Add(1))
 	v.locals[me.ID] = l
 	ev := h.apply(v, res.rev, res.new.Members)
 	if !slices.ContainsFunc(v.members, func(m member) bool { return m.ID == me.ID }) {

@@ -36,7 +36,7 @@ func (h *Hub) Leave(name, id string) {
 		ev = h.leaveLocked(v, id)
 	}
 	v.mu.Unlock()
-	h.deliver(ev, false)
+	h.deliver(ev)
 	h.release(v, false)
 }
 
@@ -111,15 +111,15 @@ func (h *Hub) Deliver(name, from, to string, frame []byte) error {
 			err = e
 		}
 	}
-	for _, p := range locals {
-		p.Send(frame)
+	for _, l := range locals {
+		l.peer.Send(frame)
 	}
 	return err
 }
 
 // route finds the local peers and the other nodes a frame goes to; the
 // caller holds v.mu.
-func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, error) {
+func (h *Hub) route(v *roomView, from, to string) ([]*local, []string, error) {
 	if to == "" {
 		var remote []member
 		for _, m := range v.members {
@@ -137,7 +137,7 @@ func (h *Hub) route(v *roomView, from, to string) ([]signaling.Peer, []string, e
 			return nil, []string{m.Node}, nil
 		}
 		if l := v.locals[to]; l != nil && l.welcomed {
-			return []signaling.Peer{l.peer}, nil, nil
+			return []*local{l}, nil, nil
 		}
 	}
 	return nil, nil, signaling.ErrUnknownPeer
@@ -166,7 +166,10 @@ func (h *Hub) onNodeMsg(m *nats.Msg) {
 	}
 }
 
-// handleNodeMsg handles one message of another node, in its order.
+// handleNodeMsg handles one message of another node, in its order. It
+// runs on the dispatcher, which must wait for nothing a peer or a tunnel
+// does: what it has for a local peer goes to the peer's feed, a tunnel's
+// message to its end's inbox.
 func (h *Hub) handleNodeMsg(m *nats.Msg) {
 	if m.Header.Get(hdrTunnel) != "" {
 		h.onTunnelMsg(m)
@@ -191,20 +194,20 @@ func (h *Hub) handleNodeMsg(m *nats.Msg) {
 func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
 	from, to := m.Header.Get(hdrFrom), m.Header.Get(hdrTo)
 	v.mu.Lock()
-	var targets []signaling.Peer
+	var targets []*local
 	for _, mem := range v.members {
 		if mem.ID == from && mem.Node != h.node {
 			if to == "" {
 				targets = v.welcomedLocals(from)
 			} else if l := v.locals[to]; l != nil && !l.left && l.welcomed {
-				targets = []signaling.Peer{l.peer}
+				targets = []*local{l}
 			}
 			break
 		}
 	}
 	v.mu.Unlock()
-	for _, p := range targets {
-		p.Send(m.Data)
+	for _, l := range targets {
+		l.send(func() { l.peer.Send(m.Data) }, len(m.Data))
 	}
 }
 
@@ -229,10 +232,12 @@ func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 	}
 	ev := h.apply(v, rev, st.Members)
 	v.mu.Unlock()
-	h.deliver(ev, true)
+	dispatch(ev)
 	if evicted != nil {
-		evicted.peer.Send(replacedFrame)
-		evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+		evicted.send(func() {
+			evicted.peer.Send(replacedFrame)
+			evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+		}, len(replacedFrame))
 	}
 }
 
@@ -255,7 +260,7 @@ func (h *Hub) reconcile(v *roomView) {
 		h.logger.Warn("re-asserting room members through NATS", zap.Error(err))
 		return
 	}
-	h.deliver(ev, false)
+	h.deliver(ev)
 }
 
 func (h *Hub) reconcileLocked(ctx context.Context, v *roomView) (events, error) {

@@ -58,22 +58,34 @@ type outLink struct {
 	next     uint64 // sequence number of the next message
 	acked    uint64 // highest sequence number acknowledged
 	queue    []*nats.Msg
+	bytes    int // of the queued messages' data
 	flushed  int
 	progress time.Time     // when acked last advanced, or the queue filled from empty
 	resent   time.Time     // when stale messages were last published again
 	wait     time.Duration // before the next retransmission; 0: rtxTimeout
+
+	// maxLen and maxBytes bound the queue: maxOutbox and maxOutboxBytes
+	// (a test lowers them to make a link refuse messages).
+	maxLen, maxBytes int
 }
 
 func newOutLink(src string, id uint64) *outLink {
-	return &outLink{src: src, id: id, next: 1}
+	return &outLink{src: src, id: id, next: 1, maxLen: maxOutbox, maxBytes: maxOutboxBytes}
 }
 
-// add numbers m and queues it; it fails when maxOutbox messages wait for
-// an acknowledgement.
+// add numbers m and queues it; it fails when maxOutbox messages, or
+// maxOutboxBytes, wait for an acknowledgement. An empty link takes a
+// message of any size.
 func (l *outLink) add(m *nats.Msg, now time.Time) error {
-	if len(l.queue) >= maxOutbox {
+	if len(l.queue) >= l.maxLen || len(l.queue) > 0 && l.bytes+len(m.Data) > l.maxBytes {
 		return errOutboxFull
 	}
+	l.push(m, now)
+	return nil
+}
+
+// push numbers m and queues it, whatever the bounds.
+func (l *outLink) push(m *nats.Msg, now time.Time) {
 	m.Header.Set(hdrSeq, l.src+" "+strconv.FormatUint(l.id, 10)+" "+
 		strconv.FormatUint(l.next, 10)+" "+strconv.FormatUint(l.acked, 10))
 	l.next++
@@ -81,7 +93,7 @@ func (l *outLink) add(m *nats.Msg, now time.Time) error {
 		l.progress = now
 	}
 	l.queue = append(l.queue, m)
-	return nil
+	l.bytes += len(m.Data)
 }
 
 // unsent returns the queued messages not published since the last rewind
@@ -102,6 +114,9 @@ func (l *outLink) ack(id, seq uint64, now time.Time) {
 		return
 	}
 	n := int(seq - l.acked)
+	for _, m := range l.queue[:n] {
+		l.bytes -= len(m.Data)
+	}
 	clear(l.queue[:n])
 	l.queue = l.queue[n:]
 	l.acked = seq
@@ -124,11 +139,18 @@ func (l *outLink) stale(now time.Time) []*nats.Msg {
 // pending is the number of unacknowledged messages.
 func (l *outLink) pending() int { return len(l.queue) }
 
+// maxHeldBytes bounds the data of the early messages an inLink holds, as
+// maxOutbox bounds their number: what a sender may have unacknowledged
+// (maxOutboxBytes). Beyond it, early messages are dropped; the sender
+// publishes them again.
+const maxHeldBytes = maxOutboxBytes
+
 // inLink is the receiving side of a link from one node.
 type inLink struct {
 	id    uint64 // link number
 	done  uint64 // highest sequence number handled, all below it too
 	held  map[uint64]*nats.Msg
+	bytes int    // of the held messages' data
 	acked uint64 // done as last acknowledged
 	due   bool   // a duplicate came: acknowledge again even if done did not move
 }
@@ -164,8 +186,8 @@ func parseSeq(v string) (seqInfo, bool) {
 
 // receive takes message m numbered s and returns the messages to handle
 // now, in order: m and any held ones it makes contiguous; none for a
-// duplicate, an early message (held, at most maxOutbox) or one of an
-// older link.
+// duplicate, an early message (held, within maxOutbox and maxHeldBytes)
+// or one of an older link.
 func (l *inLink) receive(s seqInfo, m *nats.Msg) []*nats.Msg {
 	switch {
 	case s.link < l.id:
@@ -173,14 +195,14 @@ func (l *inLink) receive(s seqInfo, m *nats.Msg) []*nats.Msg {
 	case s.link > l.id:
 		// A new link: what came before its acknowledged sequence number
 		// was handled by this node's earlier state of it.
-		l.id, l.done, l.acked, l.held = s.link, s.acked, s.acked, nil
+		l.id, l.done, l.acked, l.held, l.bytes = s.link, s.acked, s.acked, nil, 0
 	}
 	if s.acked > l.done {
 		// Handled (it was acknowledged) before this node forgot the link.
 		l.done = s.acked
 		for q := range l.held {
 			if q <= l.done {
-				delete(l.held, q)
+				l.unhold(q)
 			}
 		}
 	}
@@ -189,26 +211,45 @@ func (l *inLink) receive(s seqInfo, m *nats.Msg) []*nats.Msg {
 		return nil
 	}
 	if s.seq > l.done+1 {
-		if l.held == nil {
-			l.held = make(map[uint64]*nats.Msg)
-		}
-		if len(l.held) < maxOutbox {
-			l.held[s.seq] = m
-		}
+		l.hold(s.seq, m)
 		return nil
 	}
 	out := []*nats.Msg{m}
 	l.done = s.seq
 	for {
-		next, ok := l.held[l.done+1]
-		if !ok {
+		next := l.unhold(l.done + 1)
+		if next == nil {
 			break
 		}
-		delete(l.held, l.done+1)
 		out = append(out, next)
 		l.done++
 	}
 	return out
+}
+
+// hold keeps an early message, within maxOutbox messages and
+// maxHeldBytes (none held, it takes one of any size); one beyond them is
+// dropped, to come again.
+func (l *inLink) hold(seq uint64, m *nats.Msg) {
+	_, dup := l.held[seq]
+	if dup || len(l.held) >= maxOutbox || len(l.held) > 0 && l.bytes+len(m.Data) > maxHeldBytes {
+		return
+	}
+	if l.held == nil {
+		l.held = make(map[uint64]*nats.Msg)
+	}
+	l.held[seq] = m
+	l.bytes += len(m.Data)
+}
+
+// unhold takes a held message out, or returns nil.
+func (l *inLink) unhold(seq uint64) *nats.Msg {
+	m := l.held[seq]
+	if m != nil {
+		delete(l.held, seq)
+		l.bytes -= len(m.Data)
+	}
+	return m
 }
 
 // ackDue says whether an acknowledgement should go out: force for one

@@ -192,3 +192,111 @@ func TestLinkNewLinksAndForgottenState(t *testing.T) {
 	_ = old.add(linkMsg(-1), now)
 	same(t, "an older link", deliverTo(t, in, old.unsent()...))
 }
+
+// bigMsg is a message of size bytes of data, named i in a header (the
+// data is shared, so many cost nothing).
+func bigMsg(i, size int) *nats.Msg {
+	m := nats.NewMsg("x")
+	m.Header.Set("I", fmt.Sprint(i))
+	m.Data = bigData[:size]
+	return m
+}
+
+var bigData = make([]byte, 64<<10)
+
+func names(ms []*nats.Msg) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Header.Get("I"))
+	}
+	return out
+}
+
+// Large messages are bounded in bytes as well as in number: 4096 frames
+// of 64 KiB would be 256 MiB waiting for one unreachable server.
+func TestLinkBoundsWhatWaitsInBytes(t *testing.T) {
+	now := time.Now()
+	const size = 64 << 10
+	fit := maxOutboxBytes / size
+	if fit >= maxOutbox {
+		t.Fatalf("%d frames of %d bytes fit in maxOutboxBytes: the count binds first", fit, size)
+	}
+	out := newOutLink("src", 1)
+	for i := range fit {
+		if err := out.add(bigMsg(i, size), now); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if err := out.add(bigMsg(fit, size), now); err != errOutboxFull {
+		t.Fatalf("one more beyond %d bytes: %v, want errOutboxFull", maxOutboxBytes, err)
+	}
+	if err := out.add(bigMsg(fit, 1), now); err != errOutboxFull {
+		t.Fatalf("a byte more: %v, want errOutboxFull", err)
+	}
+	out.ack(1, 2, now)
+	for i := range 2 {
+		if err := out.add(bigMsg(fit+i, size), now); err != nil {
+			t.Fatalf("after an acknowledgement of two, message %d: %v", i, err)
+		}
+	}
+	if err := out.add(bigMsg(fit+2, size), now); err != errOutboxFull {
+		t.Fatalf("beyond the bound again: %v, want errOutboxFull", err)
+	}
+	// What ends something goes whatever the bounds.
+	out.push(bigMsg(-1, 10), now)
+	if out.pending() != fit+1 {
+		t.Fatalf("%d pending, want %d", out.pending(), fit+1)
+	}
+	// An empty link takes one message of any size, and then no other.
+	empty := newOutLink("src", 1)
+	huge := nats.NewMsg("x")
+	huge.Data = make([]byte, maxOutboxBytes+1)
+	if err := empty.add(huge, now); err != nil {
+		t.Fatalf("one huge message on an empty link: %v", err)
+	}
+	if err := empty.add(linkMsg(0), now); err != errOutboxFull {
+		t.Fatalf("after a huge message: %v, want errOutboxFull", err)
+	}
+}
+
+// A receiver holds early messages within maxHeldBytes too; those beyond
+// are dropped and handled when the sender publishes them again.
+func TestLinkHoldsEarlyMessagesWithinBytes(t *testing.T) {
+	now := time.Now()
+	const size = 64 << 10
+	fit := maxHeldBytes / size
+	out, in := newOutLink("src", 1), &inLink{}
+	out.maxBytes = 2 * maxHeldBytes // a sender's bound is not the case here
+	for i := range fit + 9 {
+		if err := out.add(bigMsg(i, size), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := slices.Clone(out.unsent())
+	handle := func(ms ...*nats.Msg) []string {
+		var got []*nats.Msg
+		for _, m := range ms {
+			s, _ := parseSeq(m.Header.Get(hdrSeq))
+			got = append(got, in.receive(s, m)...)
+		}
+		return names(got)
+	}
+	// The first is lost: all the others come early.
+	same(t, "early messages", handle(sent[1:]...))
+	if len(in.held) != fit || in.bytes != fit*size {
+		t.Fatalf("holding %d messages, %d bytes; want %d, %d", len(in.held), in.bytes, fit, fit*size)
+	}
+	var want []string
+	for i := range fit + 1 {
+		want = append(want, fmt.Sprint(i))
+	}
+	same(t, "the gap filled", handle(sent[0]), want...)
+	if len(in.held) != 0 || in.bytes != 0 {
+		t.Fatalf("still holding %d messages, %d bytes", len(in.held), in.bytes)
+	}
+	want = want[:0]
+	for i := fit + 1; i < fit+9; i++ {
+		want = append(want, fmt.Sprint(i))
+	}
+	same(t, "the dropped ones published again", handle(sent[fit+1:]...), want...)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -121,9 +122,23 @@ type roomView struct {
 	joining   int // joins in progress; guarded by Hub.mu
 }
 
+// Bounds of what waits in a local peer's feed. An outage may release up
+// to maxOutbox frames of a server at once, all maybe for one peer, which
+// takes them at its reading pace; in bytes, four times what its own
+// queue holds (1 MiB). A feed beyond them is a reader too slow to keep.
+const (
+	maxFeed      = maxOutbox
+	maxFeedBytes = 4 << 20
+)
+
 // local is a peer connected to this node. relaying is held for reading
 // while its frames are on their way; removal takes it for writing before
 // peer-left goes out, so none of its frames can follow.
+//
+// What other servers send the peer, and the membership changes, go
+// through its feed, in order: the feed's goroutine waits for room in the
+// peer's queue (Send), which paces them to its reading, and the
+// dispatcher waits for no peer.
 type local struct {
 	peer     signaling.Peer
 	info     member
@@ -131,6 +146,20 @@ type local struct {
 	left     bool // no longer a member; guarded by roomView.mu
 	welcomed bool // has had its welcome, so may get other frames
 	relaying sync.RWMutex
+	feed     inbox
+}
+
+func newLocal(p signaling.Peer, info member, seq uint64) *local {
+	return &local{peer: p, info: info, seq: seq, feed: inbox{maxJobs: maxFeed, maxBytes: maxFeedBytes}}
+}
+
+// send queues a job for the peer's feed, of size bytes. A peer whose feed
+// overflows is not reading: it is disconnected, as a full queue would
+// (CloseTooSlow).
+func (l *local) send(job func(), size int) {
+	if !l.feed.push(job, size) {
+		l.peer.Close(signaling.CloseTooSlow, "outbound queue full: peer is not reading")
+	}
 }
 
 // retire waits until no frame from a removed peer is still on its way.
@@ -171,7 +200,7 @@ func (v *roomView) effective(st []member, self string) (out []member, missing bo
 // events are frames for local peers, sent once the room lock is released.
 type events struct {
 	frames  [][]byte
-	targets []signaling.Peer
+	targets []*local
 	// retire are local peers removed; remote says remote ones were.
 	retire []*local
 	remote bool
@@ -221,31 +250,80 @@ func (h *Hub) refresh(v *roomView, st []member) events {
 
 // welcomedLocals lists local members that have had their welcome, but
 // not except; the caller holds v.mu.
-func (v *roomView) welcomedLocals(except string) []signaling.Peer {
-	var out []signaling.Peer
+func (v *roomView) welcomedLocals(except string) []*local {
+	var out []*local
 	for _, m := range v.members {
 		if l := v.locals[m.ID]; l != nil && !l.left && l.welcomed && m.ID != except {
-			out = append(out, l.peer)
+			out = append(out, l)
 		}
 	}
 	return out
 }
 
-// deliver sends the events. The dispatcher already holds remoteRelay for
-// reading, so it must not wait for it.
-func (h *Hub) deliver(ev events, fromDispatcher bool) {
+// feedWait bounds how long a change made here waits for the targets'
+// feeds to take its frames: as long as a sender waits for room in a slow
+// reader's queue. A reader further behind does not hold the change up
+// longer (it may then get a joiner's first frames before its peer-joined).
+const feedWait = 5 * time.Second
+
+// deliver sends the events of a change this node made, on a goroutine
+// that may wait: for the frames on their way from the local peers
+// removed, for the dispatcher's relays of the remote ones (so none of
+// their frames follows their peer-left), and until the targets' feeds
+// took the frames (so a joiner's frames, sent directly, follow its
+// peer-joined, and the change's cause is paced to its readers).
+func (h *Hub) deliver(ev events) {
 	for _, l := range ev.retire {
 		l.retire()
 	}
-	if ev.remote && !fromDispatcher {
+	if ev.remote {
 		h.remoteRelay.Lock()
 		//lint:ignore SA2001 waiting for the dispatcher is the point
 		h.remoteRelay.Unlock()
 	}
-	for _, f := range ev.frames {
-		for _, p := range ev.targets {
-			p.Send(f)
+	if len(ev.frames) == 0 {
+		return
+	}
+	done := make(chan struct{}, len(ev.targets))
+	for _, t := range ev.targets {
+		t.feed.pushAnyway(func() {
+			sendAll(t.peer, ev.frames)
+			done <- struct{}{}
+		})
+	}
+	timer := time.NewTimer(feedWait)
+	defer timer.Stop()
+	for range ev.targets {
+		select {
+		case <-done:
+		case <-timer.C:
+			return
 		}
+	}
+}
+
+// dispatch queues the events of another node's change, from the
+// dispatcher, which waits for no peer: each target's feed first waits
+// for the frames still on their way from the local peers removed, so
+// that they come before their peer-left.
+func dispatch(ev events) {
+	size := 0
+	for _, f := range ev.frames {
+		size += len(f)
+	}
+	for _, t := range ev.targets {
+		t.send(func() {
+			for _, l := range ev.retire {
+				l.retire()
+			}
+			sendAll(t.peer, ev.frames)
+		}, size)
+	}
+}
+
+func sendAll(p signaling.Peer, frames [][]byte) {
+	for _, f := range frames {
+		p.Send(f)
 	}
 }
 
