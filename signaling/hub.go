@@ -32,11 +32,10 @@ type Peer interface {
 	// must not call Send while holding locks other peers need, except on a
 	// peer whose queue it knows to be empty.
 	Send(frame []byte) bool
-	// TrySend queues a frame without waiting: a peer whose queue is full
-	// is disconnected as too slow (CloseTooSlow) at once, and the frame
-	// is not queued. It is for callers that one peer must not hold up,
-	// such as a clustered hub's dispatcher of other servers' frames. It
-	// reports whether the frame was queued.
+	// TrySend queues a frame if the peer's queue has room, without
+	// waiting, and reports whether it did; the caller keeps what it could
+	// not queue. It is for callers that one peer must not hold up, such
+	// as a clustered hub's dispatcher of other servers' frames.
 	TrySend(frame []byte) bool
 	// Close disconnects the peer with a WebSocket close code.
 	Close(code int, reason string)

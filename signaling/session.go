@@ -103,13 +103,7 @@ func (s *session) Send(frame []byte) bool {
 
 // TrySend implements Peer.
 func (s *session) TrySend(frame []byte) bool {
-	queued, full := s.enqueue(frame)
-	if full {
-		s.h.metrics.slow.Inc()
-		// Not on the caller's goroutine, which must not wait: ending
-		// closes the transport and may tell the room.
-		go s.end(CloseTooSlow, "outbound queue full: peer is not reading", false)
-	}
+	queued, _ := s.enqueue(frame)
 	return queued
 }
 

@@ -77,7 +77,7 @@ func (p *Peer) Send(f []byte) bool {
 	}
 }
 
-// TrySend implements signaling.Peer.
+// TrySend implements signaling.Peer; the peer never waits.
 func (p *Peer) TrySend(f []byte) bool { return p.Send(f) }
 
 // Close implements signaling.Peer.

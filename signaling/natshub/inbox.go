@@ -36,6 +36,13 @@ func (b *inbox) push(run func(), size int) bool {
 	return true
 }
 
+// idle tells whether no job waits or runs.
+func (b *inbox) idle() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.running
+}
+
 // pushAnyway queues run whatever the bounds, for a job there is one of
 // per thing that happens (a tunnel's close, a room's change), not per
 // message.

@@ -207,7 +207,7 @@ func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
 	}
 	v.mu.Unlock()
 	for _, l := range targets {
-		l.send(func() { l.peer.Send(m.Data) }, len(m.Data))
+		l.relay(m.Data)
 	}
 }
 

@@ -162,6 +162,17 @@ func (l *local) send(job func(), size int) {
 	}
 }
 
+// relay gives the peer a frame from another server: at once when nothing
+// waits in its feed and its queue has room, which is the common case and
+// costs no goroutine; else through the feed, after what waits there.
+// Only the dispatcher relays, so its frames keep their order either way.
+func (l *local) relay(frame []byte) {
+	if l.feed.idle() && l.peer.TrySend(frame) {
+		return
+	}
+	l.send(func() { l.peer.Send(frame) }, len(frame))
+}
+
 // retire waits until no frame from a removed peer is still on its way.
 func (l *local) retire() {
 	l.relaying.Lock()
