@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -60,12 +61,22 @@ func hostileStart(t testing.TB, r hostileRoute) *caddyproc.Proc {
 }
 
 // hostilePair runs two Caddy processes with the route options lines on
-// the NATS at natsURL, under a fresh prefix, and waits until both admit
-// peers (their first join connects them to NATS).
+// the NATS at natsURL, under a fresh prefix and with node_timeout
+// testNodeTimeout, and waits until both admit peers (their first join
+// connects them to NATS).
 func hostilePair(t testing.TB, natsURL string, lines ...string) (*caddyproc.Proc, *caddyproc.Proc) {
 	t.Helper()
+	return hostilePairTimeouts(t, natsURL, testNodeTimeout, testNodeTimeout, lines...)
+}
+
+// hostilePairTimeouts is hostilePair with node_timeout ta for the first
+// process and tb for the second.
+func hostilePairTimeouts(t testing.TB, natsURL string, ta, tb time.Duration, lines ...string) (*caddyproc.Proc, *caddyproc.Proc) {
+	t.Helper()
 	r := hostileRoute{natsURL: natsURL, prefix: fmt.Sprint("hostile", prefixes.Add(1)), lines: lines}
-	a, b := hostileStart(t, r), hostileStart(t, r)
+	ra, rb := r, r
+	ra.nodeTimeout, rb.nodeTimeout = ta, tb
+	a, b := hostileStart(t, ra), hostileStart(t, rb)
 	for _, p := range []*caddyproc.Proc{a, b} {
 		cl, _ := joinEventually(t, p, "warmup", 15*time.Second)
 		leaveNow(cl.c)
@@ -340,4 +351,65 @@ func hostilePercentile(ds []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s))*p/100+0.999999) - 1
 	return s[max(0, min(i, len(s)-1))]
+}
+
+// hostileNATSProcess runs nats-server (built from the module's
+// nats-server/v2, without the race detector) as a process of its own,
+// with JetStream, on a free loopback port, and returns its URL: a case
+// that measures latency under load should not have the broker share the
+// test binary's instrumented code and its CPU.
+func hostileNATSProcess(t testing.TB) string {
+	t.Helper()
+	bin := caddyproc.Build(t, "github.com/nats-io/nats-server/v2")
+	dir := t.TempDir()
+	port := caddyproc.FreePort(t)
+	caddyproc.Run(t, dir, port, bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", dir,
+		"-l", filepath.Join(dir, "nats.log")) // not in the log shown when a test fails
+
+	return fmt.Sprintf("nats://127.0.0.1:%d", port)
+}
+
+// hostileRawText is a client's text frame carrying payload, masked with
+// the all-zero key (valid, if not unpredictable), so that writing it costs
+// the test no masking: a flood's bytes then go out at the socket's pace.
+func hostileRawText(payload []byte) []byte {
+	var hdr []byte
+	switch n := len(payload); {
+	case n < 126:
+		hdr = []byte{0x81, 0x80 | byte(n)}
+	case n < 1<<16:
+		hdr = []byte{0x81, 0x80 | 126, byte(n >> 8), byte(n)}
+	default:
+		hdr = []byte{0x81, 0x80 | 127, 0, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+	}
+	hdr = append(hdr, 0, 0, 0, 0) // the masking key
+	return append(hdr, payload...)
+}
+
+// hostileRawConn writes whole frames straight to a gorilla connection's
+// socket; its pongs (written by the reading goroutine) go out between
+// them, never inside one.
+type hostileRawConn struct {
+	c  *websocket.Conn
+	mu sync.Mutex
+}
+
+// hostileRaw takes over c's writing; call it before c is read from.
+func hostileRaw(c *websocket.Conn) *hostileRawConn {
+	w := &hostileRawConn{c: c}
+	c.SetPingHandler(func(data string) error {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
+	return w
+}
+
+// write sends one frame made by hostileRawText.
+func (w *hostileRawConn) write(frame []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.c.UnderlyingConn().SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := w.c.UnderlyingConn().Write(frame)
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,20 +24,22 @@ import (
 // nothing but itself: a bystander room across the same two servers keeps
 // its latency (p99 < 50 ms), and the slow reader is dropped as soon as its
 // queue is full (the senders see it leave within a few seconds, not after
-// the 5 s a waiting sender would give it).
+// the 5 s a waiting sender would give it). The NATS is a process of its
+// own and the flood's frames go out unmasked (hostileRawText): the
+// latencies are the servers', not those of a broker and a client that the
+// race detector slows down, sharing the test binary's CPU.
 func TestHostileSlowReaderDoesNotStallOtherRooms(t *testing.T) {
-	srv := startNATS(t)
-	a, b := hostilePair(t, srv.URL(), hostileLimitsOff)
+	a, b := hostilePair(t, hostileNATSProcess(t), hostileLimitsOff)
 
 	// X reads its welcome, then nothing, on a socket with a small receive
 	// buffer: the kernel buffers between the server and it fill fast.
 	x := hostileJoin(t, hostileDialer(nil, 4096), a, "victim")
 	const senders, perSender, size = 5, 100, 60_000
-	var ss []*client
+	var ss []*hostileRawConn
 	var recs []*hostileRecorder
 	for range senders {
 		s := join(t, b, "victim")
-		ss = append(ss, s)
+		ss = append(ss, hostileRaw(s.c))
 		recs = append(recs, hostileRecord(s.c))
 	}
 
@@ -50,7 +53,8 @@ func TestHostileSlowReaderDoesNotStallOtherRooms(t *testing.T) {
 	// 25 have gone and runs alongside the rest.
 	const total, floodAfter = 300, 25
 	floodGo := make(chan time.Time, 1)
-	paced := make(chan struct{})
+	paced, stop := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop); <-paced }) // before the connections close
 	go func() {
 		defer close(paced)
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -59,30 +63,40 @@ func TestHostileSlowReaderDoesNotStallOtherRooms(t *testing.T) {
 			if i == floodAfter {
 				floodGo <- time.Now()
 			}
-			<-tick.C
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
 			if err := p.c.WriteJSON(map[string]any{"type": "signal", "to": q.id, "data": time.Now().UnixNano()}); err != nil {
 				t.Errorf("bystander signal %d: %v", i, err)
 				return
 			}
 		}
 	}()
-	floodStart := <-floodGo
+	var floodStart time.Time
+	select {
+	case floodStart = <-floodGo:
+	case <-paced:
+		t.Fatal("the bystander stopped before the flood")
+	}
 	payload := strings.Repeat("x", size)
-	frame, _ := json.Marshal(map[string]any{"type": "signal", "to": x.id, "data": payload})
+	msg, _ := json.Marshal(map[string]any{"type": "signal", "to": x.id, "data": payload})
+	frame := hostileRawText(msg)
 	var flood sync.WaitGroup
 	for _, s := range ss {
 		flood.Go(func() {
 			for range perSender {
-				if err := s.c.WriteMessage(websocket.TextMessage, frame); err != nil {
-					t.Errorf("sender %s: %v", s.id, err)
+				if err := s.write(frame); err != nil {
+					t.Errorf("sender: %v", err)
 					return
 				}
 			}
 		})
 	}
-	<-paced
 	flood.Wait()
-	t.Logf("flood of %d x %d signals of %d B sent %s after it began", senders, perSender, len(frame), time.Since(floodStart).Round(time.Millisecond))
+	t.Logf("the flood of %d x %d signals of %d B written in %s", senders, perSender, len(msg), time.Since(floodStart).Round(time.Millisecond))
+	<-paced
 
 	fromP := func(f hostileFrame) bool { return f.Type == "signal" && f.From == p.id }
 	eventually(t, 60*time.Second, "the bystander's signals all arriving", func() bool {
@@ -137,24 +151,31 @@ func TestHostileSlowReaderDoesNotStallOtherRooms(t *testing.T) {
 // sockets stay open, nothing answers): a client resumed through a front
 // whose home vanished is closed with 1001 within node_timeout (so it
 // resumes elsewhere), and a home whose front vanished treats the session
-// as lost: the room sees it leave once resume_window has run out too.
+// as lost: the room sees it leave once resume_window has run out too. An
+// end that gave a tunnel up tells the other: a home that comes back after
+// its front closed the client does not keep the session in the room for
+// ever.
 func TestHostileTunnelEndsTellEachOther(t *testing.T) {
 	const resumeWindow = 4 * time.Second
-	// A heartbeat period for the judging, and slack for a loaded machine.
-	const slack = testNodeTimeout/3 + 3*time.Second
-	setup := func(t *testing.T) (a, b *caddyproc.Proc, o, c *client) {
+	// Slack for a loaded machine.
+	const slack = 3 * time.Second
+	// setup runs home A (node_timeout ta) and front B (tb), an observer on
+	// A and a client of A resumed through B.
+	setup := func(t *testing.T, ta, tb time.Duration) (a, b *caddyproc.Proc, o, c *client) {
 		srv := startNATS(t)
-		pa, pb := hostilePair(t, srv.URL(), hostileLimitsOff, fmt.Sprintf("resume_window %s", resumeWindow))
-		o = join(t, pa, "r")
-		c = hostileTunnelled(t, pa, pb, "r") // home A, front B
+		a, b = hostilePairTimeouts(t, srv.URL(), ta, tb, hostileLimitsOff, fmt.Sprintf("resume_window %s", resumeWindow))
+		o = join(t, a, "r")
+		c = hostileTunnelled(t, a, b, "r")
 		o.expectFrom("peer-joined", c.id)
-		return pa, pb, o, c
+		return a, b, o, c
 	}
-
-	t.Run("home vanishes", func(t *testing.T) {
-		a, _, _, c := setup(t)
+	// homeGone stops A and returns once the client of B is closed with
+	// 1001, within B's node_timeout plus a heartbeat period of each (when A
+	// last beat, when B looks) plus slack.
+	homeGone := func(t *testing.T, a *caddyproc.Proc, c *client, ta, tb time.Duration) {
+		t.Helper()
 		hostileFreeze(t, a)
-		bound := testNodeTimeout + slack
+		bound := tb + ta/3 + tb/3 + slack
 		var seen []string
 		took, err := hostileUntilClosed(c.c, bound+10*time.Second, func(f seqFrame) { seen = append(seen, f.Type+" "+f.Code) })
 		code := hostileCloseCode(err)
@@ -162,17 +183,43 @@ func TestHostileTunnelEndsTellEachOther(t *testing.T) {
 		if code != websocket.CloseGoingAway || took > bound {
 			t.Fatalf("the tunnelled client's connection ended with %v after %s, want close 1001 within %s", err, took.Round(time.Millisecond), bound)
 		}
+	}
+
+	t.Run("home vanishes", func(t *testing.T) {
+		a, _, _, c := setup(t, testNodeTimeout, testNodeTimeout)
+		homeGone(t, a, c, testNodeTimeout, testNodeTimeout)
 	})
 
 	t.Run("front vanishes", func(t *testing.T) {
-		_, b, o, c := setup(t)
+		_, b, o, c := setup(t, testNodeTimeout, testNodeTimeout)
 		hostileFreeze(t, b)
-		bound := testNodeTimeout + resumeWindow + slack
+		bound := testNodeTimeout + testNodeTimeout/3 + resumeWindow + slack
 		took := hostileAwait(o, "peer-left", c.id, bound+15*time.Second)
 		t.Logf("the observer on the home saw the tunnelled client leave %s after its front stopped", took.Round(time.Millisecond))
 		if took > bound {
 			t.Fatalf("peer-left %s after the front stopped, want within %s (node_timeout %s + resume_window %s + slack)",
 				took.Round(time.Millisecond), bound, testNodeTimeout, resumeWindow)
+		}
+	})
+
+	// The home stops until its front has closed the client, then goes on:
+	// the tunnel is gone at the front, so the home must treat the session
+	// as lost (away, then peer-left once resume_window has run out; the
+	// client does not come back). The home's node_timeout is twice the
+	// front's, so that on waking it does not find the front silent itself
+	// (it was stopped for less than its node_timeout): only being told
+	// makes it let go.
+	t.Run("home comes back", func(t *testing.T) {
+		ta, tb := 2*testNodeTimeout, testNodeTimeout
+		a, _, o, c := setup(t, ta, tb)
+		homeGone(t, a, c, ta, tb)
+		hostileSignal(t, a, syscall.SIGCONT)
+		bound := ta + resumeWindow + slack
+		took := hostileAwait(o, "peer-left", c.id, bound+10*time.Second)
+		t.Logf("the observer on the home saw the tunnelled client leave %s after the home went on", took.Round(time.Millisecond))
+		if took > bound {
+			t.Fatalf("peer-left %s after the home went on, want within %s (its node_timeout %s + resume_window %s + slack)",
+				took.Round(time.Millisecond), bound, ta, resumeWindow)
 		}
 	})
 }
