@@ -40,10 +40,10 @@ const (
 	// within this of losing its connection.
 	pathAwayQuiet = 3 * time.Second
 	// pathCutMin, pathCutMax: a client that sends no message, nor pong, is
-	// cut between these after the welcome, here the welcome, which
-	// the server sends as it starts the idle clock. The slack above is for
-	// a loaded machine; a cut at the ping after the one due (idle plus an
-	// interval) is late.
+	// cut between these after its last message, which here is the
+	// welcome: the server starts its idle clock as it sends it. The slack
+	// above is for a loaded machine; a cut at the ping tick after the one
+	// due (idle plus an interval) is late.
 	pathCutMin = pathIdle - 200*time.Millisecond
 	pathCutMax = pathIdle + 800*time.Millisecond
 	// pathTrickle is how often a client keeping itself busy without
