@@ -366,7 +366,7 @@ func (c *pathConn) expectEvent(typ string) pathEvent {
 		case e.kind == pathGotFrame && e.f.Type == typ:
 			return e
 		case e.kind == pathGotFrame || e.kind == pathGotEnd:
-			c.t.Fatalf("got %s, want a %s frame", e, typ)
+			c.t.Fatalf("got %s, want a frame of type %s", e, typ)
 		}
 	}
 }
