@@ -41,9 +41,9 @@ var testHookLeftover func()
 // connection's own unsequenced frames (a refusal, a resume's welcome).
 type wsConn struct {
 	ws      *websocket.Conn
-	s       *session // nil for a connection refused before joining, or a front
-	fwd     Tunnel   // a front's tunnel to the session's home server
-	maxSize int64    // of a frame read
+	s       *session   // nil for a connection refused before joining, or a front
+	fwd     *frontLink // a front's tunnel to the session's home server
+	maxSize int64      // of a frame read
 	metrics *hubMetrics
 
 	mu       sync.Mutex
@@ -68,14 +68,14 @@ type wsConn struct {
 	lastWrite int64 // monoNow when the writer last took frames
 	lastPing  int64 // monoNow when the writer last sent a ping
 
-	// Set for a connection the event loop reads (evloop_linux.go): when
-	// it last read bytes (monoNow), and how long it may read none.
-	loopRead atomic.Bool
+	// Set for a connection a peerReader reads (peerread.go): when the
+	// peer last gave a sign of life (monoNow), and how long it may give
+	// none before the ping clock cuts it.
+	judged   atomic.Bool
 	lastRead atomic.Int64
 	idle     time.Duration
-	cutRead  atomic.Bool // the loop is to stop reading it (endRead)
-	// A pong to send, for a connection the event loop reads: the
-	// loop does not write it itself, as gorilla's reader does.
+	cutRead  atomic.Bool // its reader is to stop (endRead)
+	// A pong to send: the reader does not write it itself.
 	pong    []byte
 	pongDue bool
 
@@ -132,14 +132,24 @@ func (c *wsConn) pingTick() {
 	}
 }
 
-// silentTooLong tells whether the peer of a connection the event loop
-// reads sent nothing, pongs included, for the idle time.
+// silentTooLong tells whether the peer sent no whole message and no pong
+// for the idle time (two ping intervals), as its reader judges them.
 func (c *wsConn) silentTooLong() bool {
-	if !c.loopRead.Load() {
-		return false // its reader's read deadline says so
+	if !c.judged.Load() {
+		return false
 	}
 	last := c.lastRead.Load()
-	return last != handling && monoNow()-last > int64(c.idle)
+	return last != handling && monoNow()-last >= int64(c.idle)
+}
+
+// silentAt is when (monoNow) the peer will have been silent too long,
+// unless it gives a sign of life first; 0 when that is not judged now.
+func (c *wsConn) silentAt() int64 {
+	last := c.lastRead.Load()
+	if !c.judged.Load() || last == handling {
+		return 0
+	}
+	return last + int64(c.idle)
 }
 
 // handling is lastRead while the loop handles the connection's frames:
@@ -173,12 +183,21 @@ func (c *wsConn) pingWanted() bool {
 		at = min(at, wait+int64(ackDelay))
 	}
 	if now < at {
-		c.armPing(at)
+		c.armPing(c.judgeBy(at))
 		return false
 	}
 	c.pingDue, c.lastPing = true, now
-	c.armPing(now + int64(c.pingInterval))
+	c.armPing(c.judgeBy(now + int64(c.pingInterval)))
 	return true
+}
+
+// judgeBy is at, or sooner when the peer will have been silent too long
+// by then: it is cut on time, not at the next ping after.
+func (c *wsConn) judgeBy(at int64) int64 {
+	if silent := c.silentAt(); silent != 0 && silent < at {
+		return silent
+	}
+	return at
 }
 
 // armPing has the pingClock tick for c at (monoNow); the caller holds
@@ -212,7 +231,7 @@ func (c *wsConn) ackPing(now int64) string {
 		return ""
 	}
 	c.lastPing = now
-	c.armPing(now + int64(c.pingInterval)) // this ping is also the keep-alive
+	c.armPing(c.judgeBy(now + int64(c.pingInterval))) // this ping is also the keep-alive
 	return strconv.FormatUint(c.s.out.lastTaken(), 10)
 }
 
@@ -257,7 +276,7 @@ func (c *wsConn) relay(frame []byte) {
 func (c *wsConn) endFront(code int, reason string) { c.disconnect(code, reason, true) }
 
 // forward implements front.
-func (c *wsConn) forward(tun Tunnel) { c.fwd = tun }
+func (c *wsConn) forward(link *frontLink) { c.fwd = link }
 
 // wake implements transport.
 func (c *wsConn) wake() {
@@ -622,8 +641,8 @@ func (c *wsConn) finish() {
 		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
 	}
-	_ = c.ws.SetReadDeadline(deadline)
-	if c.loopRead.Load() {
+	_ = c.ws.SetReadDeadline(deadline) // gorilla's reader, for a refused peer
+	if c.judged.Load() {
 		time.AfterFunc(closeGrace, c.endRead)
 	}
 }

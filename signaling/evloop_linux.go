@@ -45,8 +45,8 @@ type evLoop struct {
 // loopStall is how long a runner may be busy with one connection before
 // another takes over the rest; loopWatch is how often that is checked.
 const (
-	loopStall = 20 * time.Millisecond
-	loopWatch = 20 * time.Millisecond
+	loopStall = 10 * time.Millisecond
+	loopWatch = 10 * time.Millisecond
 )
 
 // loopReadSize is how much a runner reads from a connection at once.
@@ -63,20 +63,19 @@ type loopConn struct {
 	// mu is held while a runner serves the connection. EPOLLONESHOT
 	// already hands it to one runner at a time, but through the kernel,
 	// where the race detector cannot see it.
-	mu     sync.Mutex
-	id     uint64
-	fd     int
-	c      *wsConn
-	fr     frameReader
-	ended  func(readEnd) // runs on a goroutine of its own
-	end    readEnd
-	closed bool // the peer's close frame came: nothing after it counts
+	mu    sync.Mutex
+	id    uint64
+	fd    int
+	r     *peerReader
+	ended func(readEnd) // runs on a goroutine of its own
 }
 
 // The process's loops, one per P, started with the first connection
-// they read; connections are dealt to them in turn.
+// they read; connections are dealt to them in turn. Tests swap the loops
+// (useLoops), hence the lock.
 var (
 	loopOnce sync.Once
+	loopsMu  sync.RWMutex
 	theLoops []*evLoop
 	loopNext atomic.Uint32
 )
@@ -100,13 +99,24 @@ func readByLoop(c *wsConn, ended func(readEnd)) bool {
 // loops starts the loops once, and returns them.
 func loops() []*evLoop {
 	loopOnce.Do(func() {
+		var ls []*evLoop
 		for range runtime.GOMAXPROCS(0) {
 			if l, err := newEvLoop(); err == nil {
-				theLoops = append(theLoops, l)
+				ls = append(ls, l)
 			}
 		}
+		useLoops(ls)
 	})
+	loopsMu.RLock()
+	defer loopsMu.RUnlock()
 	return theLoops
+}
+
+// useLoops makes ls the loops new connections are dealt to.
+func useLoops(ls []*evLoop) {
+	loopsMu.Lock()
+	defer loopsMu.Unlock()
+	theLoops = ls
 }
 
 // newEvLoop creates the epoll instance and starts the runner.
@@ -135,14 +145,12 @@ func newEvLoop() (*evLoop, error) {
 
 // add registers c.
 func (l *evLoop) add(c *wsConn, rc *rawConn, ended func(readEnd)) bool {
-	lc := &loopConn{c: c, ended: ended, fd: -1}
-	lc.fr.maxSize = c.maxSize
+	lc := &loopConn{r: newPeerReader(c), ended: ended, fd: -1}
 	_ = rc.raw.Control(func(fd uintptr) { lc.fd = int(fd) })
 	if lc.fd < 0 {
 		return false
 	}
-	c.lastRead.Store(monoNow())
-	c.loopRead.Store(true)
+	c.startJudging()
 	l.mu.Lock()
 	l.nextID++
 	lc.id = l.nextID
@@ -156,7 +164,7 @@ func (l *evLoop) add(c *wsConn, rc *rawConn, ended func(readEnd)) bool {
 		l.mu.Lock()
 		delete(l.conns, lc.id)
 		l.mu.Unlock()
-		c.loopRead.Store(false)
+		c.judged.Store(false) // its own goroutine reads it
 		return false
 	}
 	return true
@@ -214,7 +222,8 @@ func epollWaitNow(epfd int, evs []syscall.EpollEvent) int {
 func (l *evLoop) serve(lc *loopConn, buf []byte) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	if lc.c.cutRead.Load() {
+	c := lc.r.c
+	if c.cutRead.Load() {
 		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
 		return
 	}
@@ -229,15 +238,8 @@ func (l *evLoop) serve(lc *loopConn, buf []byte) {
 		return
 	}
 	if n > 0 {
-		lc.c.lastRead.Store(handling) // see silentTooLong
-		err = lc.fr.feed(buf[:n], lc)
-		lc.c.lastRead.Store(monoNow())
-		if err != nil {
-			l.stop(lc, readEnd{code: websocket.CloseProtocolError, reason: string(err.(protocolError))})
-			return
-		}
-		if lc.closed {
-			l.stop(lc, lc.end)
+		if end, done := lc.r.take(buf[:n]); done {
+			l.stop(lc, end)
 			return
 		}
 	}
@@ -254,7 +256,7 @@ func (l *evLoop) stop(lc *loopConn, end readEnd) {
 	l.mu.Lock()
 	delete(l.conns, lc.id)
 	l.mu.Unlock()
-	lc.fr = frameReader{}
+	lc.r.fr = frameReader{}
 	go lc.ended(end)
 }
 
@@ -277,47 +279,5 @@ func (l *evLoop) watch() {
 			go l.run(l.runner)
 		}
 		l.mu.Unlock()
-	}
-}
-
-// message implements frameHandler.
-func (lc *loopConn) message(text bool, data []byte) {
-	if lc.closed || lc.c.closing() {
-		return // discarded until the peer answers our close frame
-	}
-	lc.c.process(text, data)
-}
-
-// control implements frameHandler: pings are answered, pongs let frames
-// go, and a close frame ends the reading.
-func (lc *loopConn) control(op byte, payload []byte) {
-	if lc.closed {
-		return
-	}
-	switch op {
-	case websocket.PingMessage:
-		lc.c.queuePong(payload)
-	case websocket.PongMessage:
-		lc.c.onPong(string(payload))
-	case websocket.CloseMessage:
-		lc.closed = true
-		code, err := closeFrame(payload)
-		if err != nil {
-			lc.end = readEnd{code: websocket.CloseProtocolError, reason: string(err.(protocolError))}
-			return
-		}
-		lc.end = readEnd{goodbye: code == websocket.CloseNormalClosure, code: code}
-	}
-}
-
-// endRead ends the reading of a connection the loop reads, as a read
-// deadline would: shutting the socket's reading down makes it ready, and
-// the runner then stops. The end of the stream alone would not do: Linux
-// goes on taking a peer's bytes after shutdown(SHUT_RD), so one that kept
-// sending would never reach it.
-func (c *wsConn) endRead() {
-	c.cutRead.Store(true)
-	if rc, ok := c.ws.UnderlyingConn().(*rawConn); ok {
-		_ = rc.CloseRead()
 	}
 }

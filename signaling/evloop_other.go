@@ -5,6 +5,3 @@ package signaling
 // readByLoop reports false: outside Linux every connection is read by a
 // goroutine of its own.
 func readByLoop(*wsConn, func(readEnd)) bool { return false }
-
-// endRead does nothing: no loop reads the connection.
-func (c *wsConn) endRead() {}

@@ -15,7 +15,7 @@ import (
 
 // loopHolds tells how many connections the event loop reads.
 func loopHolds() (n int) {
-	for _, l := range theLoops {
+	for _, l := range loops() {
 		l.mu.Lock()
 		n += len(l.conns)
 		l.mu.Unlock()
@@ -125,8 +125,8 @@ func TestAHeldUpRunnerHoldsUpNoOtherPeer(t *testing.T) {
 	// Every connection on one loop, so that the held-up connection and
 	// the others share a runner.
 	all := loops()
-	theLoops = all[:1]
-	t.Cleanup(func() { theLoops = all })
+	useLoops(all[:1])
+	t.Cleanup(func() { useLoops(all) })
 	srv, h := newBenchServer(t)
 	h.MaxMessageSize = 128 << 10
 	filler, slow, _ := joinRoomPair(t, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})

@@ -253,10 +253,12 @@ func closeFrame(payload []byte) (code int, err error) {
 	return code, nil
 }
 
-// validCloseCode is whether a peer may send code (RFC 6455 7.4).
+// validCloseCode is whether a peer may send code (RFC 6455 7.4), as
+// gorilla/websocket judges it: 1014 (bad gateway) is for proxies, not
+// peers.
 func validCloseCode(code int) bool {
 	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1013:
 		return true
 	}
 	return code >= 3000 && code <= 4999

@@ -28,21 +28,15 @@ func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// itself: net/http's reads through its connReader, which keeps
 	// net/http's whole connection, its 4 KiB write buffer included, alive.
 	if brw.Reader.Buffered() == 0 {
-		brw.Reader = bufio.NewReaderSize(conn, readerSize(conn))
+		brw.Reader = bufio.NewReaderSize(conn, gorillaReaderSize)
 	}
 	return conn, brw, nil
 }
 
-// readerSize is the size of gorilla's reader on conn: 1 KiB takes several
-// small frames per read, and larger payloads bypass it into the read
-// buffer. The event loop reads plain TCP connections itself, and gorilla
-// only those refused before joining: the least size gorilla takes.
-func readerSize(conn net.Conn) int {
-	if _, raw := conn.(rawWriter); raw {
-		return 257
-	}
-	return 1024
-}
+// gorillaReaderSize is the size of gorilla's reader, the least it takes:
+// a joined peer's bytes are read by a peerReader (peerread.go), and
+// gorilla reads only those of a peer refused before joining.
+const gorillaReaderSize = 257
 
 // Unwrap lets http.ResponseController see through this wrapper too.
 func (h hijackable) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -3,8 +3,6 @@ package signaling
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -206,38 +204,4 @@ func relayFrame(typ, from string, data []byte) []byte {
 	out = append(out, c...)
 	out = append(out, data...)
 	return append(out, '}')
-}
-
-// readBuffers holds frame buffers between frames, so that idle peers hold
-// none and busy ones do not allocate one per frame.
-var readBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// maxPooledBuffer keeps buffers grown by rare large frames out of the pool.
-const maxPooledBuffer = 64 << 10
-
-// readFrame reads r into *buf, up to max+1 bytes so that an oversized
-// frame shows as one.
-func readFrame(r io.Reader, max int64, buf *[]byte) ([]byte, error) {
-	b := (*buf)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		room := b[len(b):cap(b)]
-		if left := max + 1 - int64(len(b)); int64(len(room)) > left {
-			room = room[:left]
-		}
-		n, err := r.Read(room)
-		b = b[:len(b)+n]
-		*buf = b
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if int64(len(b)) > max {
-			return b, nil
-		}
-	}
 }

@@ -3,9 +3,7 @@ package signaling
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -76,23 +74,6 @@ func TestRelayFrameMatchesEncode(t *testing.T) {
 		}
 	}
 }
-
-func TestReadFrameLimit(t *testing.T) {
-	buf := new([]byte)
-	for _, n := range []int{0, 1, 127, 128, 129, 5000} {
-		data, err := readFrame(strings.NewReader(strings.Repeat("x", n)), 128, buf)
-		if err != nil || len(data) != min(n, 129) {
-			t.Fatalf("%d bytes: read %d, %v", n, len(data), err)
-		}
-	}
-	if _, err := readFrame(io.MultiReader(strings.NewReader("ab"), errReader{}), 128, buf); err == nil {
-		t.Fatal("read error lost")
-	}
-}
-
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
 
 // TestAppendTextFrame checks the three header lengths of RFC 6455 5.2.
 func TestAppendTextFrame(t *testing.T) {

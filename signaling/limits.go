@@ -93,13 +93,46 @@ func (f *frameRate) admit(now time.Time) (ok, abusive bool) {
 	return false, now.Sub(f.abusingSince) >= sustainedAbuse
 }
 
+// frameGate holds one peer's frames to max_message_size and the frame
+// rate: a session's, and a front's for a client whose session lives on
+// another server (tunnel.go), so that a flood stops before it crosses to
+// that server.
+type frameGate struct {
+	rate *frameRate // made on the first frame: an idle peer needs none
+}
+
+// admit judges a frame of size bytes arriving now.
+func (g *frameGate) admit(size int, maxSize int64, l Limits, m *hubMetrics) verdict {
+	if int64(size) > maxSize {
+		return verdict{CodeTooLarge, "message exceeds the maximum size", CloseTooLarge}
+	}
+	if g.rate == nil {
+		g.rate = newFrameRate(l)
+	}
+	if ok, abusive := g.rate.admit(time.Now()); !ok {
+		m.rateLimited.Inc()
+		if abusive {
+			return verdict{CodeRateLimited, "too many frames for too long", CloseRateLimited}
+		}
+		return verdict{CodeRateLimited, "too many frames: this one was dropped", 0}
+	}
+	return verdict{}
+}
+
 // ipConns counts open connections per hub and client IP.
 type ipConns struct {
 	mu    sync.Mutex
 	count map[string]int
 }
 
-var connsPerIP = &ipConns{count: make(map[string]int)}
+// connsPerIP counts connections and event streams; awayPerIP sessions
+// away (their connection lost, resumable), which hold a room seat each and
+// are capped at the same number, so that an address cannot pile up seats
+// by dropping its connections.
+var (
+	connsPerIP = &ipConns{count: make(map[string]int)}
+	awayPerIP  = &ipConns{count: make(map[string]int)}
+)
 
 // acquire takes a slot for key unless max are taken; release gives it back.
 func (c *ipConns) acquire(key string, max int) (release func(), ok bool) {

@@ -39,11 +39,11 @@ func initSignalingMetrics() {
 	m.slow = counterVec("slow_peers_dropped_total", "Peers disconnected for not reading their frames (4408).")
 	m.rateLimited = counterVec("rate_limited_frames_total", "Frames dropped for exceeding the frame rate.")
 	m.tokenFailures = counterVec("token_failures_total", "Room tokens refused, by reason.", "reason")
-	m.resumes = counterVec("resumes_total", "Sessions after a lost connection, by outcome: resumed, failed (resume_failed), expired (the window ran out), overflow (too much buffered while away).", "result")
+	m.resumes = counterVec("resumes_total", "Sessions after a lost connection, by outcome: resumed, failed (resume_failed), expired (the window ran out), overflow (too much buffered while away), refused (the address had connections_per_ip sessions away already).", "result")
 	m.hubs = hubCollector{
-		peers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_peers", "Peers connected, per hub (cluster-wide with a clustered backend).", []string{"hub"}, nil),
+		peers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_peers", "Peers in rooms, connected or away, per hub (cluster-wide with a clustered backend).", []string{"hub"}, nil),
 		rooms: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_rooms", "Rooms with at least one peer, per hub.", []string{"hub"}, nil),
-		localPeers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_local_peers", "Peers connected to this server, per hub (all of them but with a clustered backend).",
+		localPeers: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_local_peers", "Peers of this server in rooms, connected or away, per hub (all of them but with a clustered backend).",
 			[]string{"hub"}, nil),
 		away: prometheus.NewDesc(metricsNS+"_"+metricsSub+"_away_peers", "Peers of this server whose connection was lost, kept for a resume, per hub.", []string{"hub"}, nil),
 	}

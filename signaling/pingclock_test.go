@@ -92,20 +92,24 @@ func TestPingClockPingsConnectionsAndForgetsClosedOnes(t *testing.T) {
 		h.PingInterval = caddy.Duration(interval)
 		before := clockHolds()
 		var conns []*websocket.Conn
+		var pinged []interface{ Load() int64 }
 		for range 3 {
 			a, c, _ := joinPair(t, srv, websocket.DefaultDialer)
 			conns = append(conns, a, c)
+			if interval < time.Second {
+				// Answering pings from the start, as live peers do: one
+				// silent for two intervals is cut.
+				for _, ws := range []*websocket.Conn{a, c} {
+					pinged = append(pinged, countPings(ws))
+					go drain(ws)
+				}
+			}
 		}
 		if n := clockHolds() - before; n != len(conns) {
 			t.Fatalf("the clock ticks for %d more connections; %d are open", n, len(conns))
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		if interval < time.Second {
-			pinged := make([]interface{ Load() int64 }, len(conns))
-			for i, ws := range conns {
-				pinged[i] = countPings(ws)
-				go drain(ws)
-			}
 			for i := range conns {
 				for pinged[i].Load() < 3 {
 					if time.Now().After(deadline) {

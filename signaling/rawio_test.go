@@ -23,7 +23,9 @@ func TestWritesOnSendersGoroutinesOutliveWriteDeadlines(t *testing.T) {
 	writeWait = 100 * time.Millisecond
 	t.Cleanup(func() { writeWait = old })
 	srv, h := newBenchServer(t)
-	h.PingInterval = caddy.Duration(50 * time.Millisecond)
+	// Pings well within writeWait's run, but an interval a loaded machine
+	// answers within: a peer that gives no sign of life for two is cut.
+	h.PingInterval = caddy.Duration(100 * time.Millisecond)
 	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
 	go drain(a)
 	pings := countPings(c)
@@ -203,7 +205,9 @@ func TestAckBeyondTheLastFrameIsRefused(t *testing.T) {
 // silent for the idle time.
 func TestIdleTimeFollowsThePeersLastFrame(t *testing.T) {
 	srv, h := newBenchServer(t)
-	h.PingInterval = caddy.Duration(50 * time.Millisecond)
+	// Pings well within writeWait's run, but an interval a loaded machine
+	// answers within: a peer that gives no sign of life for two is cut.
+	h.PingInterval = caddy.Duration(100 * time.Millisecond)
 	idle := 2 * time.Duration(h.PingInterval)
 	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
 	a.SetPingHandler(func(string) error { return nil }) // no pongs

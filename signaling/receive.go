@@ -14,7 +14,7 @@ func (s *session) handle(data []byte, text bool) verdict {
 	m := s.h.metrics
 	if !text {
 		m.frameIn("invalid", len(data))
-		return verdict{CodeBadMessage, "binary frames are not supported: send JSON text frames", 0}
+		return binaryRefused
 	}
 	if !utf8.Valid(data) {
 		// Relayed verbatim, invalid UTF-8 in a text frame would make every
@@ -57,6 +57,9 @@ func (s *session) handle(data []byte, text bool) verdict {
 	}
 	return verdict{}
 }
+
+// binaryRefused answers a binary frame.
+var binaryRefused = verdict{CodeBadMessage, "binary frames are not supported: send JSON text frames", 0}
 
 // relay delivers a signal to its addressee.
 func (s *session) relay(in Inbound) verdict {

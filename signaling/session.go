@@ -35,8 +35,9 @@ type session struct {
 	id   string
 	h    *Handler
 	room string
-	user string     // for TURN credentials in a resume's welcome
-	rate *frameRate // made on the first frame: an idle peer needs none
+	user string // for TURN credentials in a resume's welcome
+	ip   string // the client's address, whose away sessions are capped
+	gate frameGate
 
 	joinErr error // why the session could not join
 
@@ -46,6 +47,9 @@ type session struct {
 	space chan struct{} // made when a sender first waits for room
 	gen   uint64        // of the resume token
 	away  *time.Timer   // runs out the resume window
+	// awaySlot gives back the place the session holds among its
+	// address's away sessions (awayPerIP) while away.
+	awaySlot func()
 	// overflowed is set when an away peer missed too much; it is then
 	// being ended.
 	overflowed bool
@@ -269,6 +273,7 @@ func (s *session) end(code int, reason string, flush bool) {
 	if s.away != nil {
 		s.away.Stop()
 	}
+	s.comeBack()
 	tr := s.tr
 	s.mu.Unlock()
 	if tr != nil {
@@ -313,6 +318,12 @@ func (s *session) lost(t transport, goodbye bool) {
 		s.end(CloseGoingAway, "away too long", false)
 		return
 	}
+	if !s.goAway() {
+		s.mu.Unlock()
+		s.h.metrics.resume("refused")
+		s.end(CloseNormal, "", false)
+		return
+	}
 	var timer *time.Timer
 	timer = time.AfterFunc(window, func() {
 		s.mu.Lock()
@@ -326,6 +337,26 @@ func (s *session) lost(t transport, goodbye bool) {
 	s.away = timer
 	s.mu.Unlock()
 	s.h.logger.Debug("peer away", zap.String("room", s.room), zap.String("peer", s.id))
+}
+
+// goAway takes a place among the away sessions of the peer's address,
+// at most connections_per_ip of them; it reports false when there is
+// none, and the session must end. The caller holds s.mu.
+func (s *session) goAway() bool {
+	release, ok := awayPerIP.acquire(s.h.Hub+"\x00"+s.ip, s.h.Limits.ConnectionsPerIP)
+	if ok {
+		s.awaySlot = release
+	}
+	return ok
+}
+
+// comeBack gives back the session's place among its address's away
+// sessions, if it holds one; the caller holds s.mu.
+func (s *session) comeBack() {
+	if s.awaySlot != nil {
+		s.awaySlot()
+		s.awaySlot = nil
+	}
 }
 
 // resume attaches transport t to the session for a peer that processed
@@ -349,6 +380,7 @@ func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members 
 	s.gen++
 	old := s.tr
 	s.tr = t
+	s.comeBack()
 	if s.away != nil {
 		s.away.Stop()
 		s.away = nil // should it have fired already, it finds itself replaced
@@ -380,18 +412,8 @@ func (s *session) receive(t transport, data []byte, text bool) verdict {
 	if s.isEnded() {
 		return verdict{}
 	}
-	if int64(len(data)) > s.h.MaxMessageSize {
-		return verdict{CodeTooLarge, "message exceeds the maximum size", CloseTooLarge}
-	}
-	if s.rate == nil {
-		s.rate = newFrameRate(s.h.Limits)
-	}
-	if ok, abusive := s.rate.admit(time.Now()); !ok {
-		s.h.metrics.rateLimited.Inc()
-		if abusive {
-			return verdict{CodeRateLimited, "too many frames for too long", CloseRateLimited}
-		}
-		return verdict{CodeRateLimited, "too many frames: this one was dropped", 0}
+	if v := s.gate.admit(len(data), s.h.MaxMessageSize, s.h.Limits, s.h.metrics); v.code != "" {
+		return v
 	}
 	return s.handle(data, text)
 }

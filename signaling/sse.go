@@ -96,7 +96,7 @@ func (c *sseConn) endFront(int, string) { c.end(true) }
 
 // forward implements front: the peer's frames come as POSTs, which find
 // the session's home by themselves; only the stream's end goes through tun.
-func (c *sseConn) forward(tun Tunnel) { c.fwd = tun }
+func (c *sseConn) forward(link *frontLink) { c.fwd = link.tun }
 
 // wake implements transport. It takes no lock: its caller holds the
 // session's.

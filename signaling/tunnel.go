@@ -3,10 +3,12 @@ package signaling
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 )
 
@@ -35,8 +37,38 @@ type front interface {
 	// endFront ends the connection after the frames queued.
 	endFront(code int, reason string)
 	// forward makes the transport a front whose peer's frames (if it reads
-	// any) go through tun.
-	forward(tun Tunnel)
+	// any) go through the link's tunnel.
+	forward(link *frontLink)
+}
+
+// frontLink is a front's side of the tunnel that carries its client's
+// frames to the session's home, and the limits they are held to before
+// they cross: one client must not be able to flood the link between the
+// servers, which every tunnel and room spanning them shares.
+type frontLink struct {
+	tun  Tunnel
+	h    *Handler
+	gate frameGate
+}
+
+// pass forwards a frame of the client's to the home, within the limits.
+// What they refuse is answered here; a fatal refusal ends the session at
+// the home too.
+func (f *frontLink) pass(c *wsConn, text bool, data []byte) {
+	v := f.gate.admit(len(data), f.h.MaxMessageSize, f.h.Limits, f.h.metrics)
+	if v.code == "" && !text {
+		v = binaryRefused
+	}
+	switch {
+	case v.code == "":
+		// Copied: the tunnel may hold it while the home is unreachable.
+		f.tun.Send(slices.Clone(data))
+	case v.closeCode != 0:
+		f.tun.Close(v.closeCode, v.code)
+		c.fail(v.code, v.message, v.closeCode)
+	default:
+		c.say(errorFrame(v.code, v.message))
+	}
 }
 
 // resumeRemote carries a resume to the server holding the session, when
@@ -67,7 +99,7 @@ func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Req
 		tun.Close(CloseNormal, CodeResumeFailed)
 		return false
 	}
-	c.forward(tun)
+	c.forward(&frontLink{tun: tun, h: h})
 	h.metrics.resume("resumed")
 	h.logger.Debug("peer resumed through another server", zap.String("room", room))
 	return true
@@ -289,11 +321,21 @@ func (t *tunnelTransport) next(batch []outFrame) ([]outFrame, bool) {
 func (t *tunnelTransport) Frame(frame []byte) { t.s.reply(t.s.receive(t, frame, true)) }
 
 // Closed implements TunnelEnd: the client's connection to the front ended
-// (1000: it said goodbye), or the front is gone.
-func (t *tunnelTransport) Closed(code int, _ string) {
+// (1000: it said goodbye; 1006: it was lost), the front is gone (1001,
+// 1006), or the front ended it for something the client did (a protocol
+// error, a frame over the limits), which ends the session at once as it
+// would here.
+func (t *tunnelTransport) Closed(code int, reason string) {
 	t.mu.Lock()
 	t.farClosed = true
 	t.mu.Unlock()
-	t.s.lost(t, code == CloseNormal)
+	switch code {
+	case CloseNormal, CloseGoingAway, websocket.CloseAbnormalClosure, 0:
+		t.s.lost(t, code == CloseNormal)
+	default:
+		if t.s.carriedBy(t) {
+			t.s.end(code, reason, false)
+		}
+	}
 	t.close(code, "", false)
 }

@@ -3,9 +3,8 @@ package signaling
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -23,9 +22,9 @@ import (
 //     request's resume token names, or a fresh session that joins the room
 //     (a failed resume says resume_failed and joins afresh);
 //  3. reading: an event loop (evloop_linux.go: plain TCP on Linux) or a
-//     goroutine of the connection's own (readLoop) hands frames to
-//     process and on to the session; the writer (conn.go) runs while
-//     frames wait;
+//     goroutine of the connection's own (readOwn) reads the bytes, and one
+//     peerReader (peerread.go) hands frames to process and on to the
+//     session; the writer (conn.go) runs while frames wait;
 //  4. the end (readEnded): a session that ended (leave, eviction,
 //     shutdown) is seen out of its room by the writer; a connection lost
 //     without a goodbye leaves its session away (session.lost) for the
@@ -63,14 +62,18 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer release()
 		h.readEnded(c, end, writerDone)
 	}
+	if hook := testHookOpened.Load(); hook != nil {
+		(*hook)(c)
+	}
 	if readByLoop(c, ended) {
 		return
 	}
-	go func() {
-		// gorilla's reader has answered the peer's close frame already.
-		ended(readEnd{goodbye: c.readLoop(2 * time.Duration(h.PingInterval)), code: websocket.CloseAbnormalClosure})
-	}()
+	go c.readOwn(ended)
 }
+
+// testHookOpened, when set, is called with every connection that joined,
+// before its reader starts.
+var testHookOpened atomic.Pointer[func(*wsConn)]
 
 // peerTransport is a transport as admission sees it: one that can be
 // attached to a session and carry frames of its own before the session's.
@@ -123,6 +126,7 @@ func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 		t.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))
 	}
 	s := newSession(h, roomName, info)
+	s.ip = clientIP(r)
 	t.attach(s)
 	s.tr = t
 	if !h.join(s, roomName, info, r) {
@@ -292,31 +296,34 @@ func (h *Handler) refuse(c *wsConn, why refusal) {
 }
 
 // readEnd is how the reading of a connection ended: whether the peer said
-// goodbye, and the close frame to send back (websocket.CloseAbnormalClosure
-// for none). gorilla's reader sends its own; the event loop's are the echo
-// of the peer's close frame, or 1002 for a protocol error (whose reasons
-// are a few words, well within a close frame's 123 bytes).
+// goodbye, the close frame to send back (websocket.CloseAbnormalClosure
+// for none: the connection failed), and whether the server decided the
+// end (a protocol error, whose reasons are a few words, well within a
+// close frame's 123 bytes), which ends the session at once, as any other
+// fatal error does. The close frame is the echo of the peer's, or 1002.
 type readEnd struct {
 	goodbye bool
 	code    int
 	reason  string
+	fatal   bool
 }
 
 // readEnded follows the end of the reading of the peer's frames: a
 // session not ended goes away (or leaves, when the peer said goodbye or
-// resume is off), and the close frame goes out.
+// resume is off, or ends, when the server decided), and the close frame
+// goes out.
 func (h *Handler) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
-	if c.fwd != nil { // a front: the home decides
-		code := websocket.CloseAbnormalClosure
-		if end.goodbye {
-			code = CloseNormal
-		}
-		c.fwd.Close(code, "")
+	if c.fwd != nil { // a front: the home decides, told what happened
+		c.fwd.tun.Close(end.tunnelCode(), end.reason)
 		c.disconnect(end.code, end.reason, false)
 		<-writerDone
 		return
 	}
-	c.s.lost(c, end.goodbye)
+	if end.fatal {
+		c.s.end(end.code, end.reason, false)
+	} else {
+		c.s.lost(c, end.goodbye)
+	}
 	c.disconnect(end.code, end.reason, false) // no-op when already closing
 	<-writerDone
 	if c.s.isEnded() {
@@ -324,64 +331,23 @@ func (h *Handler) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) 
 	}
 }
 
-// readLoop processes the peer's frames until the connection fails or
-// closes; it reports whether the peer closed it with 1000, a goodbye.
-func (c *wsConn) readLoop(idle time.Duration) (goodbye bool) {
-	// Once closing, the close handshake's deadline (closeGrace) rules.
-	renew := func() {
-		if !c.closing() {
-			_ = c.ws.SetReadDeadline(time.Now().Add(idle))
-		}
+// tunnelCode is the close code a front passes on to the home (see
+// tunnelTransport.Closed).
+func (end readEnd) tunnelCode() int {
+	switch {
+	case end.goodbye:
+		return CloseNormal
+	case end.fatal:
+		return end.code
 	}
-	renew()
-	c.ws.SetPongHandler(func(data string) error {
-		renew()
-		c.onPong(data)
-		return nil
-	})
-	for {
-		typ, r, err := c.ws.NextReader()
-		if err != nil {
-			return websocket.IsCloseError(err, websocket.CloseNormalClosure)
-		}
-		if c.closing() {
-			continue // discard until the peer answers our close frame
-		}
-		if !c.readAndProcess(typ, r) {
-			return false
-		}
-		// Renewed after handling: time spent waiting for room in other
-		// peers' queues is ours, not the peer's, whose pongs are read
-		// only between frames.
-		renew()
-	}
-}
-
-// readAndProcess reads one frame into a pooled buffer and processes it;
-// it reports false when the connection failed.
-func (c *wsConn) readAndProcess(typ int, r io.Reader) bool {
-	buf := readBuffers.Get().(*[]byte)
-	defer func() {
-		if cap(*buf) <= maxPooledBuffer {
-			readBuffers.Put(buf)
-		}
-	}()
-	data, err := readFrame(r, c.maxSize, buf)
-	if err != nil {
-		return false
-	}
-	c.process(typ == websocket.TextMessage, data)
-	return true
+	return websocket.CloseAbnormalClosure
 }
 
 // process hands a message from the peer to its session, or a front's
 // through the tunnel to the session's home. data is not kept.
 func (c *wsConn) process(text bool, data []byte) {
 	if c.fwd != nil {
-		if text {
-			// Copied: the tunnel may hold it while the home is unreachable.
-			c.fwd.Send(slices.Clone(data))
-		}
+		c.fwd.pass(c, text, data)
 		return
 	}
 	c.s.reply(c.s.receive(c, data, text))

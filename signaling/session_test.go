@@ -1,0 +1,181 @@
+package signaling
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+// heldTransport takes no frames, as a peer that reads nothing; it records
+// how it was closed.
+type heldTransport struct {
+	mu     sync.Mutex
+	code   int
+	closed chan struct{}
+}
+
+func newHeldTransport() *heldTransport { return &heldTransport{closed: make(chan struct{})} }
+
+func (t *heldTransport) wake()     {}
+func (t *heldTransport) send()     {}
+func (t *heldTransport) displace() {}
+func (t *heldTransport) close(code int, _ string, _ bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.code == 0 {
+		t.code = code
+		close(t.closed)
+	}
+}
+
+// closedWith waits for the transport to be closed and returns the code.
+func (t *heldTransport) closedWith(tb testing.TB) int {
+	tb.Helper()
+	select {
+	case <-t.closed:
+	case <-time.After(5 * time.Second):
+		tb.Fatal("the transport was not closed")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.code
+}
+
+// sessionHandler is a handler with a memory hub, resume on, and at most
+// perIP connections per address.
+func sessionHandler(perIP int) *Handler {
+	window := caddy.Duration(time.Minute)
+	return &Handler{
+		Hub:            "session-test",
+		MaxMessageSize: DefaultMaxMessageSize,
+		ResumeWindow:   &window,
+		Limits:         Limits{ConnectionsPerIP: perIP}.withDefaults(),
+		hub:            NewMemoryHub(),
+		metrics:        newHubMetrics("session-test"),
+		logger:         zap.NewNop(),
+	}
+}
+
+// joined is a session of h in room, carried by t, member of the hub.
+func joined(tb testing.TB, h *Handler, room, ip string, t transport) *session {
+	tb.Helper()
+	s := newSession(h, room, PeerInfo{})
+	s.ip, s.tr = ip, t
+	if _, err := h.hub.Join(room, s, JoinRequest{Welcome: func([]PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// A connected peer's queue is bounded in bytes as well as frames: frames
+// of 64 KiB fill it long before 256 of them do. An empty queue takes any
+// one frame, however large.
+func TestTheQueueIsBoundedInBytes(t *testing.T) {
+	var o outbox
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	n := 0
+	for !o.queueFull(len(big)) {
+		o.push(big)
+		n++
+	}
+	if want := queueBytes / len(big); n != want {
+		t.Fatalf("took %d frames of 64 KiB, want %d", n, want)
+	}
+	if o.pendingBytes() != n*len(big) {
+		t.Fatalf("counts %d bytes waiting, holds %d", o.pendingBytes(), n*len(big))
+	}
+	got := o.take(make([]outFrame, 0, 4), maxBatch)
+	if o.pendingBytes() != (n-len(got))*len(big) {
+		t.Fatalf("after taking %d: counts %d bytes waiting", len(got), o.pendingBytes())
+	}
+	if var0 := new(outbox); var0.queueFull(2 * queueBytes) {
+		t.Fatal("an empty queue refuses a frame")
+	}
+}
+
+// TrySend never waits: a frame to a full queue drops the peer as too slow
+// at once.
+func TestTrySendDropsAFullPeerAtOnce(t *testing.T) {
+	h := sessionHandler(0)
+	tr := newHeldTransport()
+	s := joined(t, h, "try", "192.0.2.1", tr)
+	frame := bytes.Repeat([]byte("y"), 1000)
+	queued := 1 // the welcome
+	start := time.Now()
+	for ; s.TrySend(frame); queued++ {
+		start = time.Now()
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("TrySend waited %v", took)
+	}
+	if queued != sendQueueSize {
+		t.Fatalf("refused a frame with %d queued, want %d", queued, sendQueueSize)
+	}
+	if code := tr.closedWith(t); code != CloseTooSlow {
+		t.Fatalf("closed with %d, want %d", code, CloseTooSlow)
+	}
+}
+
+// A peer whose connection is lost while more waits for it than an away
+// peer may hold is dropped at once, not on the next frame.
+func TestAPeerLostWithTooMuchWaitingIsDropped(t *testing.T) {
+	h := sessionHandler(0)
+	tr := newHeldTransport()
+	s := joined(t, h, "lost", "192.0.2.1", tr)
+	for range sendQueueSize {
+		s.TrySend([]byte(`{"type":"x"}`))
+	}
+	s.lost(tr, false)
+	if !s.isEnded() {
+		t.Fatal("the session is away with a full queue")
+	}
+}
+
+// An address holds at most connections_per_ip sessions away; a session
+// lost beyond that ends at once, and a resume gives its place back.
+func TestAwaySessionsAreCappedPerAddress(t *testing.T) {
+	h := sessionHandler(2)
+	var ss []*session
+	var trs []*heldTransport
+	for range 3 {
+		tr := newHeldTransport()
+		trs = append(trs, tr)
+		ss = append(ss, joined(t, h, "away", "192.0.2.7", tr))
+	}
+	other := joined(t, h, "away", "192.0.2.8", newHeldTransport())
+	for i, s := range ss {
+		s.lost(trs[i], false)
+	}
+	if ss[0].isEnded() || ss[1].isEnded() || !ss[2].isEnded() {
+		t.Fatalf("ended: %v %v %v; want only the third, beyond the cap of 2", ss[0].isEnded(), ss[1].isEnded(), ss[2].isEnded())
+	}
+	otherTr := newHeldTransport()
+	other.tr = otherTr
+	other.lost(otherTr, false)
+	if other.isEnded() {
+		t.Fatal("another address's session was refused its away place")
+	}
+	// A resume gives the place back: the next lost session may go away.
+	w := ss[0].resume(newHeldTransport(), ss[0].currentGen(), 0, func([]PeerInfo, string, uint64) []byte { return []byte("{}") })
+	if w == nil {
+		t.Fatal("resume failed")
+	}
+	tr := newHeldTransport()
+	s := joined(t, h, "away", "192.0.2.7", tr)
+	s.lost(tr, false)
+	if s.isEnded() {
+		t.Fatal("a session lost after a resume freed a place was refused")
+	}
+	for _, s := range append(ss, other, s) {
+		s.end(CloseNormal, "", false)
+	}
+	awayPerIP.mu.Lock()
+	defer awayPerIP.mu.Unlock()
+	if n := awayPerIP.count[h.Hub+"\x00192.0.2.7"]; n != 0 {
+		t.Fatalf("%d away places still taken after every session ended", n)
+	}
+}
