@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +227,46 @@ func TestAPeerIgnoringTheCloseIsCutAfterTheGrace(t *testing.T) {
 		}
 	}
 	t.Fatalf("a peer sending on after the close frame was still connected after %v", 5*closeGrace)
+}
+
+// BenchmarkHeldRunnerHandover measures how long one runner held up by a
+// sender (waiting for room in a slow reader's queue) holds up a peer of
+// another room on the same loop: the worst gap between that peer's
+// pongs over 3 s while a flood fills the slow reader's queue. Run it with
+// -benchtime 1x and -count; compare against HELD=0, where the slow peer
+// reads, on the same machine.
+func BenchmarkHeldRunnerHandover(b *testing.B) {
+	all := loops()
+	useLoops(all[:1])
+	b.Cleanup(func() { useLoops(all) })
+	srv, h := newBenchServer(b)
+	h.MaxMessageSize = 128 << 10
+	filler, slow, _ := joinRoomPair(b, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
+	if os.Getenv("HELD") == "0" {
+		go drain(slow)
+	}
+	a, c, _ := joinRoomPair(b, srv, "other", websocket.DefaultDialer)
+	go drain(c)
+	go drain(filler)
+	worst := make(chan time.Duration, 1)
+	stop := time.Now().Add(3 * time.Second)
+	go func() {
+		var w time.Duration
+		last := time.Now()
+		for time.Now().Before(stop) {
+			_ = a.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`))
+			if _, _, err := a.ReadMessage(); err != nil {
+				break
+			}
+			now := time.Now()
+			w, last = max(w, now.Sub(last)), now
+			time.Sleep(500 * time.Microsecond) // the probe's pace
+		}
+		worst <- w
+	}()
+	pad := strings.Repeat("x", 60<<10)
+	for range 200 {
+		_ = filler.WriteMessage(websocket.TextMessage, []byte(`{"type":"broadcast","data":"`+pad+`"}`))
+	}
+	b.ReportMetric(float64((<-worst).Microseconds())/1000, "worst-gap-ms")
 }
