@@ -280,9 +280,15 @@ func (t *nodeTable) newlyDead() bool {
 }
 
 // forget drops what is kept about nodes silent for long, and names them.
+// Like any judgement of others, only once this node has been connected
+// for node_timeout itself: through its own outage everyone is silent, and
+// forgetting a link would drop the frames it keeps for when NATS is back.
 func (t *nodeTable) forget() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.up || time.Since(t.since) <= t.h.cfg.nodeTimeout {
+		return nil
+	}
 	var gone []string
 	for n, seen := range t.lastSeen {
 		if time.Since(seen) > forgetAfter*t.h.cfg.nodeTimeout {
