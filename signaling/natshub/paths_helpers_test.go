@@ -30,10 +30,10 @@ import (
 
 // The route's timing, as pathRoute configures it.
 const (
-	pathPing    = time.Second     // ping_interval
-	pathIdle    = 2 * pathPing    // how long a peer may send nothing
-	pathResume  = 4 * time.Second // resume_window
-	pathMaxSize = 4 << 10         // max_message_size
+	pathPing    = 1500 * time.Millisecond // ping_interval
+	pathIdle    = 2 * pathPing            // how long a peer may send nothing
+	pathResume  = 5 * time.Second         // resume_window
+	pathMaxSize = 4 << 10                 // max_message_size
 )
 
 // pathWait bounds a wait for something that must come (a frame, a close),
