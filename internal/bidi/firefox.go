@@ -27,6 +27,8 @@ var Prefs = map[string]any{
 	"app.normandy.enabled":                            false,
 	"app.normandy.api_url":                            "",
 	"app.shield.optoutstudies.enabled":                false,
+	"messaging-system.rsexperimentloader.enabled":     false,
+	"browser.backup.scheduled.enabled":                false,
 	"toolkit.telemetry.enabled":                       false,
 	"toolkit.telemetry.unified":                       false,
 	"toolkit.telemetry.server":                        "",
@@ -105,8 +107,10 @@ func (f *Firefox) start(ctx context.Context, o Options) error {
 		return err
 	}
 	f.cmd = exec.Command(o.Path, "--headless", "--no-remote", "--remote-debugging-port=0", "--profile", f.profile)
-	// Its own process group, so that Close ends its content processes too.
-	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that Close ends its content processes too;
+	// killed if this process dies before it can (its children then notice
+	// their parent is gone and exit).
+	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr, err := f.cmd.StderrPipe()
 	if err != nil {
 		return err
