@@ -221,5 +221,9 @@ func (f *Firefox) Close() {
 		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
 		<-f.exited
 	}
-	_ = os.RemoveAll(f.profile)
+	// Content processes killed with the group may still be exiting and
+	// closing files in the profile for a moment.
+	for i := 0; i < 20 && os.RemoveAll(f.profile) != nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
 }
