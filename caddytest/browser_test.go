@@ -188,6 +188,12 @@ func runInNetns(t *testing.T) {
 	ip("netns", "add", ns)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
 	ip("-n", ns, "link", "set", "lo", "up")
+	// A default route, over loopback from 127.0.0.1: Firefox gathers ICE
+	// candidates only on the source address of its default route (it does
+	// not count the fake camera of the test pages as one the user granted,
+	// which would lift that), so without one it gathers none. Chromium
+	// gathers on every interface, and loopback is still the only one.
+	ip("-n", ns, "route", "add", "default", "dev", "lo", "src", "127.0.0.1")
 
 	outDir := screenshotDir(t)
 	args := []string{"netns", "exec", ns, os.Args[0], "-test.run", childRunPattern(), "-test.v", "-test.count", "1", "-test.timeout", "15m"}
@@ -237,8 +243,9 @@ func isTestOutput(line string) bool {
 	return false
 }
 
-// browserCall runs the browser cases, in order, against one Caddy and one
-// Chromium inside the network namespace.
+// browserCall runs the browser cases, in order, against one Caddy, one
+// Chromium and, for the cases that mix browsers, one Firefox, inside the
+// network namespace.
 func browserCall(t *testing.T) {
 	loadConfig(t, "text/caddyfile", withGlobals(browserGlobals, browserSite(t)), false)
 	b := browser(t)
@@ -258,6 +265,21 @@ func browserCall(t *testing.T) {
 	run("resume after a signaling cut", resumeAfterCut)
 	run("SSE fallback", sseFallback)
 	run("six pages over two servers on NATS", sixPagesOverTwoServers)
+
+	// Firefox beside Chromium, started when the first of these runs.
+	fx := &lazyFirefox{owner: t}
+	mixed := func(name string, f func(t *testing.T, b *chromium, fx *firefox)) {
+		t.Run(name, func(t *testing.T) {
+			x := fx.get(t)
+			measure(t, b, x)
+			f(t, b, x)
+		})
+	}
+	mixed("firefox and chromium pair", firefoxChromiumPair)
+	mixed("firefox and chromium mesh of four", firefoxChromiumMesh)
+	mixed("firefox and chromium relay only", firefoxChromiumRelayOnly)
+	mixed("firefox page reloaded three times", firefoxReloaded)
+	mixed("firefox on SSE with chromium on websocket", firefoxOnSSE)
 }
 
 // clientCases runs every case of testdata/browser/client_cases.js in one
@@ -332,7 +354,7 @@ func sixPagesRelayOnly(t *testing.T, b *chromium) {
 func reload(t *testing.T, p *page) {
 	t.Helper()
 	old := p.id()
-	if err := chromedp.Do(p.ctx, chromedp.Reload()); err != nil {
+	if err := p.tab.reload(); err != nil {
 		t.Fatalf("%s: reloading: %v", p.name, err)
 	}
 	p.waitFor("rejoining after the reload", jsCall("check.joined", old))

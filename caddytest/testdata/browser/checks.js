@@ -37,6 +37,10 @@
       stats.forEach((r) => {
         if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
       });
+      // Firefox has no transport stats; it marks the selected pair itself.
+      stats.forEach((r) => {
+        if (!pair && r.type === "candidate-pair" && r.selected) pair = r;
+      });
       if (!pair) return null;
       pairs.push([stats.get(pair.localCandidateId), stats.get(pair.remoteCandidateId)]);
     }
