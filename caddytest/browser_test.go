@@ -249,6 +249,7 @@ func browserCall(t *testing.T) {
 		})
 	}
 	run("client API", clientCases)
+	run("ICE restarts", iceRestarts)
 	run("room tokens", roomTokens)
 	run("six pages mesh", sixPagesMesh)
 	run("relay over TURNS", relayOverTURNS)
