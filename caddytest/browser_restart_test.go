@@ -67,4 +67,17 @@ func iceRestarts(t *testing.T, b *chromium) {
 			t.Logf("converged: %s", got)
 		})
 	}
+	t.Run("demo badges", func(t *testing.T) { demoBadgesRestart(t, b) })
+}
+
+// demoBadgesRestart: while a peer's connection restarts, the demo's badge
+// for it says so, on both pages, whichever side restarts.
+func demoBadgesRestart(t *testing.T, b *chromium) {
+	ps := openPages(t, b, []string{demoURL("badges", audioOnly), demoURL("badges", audioOnly)})
+	allConnected(t, ps)
+	for _, p := range ps {
+		waitAll(t, ps, "watching the badges", `check.watchBadges()`)
+		p.check("restarting every connection", `check.restartAll()`)
+		waitAll(t, ps, "every badge to show the restart and then connected", `check.badgesRestarted()`)
+	}
 }
