@@ -3,7 +3,9 @@ package caddytest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -75,12 +77,46 @@ func browser(t *testing.T) *chromium {
 	return &chromium{ctx: ctx, dataDir: dataDir}
 }
 
-// page is one tab showing the demo (or a bare page for client cases).
+// page is one tab showing the demo (or a bare page for client cases), in
+// Chromium or in Firefox: the checks only evaluate scripts in it and
+// reload it.
 type page struct {
 	t    *testing.T
 	name string
-	ctx  context.Context
+	tab  tab
+	// ctx is a Chromium page's tab, for what only the Chromium cases do
+	// through the DevTools protocol (viewport, screenshots, closing the
+	// tab); nil on a Firefox page.
+	ctx context.Context
 }
+
+// tab is what a page needs of its browser.
+type tab interface {
+	// evaluate runs js, awaiting a promise, and returns its value as
+	// JSON: nil when it is null or undefined.
+	evaluate(js string) (json.RawMessage, error)
+	// reload reloads the page and returns once it has loaded.
+	reload() error
+	// browser names the browser, for messages.
+	browser() string
+}
+
+// evalTimeout bounds one evaluation: the checks are quick, and a page
+// that hangs must fail the case, not the suite's timeout.
+const evalTimeout = 30 * time.Second
+
+// chromiumTab is a Chromium tab, driven over the DevTools protocol.
+type chromiumTab struct{ ctx context.Context }
+
+func (c chromiumTab) evaluate(js string) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, evalTimeout)
+	defer cancel()
+	// []byte is the value as JSON, nil for undefined.
+	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](js, chromedp.EvalAwaitPromise))
+}
+
+func (c chromiumTab) reload() error   { return chromedp.Do(c.ctx, chromedp.Reload()) }
+func (c chromiumTab) browser() string { return "chromium" }
 
 // openPage opens a tab with the test scripts (testdata/browser) installed
 // before the page's own, also after reloads, and loads url in it.
@@ -96,14 +132,30 @@ func openPage(t *testing.T, b *chromium, name, url string) *page {
 	if err := chromedp.Do(ctx, install, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("%s: opening %s: %v", name, url, err)
 	}
-	return &page{t: t, name: name, ctx: ctx}
+	return &page{t: t, name: name, tab: chromiumTab{ctx}, ctx: ctx}
 }
 
-// eval runs a script (awaiting a promise) in the page.
+// errNoValue is a script whose value is null or undefined where the
+// caller wants a value that cannot be nil.
+var errNoValue = errors.New("the script's value is null or undefined")
+
+// eval runs a script (awaiting a promise) in the page and decodes its
+// value into a T.
 func eval[T any](p *page, js string) (T, error) {
-	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
-	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	var v T
+	raw, err := p.tab.evaluate(js)
+	if err != nil {
+		return v, err
+	}
+	if raw == nil || string(raw) == "null" {
+		switch reflect.TypeFor[T]().Kind() {
+		case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+			return v, nil
+		}
+		return v, errNoValue
+	}
+	err = json.Unmarshal(raw, &v)
+	return v, err
 }
 
 // The answers of page-side checks (testdata/browser/checks.js): "ok" when

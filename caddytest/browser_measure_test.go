@@ -1,6 +1,7 @@
 package caddytest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,31 +17,53 @@ import (
 // clockTick is the unit of /proc/<pid>/stat times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
 
+// meter is a browser whose CPU time measure counts.
+type meter interface {
+	// label names the browser in the log.
+	label() string
+	// cpu is the CPU time the browser has used so far.
+	cpu() time.Duration
+	// settle waits until the previous case's pages are gone.
+	settle()
+}
+
 // measure logs, when the case ends, how long it took, how much CPU time
-// Chromium used meanwhile, and the load average.
-func measure(t *testing.T, b *chromium) {
-	settle(b.dataDir)
-	start, cpu := time.Now(), b.cpu()
+// each browser used meanwhile, and the load average.
+func measure(t *testing.T, browsers ...meter) {
+	for _, b := range browsers {
+		b.settle()
+	}
+	start, cpu := time.Now(), make([]time.Duration, len(browsers))
+	for i, b := range browsers {
+		cpu[i] = b.cpu()
+	}
 	t.Cleanup(func() {
-		used := b.cpu() - cpu
 		took := time.Since(start)
-		t.Logf("case took %s; Chromium used %s of CPU (%.2f cores); load %s",
-			took.Round(100*time.Millisecond), used.Round(100*time.Millisecond), used.Seconds()/took.Seconds(), loadAverage())
+		var used []string
+		for i, b := range browsers {
+			d := b.cpu() - cpu[i]
+			used = append(used, fmt.Sprintf("%s used %s of CPU (%.2f cores)", b.label(), d.Round(100*time.Millisecond), d.Seconds()/took.Seconds()))
+		}
+		t.Logf("case took %s; %s; load %s", took.Round(100*time.Millisecond), strings.Join(used, ", "), loadAverage())
 	})
 }
+
+func (b *chromium) label() string { return "Chromium" }
+func (b *chromium) settle()       { settle(func() int { return len(chromiumPIDs(b.dataDir)) }) }
 
 // settleTimeout bounds settle: a measurement is no reason to wait long.
 const settleTimeout = 3 * time.Second
 
-// settle waits until the renderers of the previous case's pages have
-// exited, so that their CPU time, which their parent collects when they
-// end, is not counted in the next case.
-func settle(dataDir string) {
+// settle waits until the count of a browser's processes has been stable
+// for a moment: the renderers of the previous case's pages have exited,
+// so that their CPU time, which their parent collects when they end, is
+// not counted in the next case.
+func settle(processes func() int) {
 	deadline := time.Now().Add(settleTimeout)
-	last := len(chromiumPIDs(dataDir))
+	last := processes()
 	for stable := 0; stable < 3 && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
-		n := len(chromiumPIDs(dataDir))
+		n := processes()
 		if n == last {
 			stable++
 		} else {
@@ -81,10 +104,8 @@ func processCPU(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name, which may hold spaces: utime, stime,
-	// cutime and cstime are the 14th to 17th of the line.
-	i := strings.LastIndexByte(string(stat), ')')
-	fields := strings.Fields(string(stat)[i+1:])
+	// utime, stime, cutime and cstime are the 14th to 17th of the line.
+	fields := statFields(stat)
 	if len(fields) < 15 {
 		return 0
 	}
@@ -94,6 +115,13 @@ func processCPU(pid int) time.Duration {
 		ticks += n
 	}
 	return time.Duration(ticks) * clockTick
+}
+
+// statFields are the fields of /proc/<pid>/stat after the command name,
+// which may hold spaces: the state (the 3rd field of the line) first.
+func statFields(stat []byte) []string {
+	i := bytes.LastIndexByte(stat, ')')
+	return strings.Fields(string(stat[i+1:]))
 }
 
 // loadAverage is the 1, 5 and 15 minute load averages.

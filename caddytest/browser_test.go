@@ -333,7 +333,7 @@ func sixPagesRelayOnly(t *testing.T, b *chromium) {
 func reload(t *testing.T, p *page) {
 	t.Helper()
 	old := p.id()
-	if err := chromedp.Do(p.ctx, chromedp.Reload()); err != nil {
+	if err := p.tab.reload(); err != nil {
 		t.Fatalf("%s: reloading: %v", p.name, err)
 	}
 	p.waitFor("rejoining after the reload", jsCall("check.joined", old))
