@@ -172,4 +172,59 @@
   }
 
   window.restarts = { run };
+
+  /** One side of a pair across two browsers (Firefox and Chromium): each
+   * page has one client, and the Go side drives both pages. */
+  let side = null;
+  let stream = null;
+  window.restartSide = {
+    /** Joins room (after leaving any earlier client), sending audio
+     * from the fake microphone (Firefox offers its loopback candidates
+     * only to a page granted one); resolves to the id. */
+    async join(room, retryMs) {
+      side?.c.close();
+      const { RoomClient } = await import("/plain/client.js");
+      stream ??= await navigator.mediaDevices.getUserMedia({ audio: true });
+      const c = new RoomClient({ room, stream, dataChannels: ["d"], restartRetryMs: retryMs || undefined });
+      side = { c, seen: states(c), other: () => c.peers[0] };
+      return (await c.connect()).id;
+    },
+
+    leave() {
+      side?.c.close();
+      side = null;
+      return "ok";
+    },
+
+    /** Once the pair is settled, notes its ICE credentials and what the
+     * client has reported so far. */
+    mark() {
+      if (!side || !settled(side)) return "";
+      side.before = creds(side.c.connection(side.other()));
+      side.marked = side.seen.length;
+      return "ok";
+    },
+
+    /** Restarts ICE on the connection, as a page may. */
+    restart() {
+      side.c.connection(side.other()).restartIce();
+      return "ok";
+    },
+
+    /** Since mark(): stable, connected and reported so, with new ICE
+     * credentials on both ends, and "restarting" reported meanwhile. */
+    converged() {
+      const now = creds(side.c.connection(side.other()));
+      const shown = side.seen.slice(side.marked);
+      if (!settled(side) || now[0] === side.before[0] || now[1] === side.before[1]) return "";
+      return shown.includes("restarting") ? "ok" : "fail: no restarting state shown: " + JSON.stringify(shown);
+    },
+
+    /** For failure messages. */
+    state() {
+      const pc = side?.c.connection(side.other());
+      const cands = (d) => (d?.sdp.match(/a=candidate:.*/g) ?? []).map((l) => l.split(" ").slice(4, 8).join(" "));
+      return JSON.stringify([pc?.signalingState, pc?.connectionState, creds(pc), side?.before, side?.seen, side?.c.id, cands(pc?.localDescription), cands(pc?.remoteDescription)]);
+    },
+  };
 })();
