@@ -256,6 +256,8 @@ func browserCall(t *testing.T) {
 		})
 	}
 	run("client API", clientCases)
+	run("ICE restarts", iceRestarts)
+	run("ICE restarts between Firefox and Chromium", mixedRestarts)
 	run("room tokens", roomTokens)
 	run("six pages mesh", sixPagesMesh)
 	run("relay over TURNS", relayOverTURNS)

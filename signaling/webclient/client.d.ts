@@ -34,6 +34,12 @@ export interface RoomClientOptions {
   /** Restart ICE on a connection that stays "disconnected" this long
    * (0: only once it is "failed"). Default 3000. */
   iceRestartDelayMs?: number;
+  /** An ICE restart (or rebuilt connection) that is not stable and
+   * connected with new ICE credentials after this long is tried again:
+   * first with a fresh offer from the side that made the pair's first
+   * offer, then from either side, then by rebuilding the connection.
+   * Default 15000. */
+  restartRetryMs?: number;
   /** Transports to try, in order: "websocket", and "sse" (Server-Sent
    * Events from <url>/events, frames sent as POSTs to <url>/send) for
    * networks that break WebSockets. A transport that cannot be opened
@@ -41,6 +47,9 @@ export interface RoomClientOptions {
    * last brought a welcome. Default ["websocket", "sse"]. */
   transports?: Transport[];
 }
+
+/** What connectionstatechange reports for a peer. */
+export type PeerState = RTCPeerConnectionState | "restarting";
 
 /** How the client talks to the server. */
 export type Transport = "websocket" | "sse";
@@ -119,8 +128,12 @@ export interface RoomClientEventMap {
   track: CustomEvent<{ id: string; track: MediaStreamTrack; streams: readonly MediaStream[] }>;
   datachannelopen: CustomEvent<{ id: string; label: string; channel: RTCDataChannel }>;
   message: CustomEvent<{ id: string; label: string; data: any }>;
-  /** RTCPeerConnection.connectionState of the connection to peer id ("closed" when dropped). */
-  connectionstatechange: CustomEvent<{ id: string; state: RTCPeerConnectionState }>;
+  /** The state of the connection to peer id: its
+   * RTCPeerConnection.connectionState, "restarting" while an ICE restart
+   * (or a rebuild of the connection) is under way, until it is stable and
+   * connected with new ICE credentials, and "closed" when dropped. Sent
+   * when it changes. */
+  connectionstatechange: CustomEvent<{ id: string; state: PeerState }>;
   /** A server error frame or a client-side error. fatal: the client will
    * not reconnect (room_full, replaced, ...). */
   error: CustomEvent<{ code: RoomErrorCode; message: string; fatal: boolean; id?: string }>;

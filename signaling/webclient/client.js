@@ -36,6 +36,7 @@ const DEFAULTS = {
   maxBackoffMs: 10000,
   pingIntervalMs: 20000,
   iceRestartDelayMs: 3000,
+  restartRetryMs: 15000,
   transports: TRANSPORTS,
 };
 
@@ -118,6 +119,16 @@ function credentialsExpiry(iceServers) {
     if (m) min = Math.min(min ?? Infinity, Number(m[1]) * 1000);
   }
   return min;
+}
+
+/** After this many retries of a restart that does not converge, the
+ * pair's connection is rebuilt rather than restarted once more. */
+const REBUILD_AFTER_RETRIES = 3;
+
+/** The ICE username fragment of a session description ("" if none): it
+ * changes on both sides with every ICE restart. */
+function ufrag(desc) {
+  return /a=ice-ufrag:(\S+)/.exec(desc?.sdp ?? "")?.[1] ?? "";
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -680,7 +691,7 @@ export class RoomClient extends EventTarget {
    * not reach anyone under this client's new id. */
   #signal(peer, data) {
     if (peer.closed || peer.epoch !== this.#epoch) return;
-    this.#sendFrame({ type: "signal", to: peer.id, data });
+    this.#sendFrame({ type: "signal", to: peer.id, data: { ...data, gen: peer.gen } });
   }
 
   async #onFrame(m, session) {
@@ -745,7 +756,10 @@ export class RoomClient extends EventTarget {
     this.#settle(null, m);
     // A path that failed while the credentials had expired is restarted
     // now that the welcome brought fresh ones.
-    for (const peer of this.#peers.values()) this.#watchPath(peer);
+    for (const peer of this.#peers.values()) {
+      if (peer.restart) this.#retryRestart(peer.id);
+      else this.#watchPath(peer);
+    }
   }
 
   /** A newcomer, with the user and name its room token gave, if any. */
@@ -902,40 +916,37 @@ export class RoomClient extends EventTarget {
 
   /** Creates the connection to a peer: the newcomer for everyone in its
    * welcome (and offers), the others when that offer arrives. Perfect
-   * negotiation settles any later glare (ICE restarts, renegotiation). */
-  #createPeer(id) {
+   * negotiation settles any later glare (ICE restarts, renegotiation).
+   * gen is the pair's connection generation: both sides move to the next
+   * one when either rebuilds the connection (#rebuild). */
+  #createPeer(id, gen = 0) {
     const pc = new RTCPeerConnection({ iceServers: this.#iceServers, iceTransportPolicy: this.#options.iceTransportPolicy });
     /** @type {Peer} */
     const peer = {
       id,
       pc,
       epoch: this.#epoch,
+      gen,
       polite: this.#id < id,
+      offerer: undefined,
       makingOffer: false,
+      negotiating: false,
       ignoreOffer: false,
+      forceOffer: false,
+      rebuilt: false,
       channels: new Map(),
       restartTimer: null,
+      restart: null,
+      shown: "",
       closed: false,
     };
     this.#peers.set(id, peer);
 
     pc.onicecandidate = ({ candidate }) => candidate && this.#signal(peer, { candidate });
-    pc.onnegotiationneeded = async () => {
-      try {
-        peer.makingOffer = true;
-        await pc.setLocalDescription();
-        this.#signal(peer, { description: pc.localDescription });
-      } catch (err) {
-        if (!peer.closed) this.#error("negotiation", String(err), false, id);
-      } finally {
-        peer.makingOffer = false;
-      }
-    };
-    pc.oniceconnectionstatechange = () => this.#watchPath(peer);
-    pc.onconnectionstatechange = () => {
-      this.#watchPath(peer);
-      this.#emit("connectionstatechange", { id, state: pc.connectionState });
-    };
+    pc.onnegotiationneeded = () => this.#negotiate(peer);
+    pc.onsignalingstatechange = () => this.#onStateChange(peer);
+    pc.oniceconnectionstatechange = () => this.#onStateChange(peer);
+    pc.onconnectionstatechange = () => this.#onStateChange(peer);
     pc.ontrack = ({ track, streams }) => this.#emit("track", { id, track, streams });
 
     // Negotiated channels with fixed ids exist on both sides without an
@@ -951,12 +962,78 @@ export class RoomClient extends EventTarget {
     return peer;
   }
 
+  /** Sends an offer when negotiation is needed. An ICE restart is offered
+   * only by the side that made the connection's first offer: that side
+   * holds DTLS role passive (its answerer chose active), and an answerer
+   * of a restart offer may pick its role afresh (Firefox answers every
+   * restart with setup:active), which the other side refuses if it
+   * changes its role ("Failed to set SSL role"). So the other side asks
+   * for the restart ({restart: true}, ignored by older clients) instead
+   * of offering it, unless a retry tells it to offer anyway. */
+  async #negotiate(peer) {
+    const { pc } = peer;
+    if (peer.negotiating || peer.closed || pc.signalingState !== "stable") return;
+    peer.negotiating = true;
+    try {
+      if (peer.offerer === false && !peer.forceOffer && (await this.#offerRestarts(pc))) {
+        // An offer that came meanwhile is answered, and its answer may
+        // restart ICE already; else the retry timer asks again.
+        if (peer.closed || pc.signalingState !== "stable") return;
+        this.#beginRestart(peer);
+        this.#signal(peer, { restart: true });
+        return;
+      }
+      peer.forceOffer = false;
+      peer.makingOffer = true;
+      await pc.setLocalDescription();
+      if (pc.currentLocalDescription && ufrag(pc.localDescription) !== ufrag(pc.currentLocalDescription)) this.#beginRestart(peer);
+      this.#signal(peer, { description: pc.localDescription });
+    } catch (err) {
+      if (!peer.closed) {
+        this.#error("negotiation", String(err), false, peer.id);
+        this.#recover(peer);
+      }
+    } finally {
+      peer.makingOffer = false;
+      peer.negotiating = false;
+    }
+  }
+
+  /** Whether the offer the connection would make now restarts ICE (new
+   * credentials: restartIce() was called, by the client or the page). */
+  async #offerRestarts(pc) {
+    const current = pc.currentLocalDescription;
+    return current !== null && ufrag(await pc.createOffer()) !== ufrag(current);
+  }
+
+  /** Any change of the connection's states: learns which side made the
+   * first offer, ends a restart that has converged, watches the path,
+   * and reports the state. */
+  #onStateChange(peer) {
+    if (peer.closed) return;
+    const { pc } = peer;
+    if (peer.offerer === undefined && pc.signalingState === "stable" && pc.currentLocalDescription) {
+      peer.offerer = pc.currentLocalDescription.type === "offer";
+    }
+    this.#checkRestarted(peer);
+    this.#watchPath(peer);
+    this.#emitState(peer);
+  }
+
+  /** Emits connectionstatechange when the state shown for a peer changes:
+   * "restarting" while a restart is under way, else connectionState. */
+  #emitState(peer) {
+    const state = peer.restart ? "restarting" : peer.pc.connectionState;
+    if (state === peer.shown) return;
+    peer.shown = state;
+    this.#emit("connectionstatechange", { id: peer.id, state });
+  }
+
   /** Restarts ICE when the path fails (a dead relay, a network change),
    * or has stayed disconnected for iceRestartDelayMs: browsers take tens
    * of seconds to call a silent path failed. Chromium may report it only
    * on connectionState, with iceConnectionState stuck at "disconnected",
-   * so both are watched. Both ends may restart at once; perfect
-   * negotiation settles the glare. */
+   * so both are watched. A restart under way has its own retry timer. */
   #watchPath(peer) {
     const { pc } = peer;
     const is = (s) => pc.connectionState === s || pc.iceConnectionState === s;
@@ -976,37 +1053,141 @@ export class RoomClient extends EventTarget {
   }
 
   /** Restarts ICE with credentials that are still valid: expired ones
-   * would make the TURN server refuse the new allocations. */
-  async #restartIce(peer) {
-    if (peer.closed || !(await this.#freshCredentials())) return;
-    if (!peer.closed) peer.pc.restartIce();
+   * would make the TURN server refuse the new allocations. asked: the
+   * other side asked for it ({restart: true}), so this side offers. */
+  async #restartIce(peer, asked = false) {
+    if (peer.closed) return;
+    if (asked && (peer.negotiating || peer.pc.signalingState === "have-local-offer")) return; // an offer is on its way
+    if (!asked && peer.restart) return; // under way: its retry timer takes over
+    this.#beginRestart(peer);
+    if (!(await this.#freshCredentials()) || peer.closed) return;
+    if (asked) peer.forceOffer = true;
+    peer.pc.restartIce(); // negotiationneeded follows: #negotiate
   }
 
-  /** The perfect negotiation pattern (W3C WebRTC, section 10.7). */
+  /** Marks a restart as under way, from the credentials in use now, and
+   * arms its retry. */
+  #beginRestart(peer) {
+    if (peer.restart) return;
+    const { pc } = peer;
+    peer.restart = { from: ufrag(pc.currentLocalDescription), remoteFrom: ufrag(pc.currentRemoteDescription), attempts: 0, timer: null };
+    this.#armRetry(peer);
+    this.#emitState(peer);
+  }
+
+  #armRetry(peer) {
+    clearTimeout(peer.restart.timer);
+    peer.restart.timer = setTimeout(() => this.#retryRestart(peer.id), this.#options.restartRetryMs);
+  }
+
+  /** A restart is over once the connection is stable and connected with
+   * new ICE credentials on both sides. */
+  #checkRestarted(peer) {
+    const { pc, restart: r } = peer;
+    if (!r || pc.signalingState !== "stable" || pc.connectionState !== "connected") return;
+    if (!["connected", "completed"].includes(pc.iceConnectionState)) return;
+    if (ufrag(pc.currentLocalDescription) === r.from || ufrag(pc.currentRemoteDescription) === r.remoteFrom) return;
+    clearTimeout(r.timer);
+    peer.restart = null;
+    peer.rebuilt = false;
+    peer.forceOffer = false;
+  }
+
+  /** A restart that has not converged in restartRetryMs is tried again:
+   * first with a fresh offer from the side that made the first offer
+   * (the other side asks it again), then from whichever side this is
+   * (an older client never answers a request), and after that the
+   * connection is rebuilt. */
+  async #retryRestart(id) {
+    const peer = this.#peers.get(id);
+    const r = peer?.restart;
+    if (!r) return;
+    r.attempts++;
+    this.#armRetry(peer);
+    if (r.attempts >= REBUILD_AFTER_RETRIES) return this.#rebuild(peer);
+    await this.#rollback(peer);
+    if (peer.closed || !(await this.#freshCredentials()) || peer.closed) return;
+    if (peer.offerer === false && r.attempts === 1) return this.#signal(peer, { restart: true });
+    peer.forceOffer = true;
+    peer.pc.restartIce();
+    // negotiationneeded does not fire again for a restart it announced
+    // already (an offer that was not sent, or was rolled back).
+    this.#negotiate(peer);
+  }
+
+  /** Rolls back a description of ours or theirs that is pending. */
+  async #rollback(peer) {
+    const state = peer.pc.signalingState;
+    if (state === "stable" || state === "closed") return;
+    try {
+      await peer.pc.setLocalDescription({ type: "rollback" });
+    } catch {
+      // Closed meanwhile, or nothing to roll back any more.
+    }
+  }
+
+  /** A description that could not be applied (an answer refusing the
+   * DTLS role this side holds, say): rolled back, and the connection is
+   * rebuilt, which both browsers can always agree on. A connection that
+   * was just rebuilt is left to the retry timer instead, so that a
+   * refusal that repeats cannot make a loop. */
+  async #recover(peer) {
+    await this.#rollback(peer);
+    if (peer.closed) return;
+    if (peer.rebuilt) return this.#beginRestart(peer);
+    this.#rebuild(peer);
+  }
+
+  /** Replaces the connection to a peer with a fresh one of the next
+   * generation, whose first offer (negotiationneeded: the same data
+   * channels and tracks) tells the other side to replace its own. Other
+   * peers' connections are not touched. */
+  #rebuild(peer) {
+    this.#replacePeer(peer, peer.gen + 1);
+  }
+
+  /** Closes a peer's connection and opens a fresh one of generation gen
+   * in its place, as a restart under way until it connects. */
+  #replacePeer(old, gen) {
+    const { pc } = old;
+    const restart = old.restart ?? { from: ufrag(pc.currentLocalDescription), remoteFrom: ufrag(pc.currentRemoteDescription), attempts: 0, timer: null };
+    old.closed = true;
+    clearTimeout(old.restartTimer);
+    pc.close();
+    const peer = this.#createPeer(old.id, gen);
+    peer.rebuilt = true;
+    peer.restart = restart;
+    this.#armRetry(peer);
+    this.#emitState(peer);
+    return peer;
+  }
+
+  /** The perfect negotiation pattern (W3C WebRTC, section 10.7), with
+   * connection generations: a signal of an older generation is stale, and
+   * an offer of a newer one means the other side rebuilt the connection. */
   async #onSignal(from, data) {
     if (!data || from === this.#id || this.#left.has(from)) return;
     let peer = this.#peers.get(from);
+    const isOffer = data.description?.type === "offer";
+    // Older clients send no generation: theirs is always the current one.
+    const gen = Number.isInteger(data.gen) ? data.gen : (peer?.gen ?? 0);
     if (!peer) {
       // Only an offer starts a connection: a candidate or an answer for a
       // connection this client no longer has would start one that never
       // connects.
-      if (data.description?.type !== "offer") return;
+      if (!isOffer) return;
       this.#members.add(from);
-      peer = this.#createPeer(from);
+      peer = this.#createPeer(from, gen);
+    } else if (gen < peer.gen || (gen > peer.gen && !isOffer)) {
+      return;
+    } else if (gen > peer.gen) {
+      peer = this.#replacePeer(peer, gen);
     }
+    if (data.restart) return this.#restartIce(peer, true);
     const { pc } = peer;
     try {
-      if (data.description) {
-        const d = data.description;
-        const collision = d.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
-        peer.ignoreOffer = !peer.polite && collision;
-        if (peer.ignoreOffer) return;
-        await pc.setRemoteDescription(d);
-        if (d.type === "offer") {
-          await pc.setLocalDescription();
-          this.#signal(peer, { description: pc.localDescription });
-        }
-      } else if (data.candidate) {
+      if (data.description) await this.#onDescription(peer, data.description);
+      else if (data.candidate) {
         try {
           await pc.addIceCandidate(data.candidate);
         } catch (err) {
@@ -1014,7 +1195,26 @@ export class RoomClient extends EventTarget {
         }
       }
     } catch (err) {
-      if (!peer.closed) this.#error("negotiation", String(err), false, from);
+      if (peer.closed) return;
+      this.#error("negotiation", String(err), false, from);
+      if (data.description) this.#recover(peer);
+    }
+  }
+
+  async #onDescription(peer, d) {
+    const { pc } = peer;
+    const isOffer = d.type === "offer";
+    // An answer this side is not waiting for (a duplicate, or to an offer
+    // rolled back since) is dropped.
+    if (d.type === "answer" && pc.signalingState !== "have-local-offer") return;
+    const collision = isOffer && (peer.makingOffer || pc.signalingState !== "stable");
+    peer.ignoreOffer = !peer.polite && collision;
+    if (peer.ignoreOffer) return;
+    if (isOffer && pc.currentRemoteDescription && ufrag(d) !== ufrag(pc.currentRemoteDescription)) this.#beginRestart(peer);
+    await pc.setRemoteDescription(d);
+    if (isOffer) {
+      await pc.setLocalDescription();
+      this.#signal(peer, { description: pc.localDescription });
     }
   }
 
@@ -1024,6 +1224,7 @@ export class RoomClient extends EventTarget {
     this.#peers.delete(id);
     peer.closed = true;
     clearTimeout(peer.restartTimer);
+    clearTimeout(peer.restart?.timer);
     peer.pc.close();
     this.#emit("connectionstatechange", { id, state: "closed" });
   }
@@ -1065,10 +1266,23 @@ export async function fetchICEServers(url) {
  * @property {string} id
  * @property {RTCPeerConnection} pc
  * @property {number} epoch the membership epoch it belongs to
+ * @property {number} gen the pair's connection generation (signals carry it)
  * @property {boolean} polite
+ * @property {boolean|undefined} offerer this side made the connection's first offer (undefined: not known yet)
  * @property {boolean} makingOffer
+ * @property {boolean} negotiating #negotiate is under way
  * @property {boolean} ignoreOffer
+ * @property {boolean} forceOffer offer the next ICE restart even if not the offerer
+ * @property {boolean} rebuilt a fresh connection that has not converged yet
  * @property {Map<string, RTCDataChannel>} channels
  * @property {ReturnType<typeof setTimeout>|null} restartTimer
+ * @property {Restart|null} restart an ICE restart (or rebuild) under way
+ * @property {string} shown the state last emitted
  * @property {boolean} closed
+ *
+ * @typedef {object} Restart
+ * @property {string} from the local ICE ufrag before it
+ * @property {string} remoteFrom the remote ICE ufrag before it
+ * @property {number} attempts retries so far
+ * @property {ReturnType<typeof setTimeout>|null} timer the next retry
  */

@@ -245,6 +245,37 @@
       return JSON.stringify((demo()?.closes ?? []).map((c) => c.reason || String(c.code)));
     },
 
+    /** Records every text each peer's badge shows from now on: a
+     * restart converges within a fraction of a second here, too fast for
+     * polling to see. */
+    watchBadges() {
+      if (!tiles().length) return "";
+      const shown = (demo().badges = {});
+      for (const t of tiles()) {
+        const seen = (shown[t.dataset.peer] = []);
+        const badge = t.querySelector(".badge");
+        new MutationObserver(() => seen.push(badge.textContent)).observe(badge, { childList: true, characterData: true, subtree: true });
+      }
+      return "ok";
+    },
+
+    /** Restarts ICE on every connection of the page, as a page may. */
+    restartAll() {
+      const c = client();
+      if (!c?.peers.length) return "";
+      for (const id of c.peers) c.connection(id).restartIce();
+      return "ok";
+    },
+
+    /** Since watchBadges(), every peer's badge has said "restarting", and
+     * now says "connected". */
+    badgesRestarted() {
+      const shown = demo()?.badges;
+      if (!shown) return "fail: watchBadges() first";
+      const ok = tiles().every((t) => shown[t.dataset.peer]?.includes("restarting") && t.dataset.state === "connected");
+      return ok ? "ok" : "";
+    },
+
     /** Everything a failure message needs. */
     state() {
       const c = client();
