@@ -1,15 +1,10 @@
 package caddytest
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddy-webrtc/caddy-webrtc/internal/bidi"
 )
 
 // The issue 18 matrix of ICE restarts between Firefox and Chromium: a pair
@@ -17,17 +12,8 @@ import (
 // restartSide) restarts its connection, and must be stable and connected
 // with new ICE credentials on both sides within 10 s.
 
-const (
-	restartFirefoxPath = "/usr/bin/firefox-esr"
-	// mixedRestartsEnv=1 runs the matrix. Off by default for now: the
-	// Firefox started here gathers no ICE candidate at all in the test
-	// namespace (even on loopback, with a microphone granted), so no
-	// first connection forms; the Firefox setup of the suite (issue 18
-	// section 2) is to provide one that does.
-	mixedRestartsEnv = "CADDYWEBRTC_FIREFOX_RESTARTS"
-	// restartConverge is the issue's bound on a restart.
-	restartConverge = 10 * time.Second
-)
+// restartConverge is the issue's bound on a restart.
+const restartConverge = 10 * time.Second
 
 // mixedRestart is one row: whose connection makes the pair's first offer,
 // who restarts ICE ("firefox", "chromium" or "both" at once), and which
@@ -46,79 +32,11 @@ func mixedRestartCases() []mixedRestart {
 	return cs
 }
 
-// restartFirefoxPrefs: a Firefox that calls on loopback in the clear,
-// with a fake microphone granted without asking: a page that has not
-// been granted one offers only the address of its default route, and the
-// namespace has none.
-var restartFirefoxPrefs = map[string]any{
-	"media.navigator.streams.fake":                      true,
-	"media.navigator.permission.disabled":               true,
-	"media.peerconnection.ice.loopback":                 true,
-	"media.peerconnection.ice.force_interface":          "lo",
-	"media.peerconnection.ice.obfuscate_host_addresses": false,
-	"dom.min_background_timeout_value":                  4,
-	"dom.timeout.enable_budget_timer_throttling":        false,
-}
-
-// restartFirefoxTab is a Firefox tab for these cases.
-type restartFirefoxTab struct {
-	fx *bidi.Firefox
-	id string
-}
-
-func (f restartFirefoxTab) evaluate(js string) (json.RawMessage, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), evalTimeout)
-	defer cancel()
-	v, err := f.fx.Evaluate(ctx, f.id, js)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	return json.Marshal(v)
-}
-
-func (f restartFirefoxTab) reload() error {
-	ctx, cancel := context.WithTimeout(context.Background(), browserWait)
-	defer cancel()
-	return f.fx.Reload(ctx, f.id)
-}
-
-func (f restartFirefoxTab) browser() string { return "firefox" }
-
-// openRestartFirefox starts Firefox with one tab on the test site, the
-// test scripts installed.
-func openRestartFirefox(t *testing.T) *page {
-	t.Helper()
-	if _, err := os.Stat(restartFirefoxPath); err != nil {
-		t.Skipf("no Firefox ESR at %s", restartFirefoxPath)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	fx, err := bidi.Launch(ctx, bidi.Options{Path: restartFirefoxPath, Prefs: restartFirefoxPrefs})
-	if err != nil {
-		t.Fatalf("starting firefox: %v", err)
-	}
-	t.Cleanup(fx.Close)
-	id, err := fx.CreateTab(ctx)
-	if err == nil {
-		err = fx.AddPreloadScript(ctx, id, pageScripts(t))
-	}
-	if err == nil {
-		err = fx.Navigate(ctx, id, siteOrigin+"/")
-	}
-	if err != nil {
-		t.Fatalf("opening the firefox page: %v", err)
-	}
-	return &page{t: t, name: "firefox page", tab: restartFirefoxTab{fx, id}}
-}
-
 // mixedRestarts runs the matrix with one Chromium page and one Firefox page.
-func mixedRestarts(t *testing.T, b *chromium) {
-	if os.Getenv(mixedRestartsEnv) != "1" {
-		t.Skipf("%s=1 runs it (Firefox gathers no ICE candidates in the namespace yet)", mixedRestartsEnv)
-	}
+func mixedRestarts(t *testing.T, b *chromium, fx *firefox) {
 	pages := map[string]*page{
 		"chromium": openPage(t, b, "chromium page", siteOrigin+"/"),
-		"firefox":  openRestartFirefox(t),
+		"firefox":  openFirefoxPage(t, fx, "firefox page", siteOrigin+"/"),
 	}
 	for i, c := range mixedRestartCases() {
 		name := fmt.Sprintf("first offer %s, restart by %s, %s polite", c.first, c.by, c.polite)

@@ -257,7 +257,6 @@ func browserCall(t *testing.T) {
 	}
 	run("client API", clientCases)
 	run("ICE restarts", iceRestarts)
-	run("ICE restarts between Firefox and Chromium", mixedRestarts)
 	run("room tokens", roomTokens)
 	run("six pages mesh", sixPagesMesh)
 	run("relay over TURNS", relayOverTURNS)
@@ -282,6 +281,7 @@ func browserCall(t *testing.T) {
 	mixed("firefox and chromium relay only", firefoxChromiumRelayOnly)
 	mixed("firefox page reloaded three times", firefoxReloaded)
 	mixed("firefox on SSE with chromium on websocket", firefoxOnSSE)
+	mixed("ICE restarts between Firefox and Chromium", mixedRestarts)
 }
 
 // clientCases runs every case of testdata/browser/client_cases.js in one
