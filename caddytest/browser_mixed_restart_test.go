@@ -57,15 +57,19 @@ func runMixedRestart(t *testing.T, pages map[string]*page, c mixedRestart, room 
 			_, _ = eval[string](p, `restartSide.leave()`)
 		}
 	}()
-	// The newcomer makes the first offer; it joins again under a new id
-	// until the polite side is the one the case wants.
-	answererID := read[string](answerer, "its id", jsCall("restartSide.join", room, 0))
+	// The newcomer makes the first offer. Ids are random: both join again,
+	// in a fresh room, until the polite side (the smaller id) is the one
+	// the case wants, an even chance each time. (Joining only the
+	// newcomer again would not do: against an answerer whose id happens
+	// to sort near one end, twenty tries may all lose.)
 	for tries := 0; ; tries++ {
-		offererID := read[string](offerer, "its id", jsCall("restartSide.join", room, 0))
+		in := fmt.Sprintf("%s-%d", room, tries)
+		answererID := read[string](answerer, "its id", jsCall("restartSide.join", in, 0))
+		offererID := read[string](offerer, "its id", jsCall("restartSide.join", in, 0))
 		if (offererID < answererID) == (pages[c.polite] == offerer) {
 			break
 		}
-		if tries == 20 {
+		if tries == 30 {
 			t.Fatal("no id order gave the polite side wanted")
 		}
 	}

@@ -34,10 +34,29 @@ http://localhost:9080 {
 }
 `
 
+// emptyHub waits until the named hub holds no peer and no room. The limits
+// of limitsSite count every peer of the hub, and the hub outlives a config
+// load: a test starts only once the leaves of the one before it (sent as
+// its clients closed, handled by the server a moment later) have freed
+// their seats, else its joins may find max_peers_total reached.
+func emptyHub(t *testing.T, hub string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "hub "+hub+" to be empty", func() bool {
+		var stats struct {
+			Hubs map[string]struct{ Rooms, Peers int } `json:"hubs"`
+		}
+		adminJSON(t, "/webrtc/signaling", &stats)
+		h := stats.Hubs[hub]
+		return h.Rooms == 0 && h.Peers == 0
+	})
+}
+
 // Each limit is reached while a bystander in the same hub keeps working,
 // and shows up in the metrics.
 func TestLimits(t *testing.T) {
 	loadCaddyfile(t, limitsSite, false)
+	emptyHub(t, "limits")
+	emptyHub(t, "conns")
 	before := scrapeMetrics(t)
 	a1, _ := join(t, roomURL+"a")
 	bystander, _ := join(t, roomURL+"a")
@@ -107,6 +126,7 @@ func TestLimits(t *testing.T) {
 // A peer that goes on exceeding its frame rate is disconnected with 4429.
 func TestSustainedFloodIsDisconnected(t *testing.T) {
 	loadCaddyfile(t, limitsSite, false)
+	emptyHub(t, "limits")
 	bystander, _ := join(t, roomURL+"flood")
 	flooder, _ := join(t, roomURL+"flood")
 	bystander.expect("peer-joined")

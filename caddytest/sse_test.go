@@ -221,6 +221,8 @@ func TestSSESendErrors(t *testing.T) {
 // The frame rate and connections_per_ip limits hold on SSE too.
 func TestSSELimits(t *testing.T) {
 	loadCaddyfile(t, limitsSite, false)
+	emptyHub(t, "limits")
+	emptyHub(t, "conns")
 	s, _ := joinSSE(t, sseBase, "room=sse-rate")
 	// frames_per_second 5, burst 10: a burst past the bucket is refused
 	// frame by frame with 429.

@@ -921,6 +921,8 @@ export class RoomClient extends EventTarget {
    * one when either rebuilds the connection (#rebuild). */
   #createPeer(id, gen = 0) {
     const pc = new RTCPeerConnection({ iceServers: this.#iceServers, iceTransportPolicy: this.#options.iceTransportPolicy });
+    let ended = () => {};
+    const gone = new Promise((resolve) => (ended = resolve));
     /** @type {Peer} */
     const peer = {
       id,
@@ -939,6 +941,8 @@ export class RoomClient extends EventTarget {
       restart: null,
       shown: "",
       closed: false,
+      gone,
+      ended,
     };
     this.#peers.set(id, peer);
 
@@ -1151,9 +1155,7 @@ export class RoomClient extends EventTarget {
   #replacePeer(old, gen) {
     const { pc } = old;
     const restart = old.restart ?? { from: ufrag(pc.currentLocalDescription), remoteFrom: ufrag(pc.currentRemoteDescription), attempts: 0, timer: null };
-    old.closed = true;
-    clearTimeout(old.restartTimer);
-    pc.close();
+    this.#closePeer(old);
     const peer = this.#createPeer(old.id, gen);
     peer.rebuilt = true;
     peer.restart = restart;
@@ -1189,7 +1191,7 @@ export class RoomClient extends EventTarget {
       if (data.description) await this.#onDescription(peer, data.description);
       else if (data.candidate) {
         try {
-          await pc.addIceCandidate(data.candidate);
+          await this.#untilClosed(peer, pc.addIceCandidate(data.candidate));
         } catch (err) {
           if (!peer.ignoreOffer) throw err;
         }
@@ -1211,10 +1213,10 @@ export class RoomClient extends EventTarget {
     peer.ignoreOffer = !peer.polite && collision;
     if (peer.ignoreOffer) return;
     if (isOffer && pc.currentRemoteDescription && ufrag(d) !== ufrag(pc.currentRemoteDescription)) this.#beginRestart(peer);
-    await pc.setRemoteDescription(d);
-    if (isOffer) {
-      await pc.setLocalDescription();
-      this.#signal(peer, { description: pc.localDescription });
+    await this.#untilClosed(peer, pc.setRemoteDescription(d));
+    if (isOffer && !peer.closed) {
+      await this.#untilClosed(peer, pc.setLocalDescription());
+      if (!peer.closed) this.#signal(peer, { description: pc.localDescription });
     }
   }
 
@@ -1222,11 +1224,27 @@ export class RoomClient extends EventTarget {
     const peer = this.#peers.get(id);
     if (!peer) return;
     this.#peers.delete(id);
+    clearTimeout(peer.restart?.timer);
+    this.#closePeer(peer);
+    this.#emit("connectionstatechange", { id, state: "closed" });
+  }
+
+  /** Closes a peer's connection for good (dropped, or replaced by a
+   * rebuilt one). */
+  #closePeer(peer) {
     peer.closed = true;
     clearTimeout(peer.restartTimer);
-    clearTimeout(peer.restart?.timer);
     peer.pc.close();
-    this.#emit("connectionstatechange", { id, state: "closed" });
+    peer.ended();
+  }
+
+  /** Waits for an operation on a peer's connection, or until that
+   * connection is closed, whichever comes first. Closing a connection
+   * abandons the operations queued on it: their promises never settle
+   * (W3C WebRTC, "chain an operation"), and the frames after the one
+   * waiting would wait for good. */
+  #untilClosed(peer, op) {
+    return Promise.race([op, peer.gone]);
   }
 
   #error(code, message, fatal, id) {
@@ -1279,6 +1297,8 @@ export async function fetchICEServers(url) {
  * @property {Restart|null} restart an ICE restart (or rebuild) under way
  * @property {string} shown the state last emitted
  * @property {boolean} closed
+ * @property {Promise<void>} gone settles when the connection is closed
+ * @property {() => void} ended settles gone
  *
  * @typedef {object} Restart
  * @property {string} from the local ICE ufrag before it

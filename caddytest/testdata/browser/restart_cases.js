@@ -85,6 +85,57 @@
     return () => (armed = true);
   }
 
+  /** Records the signals every socket opened from now on sends and
+   * receives (its own number, generation, what it carries), for the
+   * report of a case that does not converge. */
+  function traceSignals(log) {
+    const Real = WebSocket;
+    let sockets = 0;
+    const t0 = performance.now();
+    const note = (n, dir, text) => {
+      try {
+        const m = JSON.parse(text);
+        if (m.type !== "signal") return;
+        const d = m.data ?? {};
+        const what = d.restart ? "restart" : d.description ? d.description.type + ":" + ufrag(d.description) : "cand";
+        if (what !== "cand") log.push(`${Math.round(performance.now() - t0)} ${n}${dir} g${d.gen ?? "-"} ${what}`);
+      } catch {
+        // not JSON: not a signal
+      }
+    };
+    const proto = RTCPeerConnection.prototype;
+    const ids = new WeakMap();
+    let pcs = 0;
+    const id = (pc) => ids.get(pc) ?? (ids.set(pc, ++pcs), pcs);
+    for (const name of ["setLocalDescription", "setRemoteDescription"]) {
+      const real = proto[name];
+      proto[name] = function (desc) {
+        const tag = `pc${id(this)} ${name.slice(3, 9)} ${desc?.type ?? "-"}`;
+        log.push(`${Math.round(performance.now() - t0)} ${tag} from ${this.signalingState}`);
+        const p = real.apply(this, arguments);
+        p.then(
+          () => log.push(`${Math.round(performance.now() - t0)} ${tag} ok: ${this.signalingState}`),
+          (e) => log.push(`${Math.round(performance.now() - t0)} ${tag} err ${e}`),
+        );
+        return p;
+      };
+      undo(() => (proto[name] = real));
+    }
+    globalThis.WebSocket = class extends Real {
+      constructor(...args) {
+        super(...args);
+        const n = ++sockets;
+        this.addEventListener("message", (ev) => note(n, "<", ev.data));
+        const send = this.send.bind(this);
+        this.send = (text) => {
+          note(n, ">", text);
+          send(text);
+        };
+      }
+    };
+    undo(() => (globalThis.WebSocket = Real));
+  }
+
   /** Records the states a client reports for its peer. */
   function states(client) {
     const seen = [];
@@ -114,10 +165,13 @@
     const { RoomClient } = await import(`/plain/client.js?restart=${tag}`);
     if (opts.firefox) firefoxAnswers();
     if (opts.refuse) refuseOnce(opts.refuse);
+    const log = [];
+    traceSignals(log);
     const lose = opts.lose ? loseOfferOnce() : () => {};
     const make = () => {
       const c = new RoomClient({ room: "restart-" + tag, dataChannels: ["d"], restartRetryMs: opts.retryMs });
       undo(() => c.close());
+      c.addEventListener("error", (e) => log.push(`${e.detail.code}: ${e.detail.message}`));
       return { c, seen: states(c), other: () => c.peers[0] };
     };
     // The second to join makes the first offer.
@@ -145,7 +199,7 @@
     ).catch((err) => {
       const pc = (s) => s.c.connection(s.other());
       const show = (s) => [pc(s)?.signalingState, pc(s)?.connectionState, creds(pc(s)), s.seen];
-      throw new Error(`${err.message}: offerer ${JSON.stringify(show(offerer))}, answerer ${JSON.stringify(show(joinsFirst))}, before ${JSON.stringify(before)}`);
+      throw new Error(`${err.message}: offerer ${JSON.stringify(show(offerer))}, answerer ${JSON.stringify(show(joinsFirst))}, before ${JSON.stringify(before)}; signals (1: answerer, 2: offerer): ${log.join("; ")}`);
     });
     const shown = [offerer, joinsFirst].map((s, i) => s.seen.slice(marks[i]));
     if (!shown.every((seq) => seq.includes("restarting"))) return "no restarting state shown: " + JSON.stringify(shown);
