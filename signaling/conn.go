@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 const (
@@ -398,13 +400,13 @@ func (c *wsConn) close(code int, reason string, flush bool) { c.disconnect(code,
 
 // displace implements transport.
 func (c *wsConn) displace() {
-	c.say(errorFrame(CodeReplaced, "a newer connection of this session took its place"))
-	c.disconnect(CloseReplaced, CodeReplaced, true)
+	c.say(wire.Error(wire.CodeReplaced, "a newer connection of this session took its place"))
+	c.disconnect(wire.CloseReplaced, wire.CodeReplaced, true)
 }
 
 // fail tells the peer of a connection that never joined why, and closes.
 func (c *wsConn) fail(code, msg string, closeCode int) {
-	c.say(errorFrame(code, msg))
+	c.say(wire.Error(code, msg))
 	c.disconnect(closeCode, code, true)
 }
 

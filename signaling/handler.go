@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
@@ -280,26 +281,26 @@ type refusal struct {
 
 // admit checks the origin, room and token before joining, and says who the
 // peer is.
-func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (PeerInfo, refusal) {
+func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (wire.PeerInfo, refusal) {
 	if !h.origins.allowed(r) {
-		return PeerInfo{}, refusal{CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", CloseForbiddenOrigin}
+		return wire.PeerInfo{}, refusal{wire.CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", wire.CloseForbiddenOrigin}
 	}
 	if room == "" {
-		return PeerInfo{}, refusal{CodeMissingRoom, "no room given (e.g. ?room=<name>)", CloseMissingRoom}
+		return wire.PeerInfo{}, refusal{wire.CodeMissingRoom, "no room given (e.g. ?room=<name>)", wire.CloseMissingRoom}
 	}
 	if !validName(room, maxRoomLen) {
-		return PeerInfo{}, refusal{CodeInvalidRoom, fmt.Sprintf("room name must be at most %d bytes of printable UTF-8", maxRoomLen), CloseMissingRoom}
+		return wire.PeerInfo{}, refusal{wire.CodeInvalidRoom, fmt.Sprintf("room name must be at most %d bytes of printable UTF-8", maxRoomLen), wire.CloseMissingRoom}
 	}
 	if h.tokens != nil {
 		claims, err := h.tokens.Verify(r.URL.Query().Get("token"), room, time.Now())
 		if err != nil {
 			h.metrics.tokenRefused(TokenReason(err))
 			// err never contains the token.
-			return PeerInfo{}, refusal{CodeUnauthorized, "room token refused: " + err.Error(), CloseUnauthorized}
+			return wire.PeerInfo{}, refusal{wire.CodeUnauthorized, "room token refused: " + err.Error(), wire.CloseUnauthorized}
 		}
-		return PeerInfo{User: identity(claims.Subject), Name: identity(claims.Name)}, refusal{}
+		return wire.PeerInfo{User: identity(claims.Subject), Name: identity(claims.Name)}, refusal{}
 	}
-	return PeerInfo{User: identity(repl.ReplaceAll(h.User, "")), Name: identity(repl.ReplaceAll(h.Name, ""))}, refusal{}
+	return wire.PeerInfo{User: identity(repl.ReplaceAll(h.User, "")), Name: identity(repl.ReplaceAll(h.Name, ""))}, refusal{}
 }
 
 // maxIdentityLen bounds user ids and display names shown to other peers.

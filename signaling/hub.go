@@ -1,6 +1,10 @@
 package signaling
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
+)
 
 // Errors a Hub returns.
 var (
@@ -44,7 +48,7 @@ type Peer interface {
 // JoinRequest says how a peer joins a room.
 type JoinRequest struct {
 	// Info describes the peer to the others; its ID is p's.
-	Info PeerInfo
+	Info wire.PeerInfo
 	// MaxPeers is the most members the room may hold; 0 means no limit.
 	MaxPeers int
 	// MaxRooms and MaxPeersTotal cap the whole hub (ErrHubFull); 0 means
@@ -57,7 +61,7 @@ type JoinRequest struct {
 	Replace string
 	// Welcome builds the first frame the peer receives from the members
 	// already present; it is queued before anyone can address the peer.
-	Welcome func(members []PeerInfo) []byte
+	Welcome func(members []wire.PeerInfo) []byte
 }
 
 // Hub holds the rooms. It is the state that outlives a request and a config
@@ -85,7 +89,7 @@ type Hub interface {
 	// Members lists the members of room as the peer id sees them, in join
 	// order and without id itself: what the welcome answering that peer's
 	// resume lists.
-	Members(room, id string) []PeerInfo
+	Members(room, id string) []wire.PeerInfo
 	// Stats counts rooms and peers for the admin endpoint and metrics.
 	Stats() HubStats
 	// Shutdown refuses new peers (ErrHubClosed) and closes this process's

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // decodeInbound parses a peer's frame into in. The common frame, a JSON
@@ -23,18 +25,18 @@ import (
 // 7493 (I-JSON), stricter than json.Valid (no invalid UTF-8, no duplicate
 // names), so what it refuses still goes to json.Unmarshal and is judged
 // exactly as before.
-func decodeInbound(data []byte, in *Inbound) error {
+func decodeInbound(data []byte, in *wire.Inbound) error {
 	if jsontext.Value(data).IsValid() && parseSimpleObject(data, in) {
 		return nil
 	}
-	*in = Inbound{}
+	*in = wire.Inbound{}
 	return json.Unmarshal(data, in)
 }
 
 // parseSimpleObject reads a syntactically valid JSON object's top-level
 // members, or reports false when the frame is not one it handles exactly
 // as json.Unmarshal would.
-func parseSimpleObject(data []byte, in *Inbound) bool {
+func parseSimpleObject(data []byte, in *wire.Inbound) bool {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false // valid JSON but not an object: json.Unmarshal says so

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 var inboundSamples = []string{
@@ -46,7 +48,7 @@ func FuzzDecodeInbound(f *testing.F) {
 
 func checkDecode(t *testing.T, data []byte) {
 	t.Helper()
-	var got, want Inbound
+	var got, want wire.Inbound
 	errGot := decodeInbound(data, &got)
 	errWant := json.Unmarshal(data, &want)
 	if (errGot == nil) != (errWant == nil) || (errGot != nil && errGot.Error() != errWant.Error()) {
@@ -65,10 +67,10 @@ func checkDecode(t *testing.T, data []byte) {
 func TestRelayFrameMatchesEncode(t *testing.T) {
 	for _, d := range []string{`{"candidate":"a<b>&c"}`, `null`, `[1, 2 ]`, `"é\u2028"`} {
 		var got, want any
-		if err := json.Unmarshal(relayFrame(TypeSignal, "ID_x-1", []byte(d)), &got); err != nil {
+		if err := json.Unmarshal(relayFrame(wire.TypeSignal, "ID_x-1", []byte(d)), &got); err != nil {
 			t.Fatal(err)
 		}
-		_ = json.Unmarshal(encode(Outbound{Type: TypeSignal, From: "ID_x-1", Data: json.RawMessage(d)}), &want)
+		_ = json.Unmarshal(wire.Encode(wire.Outbound{Type: wire.TypeSignal, From: "ID_x-1", Data: json.RawMessage(d)}), &want)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: %v, want %v", d, got, want)
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Defaults of the limits: far above what a six-person call needs (a join
@@ -104,7 +106,7 @@ type frameGate struct {
 // admit judges a frame of size bytes arriving now.
 func (g *frameGate) admit(size int, maxSize int64, l Limits, m *hubMetrics) verdict {
 	if int64(size) > maxSize {
-		return verdict{CodeTooLarge, "message exceeds the maximum size", CloseTooLarge}
+		return verdict{wire.CodeTooLarge, "message exceeds the maximum size", wire.CloseTooLarge}
 	}
 	if g.rate == nil {
 		g.rate = newFrameRate(l)
@@ -112,9 +114,9 @@ func (g *frameGate) admit(size int, maxSize int64, l Limits, m *hubMetrics) verd
 	if ok, abusive := g.rate.admit(time.Now()); !ok {
 		m.rateLimited.Inc()
 		if abusive {
-			return verdict{CodeRateLimited, "too many frames for too long", CloseRateLimited}
+			return verdict{wire.CodeRateLimited, "too many frames for too long", wire.CloseRateLimited}
 		}
-		return verdict{CodeRateLimited, "too many frames: this one was dropped", 0}
+		return verdict{wire.CodeRateLimited, "too many frames: this one was dropped", 0}
 	}
 	return verdict{}
 }

@@ -3,6 +3,8 @@ package signaling
 import (
 	"slices"
 	"sync"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // MemoryHub is the in-process Hub: rooms live in a map and are gone when
@@ -28,7 +30,7 @@ type room struct {
 // its way is queued first and none can follow.
 type member struct {
 	peer     Peer
-	info     PeerInfo
+	info     wire.PeerInfo
 	relaying sync.RWMutex
 }
 
@@ -47,11 +49,11 @@ func (h *MemoryHub) Join(name string, p Peer, req JoinRequest) (Peer, error) {
 	}
 	if replaced != nil {
 		replaced.retire()
-		sendAll(others, leftFrame(replaced.peer.ID()))
+		sendAll(others, wire.Left(replaced.peer.ID()))
 	}
 	info := req.Info
 	info.ID = p.ID()
-	sendAll(others, joinedFrame(info))
+	sendAll(others, wire.Joined(info))
 	if replaced != nil {
 		return replaced.peer, nil
 	}
@@ -99,7 +101,7 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 	if replaced != nil {
 		r.delete(req.Replace)
 	}
-	members := make([]PeerInfo, 0, len(r.order))
+	members := make([]wire.PeerInfo, 0, len(r.order))
 	for _, id := range r.order {
 		members = append(members, r.peers[id].info)
 	}
@@ -124,7 +126,7 @@ func (h *MemoryHub) Leave(name, id string) {
 		return
 	}
 	m.retire()
-	sendAll(others, leftFrame(id))
+	sendAll(others, wire.Left(id))
 }
 
 // remove takes the peer out of the room and returns it and who remains.
@@ -218,7 +220,7 @@ func sendAll(peers []Peer, frame []byte) {
 }
 
 // Members implements Hub.
-func (h *MemoryHub) Members(name, id string) []PeerInfo {
+func (h *MemoryHub) Members(name, id string) []wire.PeerInfo {
 	h.mu.RLock()
 	r := h.rooms[name]
 	h.mu.RUnlock()
@@ -227,7 +229,7 @@ func (h *MemoryHub) Members(name, id string) []PeerInfo {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]PeerInfo, 0, len(r.order))
+	out := make([]wire.PeerInfo, 0, len(r.order))
 	for _, m := range r.order {
 		if m != id {
 			out = append(out, r.peers[m].info)
@@ -258,6 +260,6 @@ func (h *MemoryHub) Shutdown() {
 	h.mu.Unlock()
 	// Close outside the locks: a closing peer leaves, which takes them.
 	for _, p := range all {
-		p.Close(CloseGoingAway, "server shutting down")
+		p.Close(wire.CloseGoingAway, "server shutting down")
 	}
 }

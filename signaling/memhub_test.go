@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // fakePeer records frames; it stands in for a connection in hub unit tests
@@ -39,14 +41,14 @@ func (p *fakePeer) take() []string {
 }
 
 // join is Join without a seat to take over.
-func join(h *MemoryHub, room string, p Peer, maxPeers int, welcome func([]PeerInfo) []byte) error {
+func join(h *MemoryHub, room string, p Peer, maxPeers int, welcome func([]wire.PeerInfo) []byte) error {
 	_, err := h.Join(room, p, JoinRequest{MaxPeers: maxPeers, Welcome: welcome})
 	return err
 }
 
-func welcomeFor(id, room string) func([]PeerInfo) []byte {
-	return func(m []PeerInfo) []byte {
-		return encode(Welcome{Type: TypeWelcome, ID: id, Room: room, Peers: m})
+func welcomeFor(id, room string) func([]wire.PeerInfo) []byte {
+	return func(m []wire.PeerInfo) []byte {
+		return wire.Encode(wire.Welcome{Type: wire.TypeWelcome, ID: id, Room: room, Peers: m})
 	}
 }
 
@@ -101,8 +103,8 @@ func TestMemoryHubShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Shutdown()
-	if a.closed != CloseGoingAway {
-		t.Fatalf("close code %d, want %d", a.closed, CloseGoingAway)
+	if a.closed != wire.CloseGoingAway {
+		t.Fatalf("close code %d, want %d", a.closed, wire.CloseGoingAway)
 	}
 	if err := join(h, "r", &fakePeer{id: "b"}, 6, welcomeFor("b", "r")); !errors.Is(err, ErrHubClosed) {
 		t.Fatalf("join after shutdown: %v", err)
@@ -144,7 +146,7 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 		}
 	}
-	frame := encode(Outbound{Type: TypeSignal, From: "0", Data: json.RawMessage(`{"candidate":"x"}`)})
+	frame := wire.Encode(wire.Outbound{Type: wire.TypeSignal, From: "0", Data: json.RawMessage(`{"candidate":"x"}`)})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Metrics on Caddy's /metrics, under caddy_webrtc_signaling_*. The
@@ -20,6 +22,10 @@ var signalingMetrics = struct {
 }{}
 
 const metricsNS, metricsSub = "caddy", "webrtc_signaling"
+
+// tooManyConnections labels upgrades refused with HTTP 429 in the metrics;
+// it never appears in a frame, so it is no wire.Code.
+const tooManyConnections = "too_many_connections"
 
 func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -88,7 +94,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 
 // frameTypes are the label values of frames_in/frames_out; anything else
 // a peer sends counts as "invalid", so peers cannot mint label values.
-var frameTypes = []string{TypeWelcome, TypePeerJoined, TypePeerLeft, TypeSignal, TypeBroadcast, TypePing, TypePong, TypeError, TypeLeave}
+var frameTypes = []string{wire.TypeWelcome, wire.TypePeerJoined, wire.TypePeerLeft, wire.TypeSignal, wire.TypeBroadcast, wire.TypePing, wire.TypePong, wire.TypeError, wire.TypeLeave}
 
 // hubMetrics are one hub's counters, resolved once per handler so the
 // per-frame path does no label lookups.

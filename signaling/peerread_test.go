@@ -14,6 +14,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // The readers a joined peer's bytes can go through: the event loop (plain
@@ -200,7 +202,7 @@ func TestAConnectionClosedBeforeItsReaderIsStillCut(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			url, d, _ := pathServer(t, p.loops, false, time.Minute)
 			hook := func(c *wsConn) {
-				c.s.end(CloseGoingAway, "test", false)
+				c.s.end(wire.CloseGoingAway, "test", false)
 				<-c.finished // its close frame is out before its reader starts
 			}
 			testHookOpened.Store(&hook)

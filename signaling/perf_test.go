@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Performance benchmarks (issue 9). They run the real Handler behind an
@@ -187,7 +188,7 @@ func joinRoomPair(b testing.TB, srv *httptest.Server, room string, dialer *webso
 	if err != nil {
 		b.Fatal(err)
 	}
-	var welcome Welcome
+	var welcome wire.Welcome
 	if err := c.ReadJSON(&welcome); err != nil {
 		b.Fatal(err)
 	}

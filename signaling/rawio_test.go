@@ -13,6 +13,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Frames written on senders' goroutines, and pings written on the ping
@@ -193,8 +195,8 @@ func TestAckBeyondTheLastFrameIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var e ErrorFrame
-	if err := c.ReadJSON(&e); err != nil || e.Code != CodeBadMessage || !strings.Contains(e.Message, "ack") {
+	var e wire.ErrorFrame
+	if err := c.ReadJSON(&e); err != nil || e.Code != wire.CodeBadMessage || !strings.Contains(e.Message, "ack") {
 		t.Fatalf("got %+v, %v; want a bad_message about the ack", e, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // handle acts on one frame within the size and rate limits; the caller
@@ -20,64 +22,64 @@ func (s *session) handle(data []byte, text bool) verdict {
 		// Relayed verbatim, invalid UTF-8 in a text frame would make every
 		// receiving browser fail its connection (RFC 6455 8.1).
 		m.frameIn("invalid", len(data))
-		return verdict{CodeBadMessage, "text frames must be valid UTF-8", 0}
+		return verdict{wire.CodeBadMessage, "text frames must be valid UTF-8", 0}
 	}
-	var in Inbound
+	var in wire.Inbound
 	if err := decodeInbound(data, &in); err != nil {
 		m.frameIn("invalid", len(data))
-		return verdict{CodeBadMessage, "frame is not a JSON object: " + err.Error(), 0}
+		return verdict{wire.CodeBadMessage, "frame is not a JSON object: " + err.Error(), 0}
 	}
 	m.frameIn(in.Type, len(data))
 	if in.Ack > 0 && !s.peerAcked(in.Ack) {
-		return verdict{CodeBadMessage, `"ack" is beyond the last frame the server sent`, 0}
+		return verdict{wire.CodeBadMessage, `"ack" is beyond the last frame the server sent`, 0}
 	}
 	if s.seen(in.Seq) {
 		return verdict{} // a resend of a frame already processed
 	}
 	switch in.Type {
-	case TypeSignal:
+	case wire.TypeSignal:
 		return s.relay(in)
-	case TypeBroadcast:
+	case wire.TypeBroadcast:
 		if len(in.Data) == 0 {
-			return verdict{CodeBadMessage, `broadcast needs "data"`, 0}
+			return verdict{wire.CodeBadMessage, `broadcast needs "data"`, 0}
 		}
-		frame := relayFrame(TypeBroadcast, s.id, in.Data)
+		frame := relayFrame(wire.TypeBroadcast, s.id, in.Data)
 		if err := s.h.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
 			s.h.logger.Warn("delivering broadcast", zap.Error(err))
-			return verdict{CodeUndeliverable, "the broadcast could not be passed on to every server", 0}
+			return verdict{wire.CodeUndeliverable, "the broadcast could not be passed on to every server", 0}
 		}
-	case TypePing:
-		s.Send(pongFrame)
-	case TypeLeave:
-		s.end(CloseNormal, "left", true)
+	case wire.TypePing:
+		s.Send(wire.Pong())
+	case wire.TypeLeave:
+		s.end(wire.CloseNormal, "left", true)
 	case "":
-		return verdict{CodeBadMessage, `frame has no "type"`, 0}
+		return verdict{wire.CodeBadMessage, `frame has no "type"`, 0}
 	default:
-		return verdict{CodeBadMessage, "unknown message type " + quote(in.Type), 0}
+		return verdict{wire.CodeBadMessage, "unknown message type " + quote(in.Type), 0}
 	}
 	return verdict{}
 }
 
 // binaryRefused answers a binary frame.
-var binaryRefused = verdict{CodeBadMessage, "binary frames are not supported: send JSON text frames", 0}
+var binaryRefused = verdict{wire.CodeBadMessage, "binary frames are not supported: send JSON text frames", 0}
 
 // relay delivers a signal to its addressee.
-func (s *session) relay(in Inbound) verdict {
+func (s *session) relay(in wire.Inbound) verdict {
 	if in.To == "" {
-		return verdict{CodeBadMessage, `signal needs a "to" peer id`, 0}
+		return verdict{wire.CodeBadMessage, `signal needs a "to" peer id`, 0}
 	}
 	if len(in.Data) == 0 {
-		return verdict{CodeBadMessage, `signal needs "data"`, 0}
+		return verdict{wire.CodeBadMessage, `signal needs "data"`, 0}
 	}
-	frame := relayFrame(TypeSignal, s.id, in.Data)
+	frame := relayFrame(wire.TypeSignal, s.id, in.Data)
 	err := s.h.hub.Deliver(s.room, s.id, in.To, frame)
 	switch {
 	case err == nil, errors.Is(err, ErrNotMember): // a peer on its way out
 	case errors.Is(err, ErrUnknownPeer):
-		return verdict{CodeUnknownPeer, "no peer " + quote(in.To) + " in this room", 0}
+		return verdict{wire.CodeUnknownPeer, "no peer " + quote(in.To) + " in this room", 0}
 	default:
 		s.h.logger.Warn("delivering signal", zap.Error(err))
-		return verdict{CodeUndeliverable, "the signal could not be passed on to " + quote(in.To), 0}
+		return verdict{wire.CodeUndeliverable, "the signal could not be passed on to " + quote(in.To), 0}
 	}
 	return verdict{}
 }

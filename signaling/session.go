@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // transport carries a session's frames to and from its peer: a WebSocket,
@@ -63,7 +65,7 @@ type session struct {
 
 var _ Peer = (*session)(nil)
 
-func newSession(h *Handler, room string, info PeerInfo) *session {
+func newSession(h *Handler, room string, info wire.PeerInfo) *session {
 	s := &session{
 		id:   newPeerID(),
 		h:    h,
@@ -146,7 +148,7 @@ func (s *session) buffer(frame []byte) bool {
 		s.h.metrics.resume("overflow")
 		// Not on the sender's goroutine: leaving tells the room, which
 		// may be what is calling.
-		go s.end(CloseGoingAway, "away too long", false)
+		go s.end(wire.CloseGoingAway, "away too long", false)
 		return false
 	}
 	s.out.push(frame)
@@ -187,7 +189,7 @@ func (s *session) waitForRoom(frame []byte) bool {
 			return false
 		case <-t.C:
 			s.h.metrics.slow.Inc()
-			s.end(CloseTooSlow, "outbound queue full: peer is not reading", false)
+			s.end(wire.CloseTooSlow, "outbound queue full: peer is not reading", false)
 			return false
 		}
 	}
@@ -244,7 +246,7 @@ func (s *session) Close(code int, reason string) { s.end(code, reason, false) }
 // reading.
 func (s *session) fatal(code, msg string, closeCode int) {
 	s.mu.Lock()
-	if f := errorFrame(code, msg); !s.isEnded() && !s.out.queueFull(len(f)) {
+	if f := wire.Error(code, msg); !s.isEnded() && !s.out.queueFull(len(f)) {
 		s.out.push(f)
 		if s.tr != nil {
 			s.tr.wake()
@@ -300,7 +302,7 @@ func (s *session) lost(t transport, goodbye bool) {
 	window := s.h.resumeWindow()
 	if goodbye || window <= 0 {
 		s.mu.Unlock()
-		s.end(CloseNormal, "", false)
+		s.end(wire.CloseNormal, "", false)
 		return
 	}
 	if s.out.awayFull(0) {
@@ -309,13 +311,13 @@ func (s *session) lost(t transport, goodbye bool) {
 		s.overflowed = true
 		s.mu.Unlock()
 		s.h.metrics.resume("overflow")
-		s.end(CloseGoingAway, "away too long", false)
+		s.end(wire.CloseGoingAway, "away too long", false)
 		return
 	}
 	if !s.goAway() {
 		s.mu.Unlock()
 		s.h.metrics.resume("refused")
-		s.end(CloseNormal, "", false)
+		s.end(wire.CloseNormal, "", false)
 		return
 	}
 	var timer *time.Timer
@@ -325,7 +327,7 @@ func (s *session) lost(t transport, goodbye bool) {
 		s.mu.Unlock()
 		if expired {
 			s.h.metrics.resume("expired")
-			s.end(CloseNormal, "", false)
+			s.end(wire.CloseNormal, "", false)
 		}
 	})
 	s.away = timer
@@ -357,7 +359,7 @@ func (s *session) comeBack() {
 // frames up to lastSeq and presented the token of generation gen. It
 // returns the welcome that answers the resume, to go out before the frames
 // replayed, or nil when the session cannot resume.
-func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members []PeerInfo, token string, ack uint64) []byte) []byte {
+func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members []wire.PeerInfo, token string, ack uint64) []byte) []byte {
 	// Waits for a frame the old transport is handling, and keeps it from
 	// handling more, so that ack is exact.
 	s.inMu.Lock()
@@ -440,7 +442,7 @@ func (s *session) reply(v verdict) {
 	case v.closeCode != 0:
 		s.fatal(v.code, v.message, v.closeCode)
 	default:
-		s.Send(errorFrame(v.code, v.message))
+		s.Send(wire.Error(v.code, v.message))
 	}
 }
 

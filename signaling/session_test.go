@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // heldTransport takes no frames, as a peer that reads nothing.
@@ -37,9 +39,9 @@ func sessionHandler(perIP int) *Handler {
 // joined is a session of h in room, carried by t, member of the hub.
 func joined(tb testing.TB, h *Handler, room, ip string, t transport) *session {
 	tb.Helper()
-	s := newSession(h, room, PeerInfo{})
+	s := newSession(h, room, wire.PeerInfo{})
 	s.ip, s.tr = ip, t
-	if _, err := h.hub.Join(room, s, JoinRequest{Welcome: func([]PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
+	if _, err := h.hub.Join(room, s, JoinRequest{Welcome: func([]wire.PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
 		tb.Fatal(err)
 	}
 	return s
@@ -134,7 +136,7 @@ func TestAwaySessionsAreCappedPerAddress(t *testing.T) {
 		t.Fatal("another address's session was refused its away place")
 	}
 	// A resume gives the place back: the next lost session may go away.
-	w := ss[0].resume(newHeldTransport(), ss[0].currentGen(), 0, func([]PeerInfo, string, uint64) []byte { return []byte("{}") })
+	w := ss[0].resume(newHeldTransport(), ss[0].currentGen(), 0, func([]wire.PeerInfo, string, uint64) []byte { return []byte("{}") })
 	if w == nil {
 		t.Fatal("resume failed")
 	}
@@ -145,7 +147,7 @@ func TestAwaySessionsAreCappedPerAddress(t *testing.T) {
 		t.Fatal("a session lost after a resume freed a place was refused")
 	}
 	for _, s := range append(ss, other, s) {
-		s.end(CloseNormal, "", false)
+		s.end(wire.CloseNormal, "", false)
 	}
 	awayPerIP.mu.Lock()
 	defer awayPerIP.mu.Unlock()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // The fallback transport, for networks that break WebSockets: the
@@ -115,7 +117,7 @@ func (c *sseConn) close(_ int, _ string, flush bool) { c.end(flush) }
 
 // displace implements transport.
 func (c *sseConn) displace() {
-	c.say(errorFrame(CodeReplaced, "a newer connection of this session took its place"))
+	c.say(wire.Error(wire.CodeReplaced, "a newer connection of this session took its place"))
 	c.end(true)
 }
 
@@ -347,7 +349,7 @@ func leadingSeq(frame []byte) uint64 {
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		writeErrorFrame(w, http.StatusMethodNotAllowed, CodeBadMessage, "open the event stream with GET")
+		writeErrorFrame(w, http.StatusMethodNotAllowed, wire.CodeBadMessage, "open the event stream with GET")
 		return
 	}
 	release, ok := h.acquireConnection(w, r)
@@ -364,7 +366,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	c := newSSEConn(w, h.metrics)
 	if why := h.open(c, r); why.code != "" {
 		h.metrics.refused(why.code)
-		c.say(errorFrame(why.code, why.reason))
+		c.say(wire.Error(why.code, why.reason))
 		c.end(true)
 	}
 	c.stream(r.Context(), h.streamsStop, time.Duration(h.PingInterval))
@@ -377,18 +379,18 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeErrorFrame(w, http.StatusMethodNotAllowed, CodeBadMessage, "send frames with POST")
+		writeErrorFrame(w, http.StatusMethodNotAllowed, wire.CodeBadMessage, "send frames with POST")
 		return
 	}
 	if !h.origins.allowed(r) {
-		writeErrorFrame(w, http.StatusForbidden, CodeForbiddenOrigin, "origin "+quote(r.Header.Get("Origin"))+" may not connect")
+		writeErrorFrame(w, http.StatusForbidden, wire.CodeForbiddenOrigin, "origin "+quote(r.Header.Get("Origin"))+" may not connect")
 		return
 	}
 	h.allowOrigin(w, r)
 	// One byte over the limit is enough for the session to refuse it.
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.MaxMessageSize+1))
 	if err != nil {
-		writeErrorFrame(w, http.StatusBadRequest, CodeBadMessage, "reading the frame failed")
+		writeErrorFrame(w, http.StatusBadRequest, wire.CodeBadMessage, "reading the frame failed")
 		return
 	}
 	token := r.URL.Query().Get("session")
@@ -424,13 +426,13 @@ func answerPost(hub, token string, body []byte) (status int, answer []byte, here
 		}
 		return http.StatusNoContent, nil, true
 	}
-	return status, errorFrame(v.code, v.message), true
+	return status, wire.Error(v.code, v.message), true
 }
 
 // forwardPost carries a post for a session this server does not hold to
 // the server of the hub that does, if the hub spans servers.
 func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
-	unknown := errorFrame(CodeUnknownSession, "no such session: reconnect")
+	unknown := wire.Error(wire.CodeUnknownSession, "no such session: reconnect")
 	p, ok := h.hub.(Posts)
 	if !ok || !wellFormedToken(token) {
 		return http.StatusNotFound, unknown
@@ -483,11 +485,11 @@ func decodeAnswer(answer []byte) (int, []byte, bool) {
 // the verdict goes on the stream instead.
 func sendStatus(code string) int {
 	switch code {
-	case CodeBadMessage:
+	case wire.CodeBadMessage:
 		return http.StatusBadRequest
-	case CodeTooLarge:
+	case wire.CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case CodeRateLimited:
+	case wire.CodeRateLimited:
 		return http.StatusTooManyRequests
 	}
 	return 0
@@ -498,7 +500,7 @@ func writeErrorFrame(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_, _ = w.Write(errorFrame(code, msg))
+	_, _ = w.Write(wire.Error(code, msg))
 }
 
 // allowOrigin lets a page of an allowed origin read the answer (CORS):

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // parseEvents reads events the way EventSource does (the parts of the
@@ -60,7 +62,7 @@ func TestAppendEvent(t *testing.T) {
 			t.Fatalf("event %d: %v in %q", i, err, data[i])
 		}
 		_ = json.Unmarshal(f.sequenced(nil), &want)
-		if g, w := encode(got), encode(want); string(g) != string(w) {
+		if g, w := wire.Encode(got), wire.Encode(want); string(g) != string(w) {
 			t.Fatalf("event %d: %s, want %s", i, g, w)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // A client that resumes on another server than the one holding its session
@@ -67,7 +69,7 @@ func (f *frontLink) pass(c *wsConn, text bool, data []byte) {
 		f.tun.Close(v.closeCode, v.code)
 		c.fail(v.code, v.message, v.closeCode)
 	default:
-		c.say(errorFrame(v.code, v.message))
+		c.say(wire.Error(v.code, v.message))
 	}
 }
 
@@ -83,7 +85,7 @@ func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Req
 	if s, _ := sessions.lookup(h.Hub, room, token); s != nil {
 		return false // here, and it could not resume
 	}
-	req := encode(tunnelRequest{Room: room, Token: token, LastSeq: n, Host: r.Host})
+	req := wire.Encode(tunnelRequest{Room: room, Token: token, LastSeq: n, Host: r.Host})
 	front := &frontEnd{c: c, answered: make(chan bool, 1)}
 	tun, err := tunnels.OpenTunnel(room, id, req, front)
 	if err != nil {
@@ -96,7 +98,7 @@ func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Req
 	case <-t.C:
 	}
 	if !front.settle(ok) {
-		tun.Close(CloseNormal, CodeResumeFailed)
+		tun.Close(wire.CloseNormal, wire.CodeResumeFailed)
 		return false
 	}
 	c.forward(&frontLink{tun: tun, h: h})
@@ -159,7 +161,7 @@ func (f *frontEnd) Closed(code int, reason string) {
 		f.answered <- false // the home could not resume it: join afresh
 	case 1:
 		if code == 0 || code == 1006 {
-			code = CloseGoingAway // the home is gone: the client resumes again
+			code = wire.CloseGoingAway // the home is gone: the client resumes again
 		}
 		f.c.endFront(code, reason)
 	}
@@ -170,19 +172,19 @@ func acceptTunnel(hub string) func([]byte, Tunnel) TunnelEnd {
 	return func(request []byte, back Tunnel) TunnelEnd {
 		var req tunnelRequest
 		if json.Unmarshal(request, &req) != nil {
-			back.Close(CloseNormal, CodeResumeFailed)
+			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
 		s, gen := sessions.lookup(hub, req.Room, req.Token)
 		if s == nil {
-			back.Close(CloseNormal, CodeResumeFailed)
+			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
 		t := &tunnelTransport{s: s, back: back, done: make(chan struct{})}
 		w := s.resume(t, gen, req.LastSeq, s.h.resumedWelcome(s, &http.Request{Host: req.Host}))
 		if w == nil {
 			s.h.metrics.resume("failed")
-			back.Close(CloseNormal, CodeResumeFailed)
+			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
 		t.start(w)
@@ -255,9 +257,9 @@ func (t *tunnelTransport) close(code int, reason string, flush bool) {
 // displace implements transport.
 func (t *tunnelTransport) displace() {
 	t.mu.Lock()
-	t.preface = append(t.preface, errorFrame(CodeReplaced, "a newer connection of this session took its place"))
+	t.preface = append(t.preface, wire.Error(wire.CodeReplaced, "a newer connection of this session took its place"))
 	t.mu.Unlock()
-	t.close(CloseReplaced, CodeReplaced, true)
+	t.close(wire.CloseReplaced, wire.CodeReplaced, true)
 }
 
 // pump sends frames through the tunnel while there are any, and the close
@@ -330,8 +332,8 @@ func (t *tunnelTransport) Closed(code int, reason string) {
 	t.farClosed = true
 	t.mu.Unlock()
 	switch code {
-	case CloseNormal, CloseGoingAway, websocket.CloseAbnormalClosure, 0:
-		t.s.lost(t, code == CloseNormal)
+	case wire.CloseNormal, wire.CloseGoingAway, websocket.CloseAbnormalClosure, 0:
+		t.s.lost(t, code == wire.CloseNormal)
 	default:
 		if t.s.carriedBy(t) {
 			t.s.end(code, reason, false)

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
@@ -123,7 +124,7 @@ func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 		if f, ok := t.(front); ok && h.resumeRemote(f, roomName, token, q.Get("last_seq"), r) {
 			return refusal{}
 		}
-		t.say(errorFrame(CodeResumeFailed, "the session cannot be resumed: joining afresh"))
+		t.say(wire.Error(wire.CodeResumeFailed, "the session cannot be resumed: joining afresh"))
 	}
 	s := newSession(h, roomName, info)
 	s.ip = clientIP(r)
@@ -176,7 +177,7 @@ func (h *Handler) resume(t peerTransport, room, token, lastSeq string, r *http.R
 // stale connection when resume is off and the request presents that
 // session's token. It reports false when the peer may not join, with
 // s.refusal saying why.
-func (h *Handler) join(s *session, roomName string, info PeerInfo, r *http.Request) bool {
+func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.Request) bool {
 	req := JoinRequest{
 		Info:          info,
 		MaxPeers:      h.MaxPeers,
@@ -199,7 +200,7 @@ func (h *Handler) join(s *session, roomName string, info PeerInfo, r *http.Reque
 	sessions.add(s)
 	if replaced != nil {
 		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
-		evict(replaced, CodeReplaced, "a newer connection of this session took its place", CloseReplaced)
+		evict(replaced, wire.CodeReplaced, "a newer connection of this session took its place", wire.CloseReplaced)
 	}
 	return true
 }
@@ -222,12 +223,12 @@ func (h *Handler) takeover(token, room string) string {
 func (h *Handler) lastRefusal(s *session) refusal {
 	switch err := s.joinErr; {
 	case errors.Is(err, ErrRoomFull):
-		return refusal{CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), CloseRoomFull}
+		return refusal{wire.CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), wire.CloseRoomFull}
 	case errors.Is(err, ErrHubFull):
-		return refusal{CodeUnavailable, "the server holds as many rooms or peers as it may", CloseGoingAway}
+		return refusal{wire.CodeUnavailable, "the server holds as many rooms or peers as it may", wire.CloseGoingAway}
 	default:
 		h.logger.Error("joining room", zap.String("room", s.room), zap.Error(err))
-		return refusal{CodeUnavailable, "signaling is shutting down", CloseGoingAway}
+		return refusal{wire.CodeUnavailable, "signaling is shutting down", wire.CloseGoingAway}
 	}
 }
 
@@ -243,34 +244,48 @@ func evict(p Peer, code, msg string, closeCode int) {
 
 // welcomeBuilder returns the function that renders a fresh session's
 // welcome frame.
-func (h *Handler) welcomeBuilder(s *session, room, user string, r *http.Request) func([]PeerInfo) []byte {
+func (h *Handler) welcomeBuilder(s *session, room, user string, r *http.Request) func([]wire.PeerInfo) []byte {
 	ice := h.iceServers(r, user)
-	return func(members []PeerInfo) []byte {
-		return encode(Welcome{
-			Type: TypeWelcome, ID: s.id, Room: room, Peers: members, ICEServers: ice,
+	return func(members []wire.PeerInfo) []byte {
+		return wire.Encode(wire.Welcome{
+			Type: wire.TypeWelcome, ID: s.id, Room: room, Peers: members, ICEServers: ice,
 			Resume: sessionToken(h.Hub, room, s.id, 0), ResumeWindow: h.resumeWindowSeconds(),
 		})
+
 	}
 }
 
 // resumedWelcome returns the function that renders the welcome answering
 // a resume.
-func (h *Handler) resumedWelcome(s *session, r *http.Request) func([]PeerInfo, string, uint64) []byte {
+func (h *Handler) resumedWelcome(s *session, r *http.Request) func([]wire.PeerInfo, string, uint64) []byte {
 	ice := h.iceServers(r, s.user)
-	return func(members []PeerInfo, token string, ack uint64) []byte {
-		return encode(Welcome{
-			Type: TypeWelcome, ID: s.id, Room: s.room, Peers: members, ICEServers: ice,
+	return func(members []wire.PeerInfo, token string, ack uint64) []byte {
+		return wire.Encode(wire.Welcome{
+			Type: wire.TypeWelcome, ID: s.id, Room: s.room, Peers: members, ICEServers: ice,
 			Resume: token, ResumeWindow: h.resumeWindowSeconds(), Resumed: true, Ack: &ack,
 		})
+
 	}
 }
 
-// iceServers issues fresh TURN credentials, if configured.
-func (h *Handler) iceServers(r *http.Request, user string) []turncreds.ICEServer {
+// iceServers issues fresh TURN credentials, if configured, as the welcome
+// carries them.
+func (h *Handler) iceServers(r *http.Request, user string) []wire.ICEServer {
 	if h.Credentials == nil {
 		return nil
 	}
-	return h.Credentials.IssueFor(r, time.Now(), user).ICEServers
+	return wireICEServers(h.Credentials.IssueFor(r, time.Now(), user).ICEServers)
+}
+
+// wireICEServers converts issued servers to the welcome's entries: the
+// same fields, declared again in wire so that the wire needs no turncreds.
+// None issued gives an empty list, which the welcome omits as it did nil.
+func wireICEServers(issued []turncreds.ICEServer) []wire.ICEServer {
+	out := make([]wire.ICEServer, len(issued))
+	for i, s := range issued {
+		out[i] = wire.ICEServer(s)
+	}
+	return out
 }
 
 // resumeWindowSeconds is the resume window as the welcome states it.
@@ -336,7 +351,7 @@ func (h *Handler) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) 
 func (end readEnd) tunnelCode() int {
 	switch {
 	case end.goodbye:
-		return CloseNormal
+		return wire.CloseNormal
 	case end.fatal:
 		return end.code
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Wait bounds how long a case waits for a frame to arrive.
@@ -96,12 +97,12 @@ func (p *Peer) ClosedWith() int {
 
 // Frame is a decoded server frame.
 type Frame struct {
-	Type  string               `json:"type"`
-	ID    string               `json:"id"`
-	User  string               `json:"user"`
-	From  string               `json:"from"`
-	Data  json.RawMessage      `json:"data"`
-	Peers []signaling.PeerInfo `json:"peers"`
+	Type  string          `json:"type"`
+	ID    string          `json:"id"`
+	User  string          `json:"user"`
+	From  string          `json:"from"`
+	Data  json.RawMessage `json:"data"`
+	Peers []wire.PeerInfo `json:"peers"`
 }
 
 // Next returns the next frame, failing the test if none comes in time.
@@ -155,8 +156,8 @@ func (p *Peer) Quiet(t *testing.T) {
 	}
 }
 
-func welcome(id string) func([]signaling.PeerInfo) []byte {
-	return func(m []signaling.PeerInfo) []byte {
+func welcome(id string) func([]wire.PeerInfo) []byte {
+	return func(m []wire.PeerInfo) []byte {
 		b, _ := json.Marshal(map[string]any{"type": "welcome", "id": id, "peers": m})
 		return b
 	}
@@ -165,7 +166,7 @@ func welcome(id string) func([]signaling.PeerInfo) []byte {
 // Join joins p to room with a cap of max.
 func Join(t *testing.T, h signaling.Hub, room string, p *Peer, max int) {
 	t.Helper()
-	if _, err := h.Join(room, p, signaling.JoinRequest{MaxPeers: max, Info: signaling.PeerInfo{User: "u-" + p.id}, Welcome: welcome(p.id)}); err != nil {
+	if _, err := h.Join(room, p, signaling.JoinRequest{MaxPeers: max, Info: wire.PeerInfo{User: "u-" + p.id}, Welcome: welcome(p.id)}); err != nil {
 		t.Fatalf("%s joining %s: %v", p.id, room, err)
 	}
 	p.Expect(t, "welcome", p.id)
@@ -313,8 +314,8 @@ func shutdown(t *testing.T, h signaling.Hub) {
 	p := NewPeer("s1")
 	Join(t, h, "r", p, 6)
 	s.Shutdown()
-	if code := p.ClosedWith(); code != signaling.CloseGoingAway {
-		t.Fatalf("close code %d after shutdown, want %d", code, signaling.CloseGoingAway)
+	if code := p.ClosedWith(); code != wire.CloseGoingAway {
+		t.Fatalf("close code %d after shutdown, want %d", code, wire.CloseGoingAway)
 	}
 	if _, err := h.Join("r", NewPeer("s2"), signaling.JoinRequest{MaxPeers: 6, Welcome: welcome("s2")}); err != signaling.ErrHubClosed {
 		t.Fatalf("join after shutdown: %v, want ErrHubClosed", err)

@@ -13,13 +13,14 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 func joinReq(id string, max int) signaling.JoinRequest {
 	return signaling.JoinRequest{
 		MaxPeers: max,
-		Info:     signaling.PeerInfo{User: "u-" + id},
-		Welcome: func(m []signaling.PeerInfo) []byte {
+		Info:     wire.PeerInfo{User: "u-" + id},
+		Welcome: func(m []wire.PeerInfo) []byte {
 			return fmt.Appendf(nil, `{"type":"welcome","id":%q,"peers":%d}`, id, len(m))
 		},
 	}
@@ -94,9 +95,9 @@ func TestTakeoverClosesTheRemoteSeat(t *testing.T) {
 	if err != nil || replaced == nil || replaced.ID() != "old" {
 		t.Fatalf("takeover: %v, %v", replaced, err)
 	}
-	replaced.Close(signaling.CloseReplaced, "replaced") // what the handler does
+	replaced.Close(wire.CloseReplaced, "replaced") // what the handler does
 	eventually(t, 5*time.Second, "the old connection closed with 4410", func() bool {
-		return old.ClosedWith() == signaling.CloseReplaced
+		return old.ClosedWith() == wire.CloseReplaced
 	})
 	old.Expect(t, "error", "")
 	hs[1].Leave("r", "old") // its handler's leave must not touch the new seat
@@ -312,7 +313,7 @@ func TestShutdownTellsTheOtherServersAtOnce(t *testing.T) {
 	if d := time.Since(start); d >= testNodeTimeout {
 		t.Fatalf("peer-left took %s, as long as a dead server's", d)
 	}
-	if p2.ClosedWith() != signaling.CloseGoingAway {
+	if p2.ClosedWith() != wire.CloseGoingAway {
 		t.Fatalf("the stopping server's peer closed with %d", p2.ClosedWith())
 	}
 	if m := members(t, hs[0], "r"); len(m) != 1 {

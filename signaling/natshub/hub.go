@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // ErrUnavailable means NATS cannot be reached, so the hub takes no new
@@ -371,7 +372,7 @@ func (h *Hub) Shutdown() {
 		v.mu.Unlock()
 	}
 	for _, p := range peers {
-		p.Close(signaling.CloseGoingAway, "server shutting down")
+		p.Close(wire.CloseGoingAway, "server shutting down")
 	}
 	h.closeTunnels()
 	h.startMu.Lock()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // stuckPeer is a local peer that stops reading once stuck: its Send then
@@ -31,7 +32,7 @@ func newStuckPeer(t *testing.T, id string) *stuckPeer {
 // joinStuck joins p (not yet stuck) to room.
 func joinStuck(t *testing.T, h *Hub, room string, p *stuckPeer) {
 	t.Helper()
-	req := signaling.JoinRequest{MaxPeers: 6, Welcome: func([]signaling.PeerInfo) []byte {
+	req := signaling.JoinRequest{MaxPeers: 6, Welcome: func([]wire.PeerInfo) []byte {
 		return fmt.Appendf(nil, `{"type":"welcome","id":%q}`, p.ID())
 	}}
 	if _, err := h.Join(room, p, req); err != nil {
@@ -124,7 +125,7 @@ func TestAStuckPeersFeedOverflowDisconnectsIt(t *testing.T) {
 		t.Fatalf("a room-mate's frame did not arrive within %s", withinWait)
 	}
 	eventually(t, withinWait, "the stuck peer disconnected", func() bool {
-		return stuck.ClosedWith() == signaling.CloseTooSlow
+		return stuck.ClosedWith() == wire.CloseTooSlow
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Three Caddy-like hubs, each first connected to its own server of a
@@ -45,7 +46,7 @@ func TestThreeNodeNATSCluster(t *testing.T) {
 		// which a loaded machine can take a while to elect: until then
 		// joins are refused (unavailable), as they should be.
 		eventually(t, 30*time.Second, fmt.Sprintf("hub %d admitting a peer", i), func() bool {
-			_, err := h.Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []signaling.PeerInfo) []byte {
+			_, err := h.Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []wire.PeerInfo) []byte {
 				b, _ := json.Marshal(map[string]any{"type": "welcome", "id": p.ID(), "peers": m})
 				return b
 			}})

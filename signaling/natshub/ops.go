@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Headers of the messages on a node's subject.
@@ -143,7 +144,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 		// growing revisions rule out; showing that state beats losing p.
 		ev = h.refresh(v, res.new.Members)
 	}
-	welcome := make([]signaling.PeerInfo, 0, len(v.members))
+	welcome := make([]wire.PeerInfo, 0, len(v.members))
 	for _, m := range v.members {
 		if m.ID != me.ID {
 			welcome = append(welcome, m.info())

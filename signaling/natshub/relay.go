@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Leave implements signaling.Hub. Leaving twice, or for a peer of another
@@ -236,16 +237,12 @@ func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 	if evicted != nil {
 		evicted.send(func() {
 			evicted.peer.Send(replacedFrame)
-			evicted.peer.Close(signaling.CloseReplaced, signaling.CodeReplaced)
+			evicted.peer.Close(wire.CloseReplaced, wire.CodeReplaced)
 		}, len(replacedFrame))
 	}
 }
 
-var replacedFrame = mustJSON(signaling.ErrorFrame{
-	Type:    signaling.TypeError,
-	Code:    signaling.CodeReplaced,
-	Message: "a newer connection of this session took its place",
-})
+var replacedFrame = wire.Error(wire.CodeReplaced, "a newer connection of this session took its place")
 
 // reconcile makes the bucket hold exactly this node's current members of
 // the room: after an outage it puts back those others dropped, and it

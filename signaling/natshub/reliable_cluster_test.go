@@ -12,6 +12,7 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // clusterHubs opens one hub per URL list on a three-node cluster of
@@ -51,7 +52,7 @@ func TestSignalsCrossAKilledNATSNodeExactlyOnceInOrder(t *testing.T) {
 	for i, p := range []*hubtest.Peer{pa, pb} {
 		// A replicated bucket takes joins once its stream has a leader.
 		eventually(t, 30*time.Second, fmt.Sprintf("hub %d admitting a peer", i), func() bool {
-			_, err := hs[i].Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []signaling.PeerInfo) []byte {
+			_, err := hs[i].Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []wire.PeerInfo) []byte {
 				b, _ := json.Marshal(map[string]any{"type": "welcome", "id": p.ID(), "peers": m})
 				return b
 			}})

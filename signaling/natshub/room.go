@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // maxCASAttempts bounds the retries of one compare-and-set when others
@@ -27,8 +28,8 @@ type member struct {
 	Name string `json:"name,omitempty"`
 }
 
-func (m member) info() signaling.PeerInfo {
-	return signaling.PeerInfo{ID: m.ID, User: m.User, Name: m.Name}
+func (m member) info() wire.PeerInfo {
+	return wire.PeerInfo{ID: m.ID, User: m.User, Name: m.Name}
 }
 
 // roomState is a room's value in the bucket: its members in join order.
@@ -158,7 +159,7 @@ func newLocal(p signaling.Peer, info member, seq uint64) *local {
 // (CloseTooSlow).
 func (l *local) send(job func(), size int) {
 	if !l.feed.push(job, size) {
-		l.peer.Close(signaling.CloseTooSlow, "outbound queue full: peer is not reading")
+		l.peer.Close(wire.CloseTooSlow, "outbound queue full: peer is not reading")
 	}
 }
 
@@ -237,7 +238,7 @@ func (h *Hub) refresh(v *roomView, st []member) events {
 	var ev events
 	for _, m := range v.members {
 		if !slices.ContainsFunc(next, func(n member) bool { return n.ID == m.ID }) {
-			ev.frames = append(ev.frames, leftFrame(m.ID))
+			ev.frames = append(ev.frames, wire.Left(m.ID))
 			if m.Node == h.node {
 				if l := v.locals[m.ID]; l != nil {
 					ev.retire = append(ev.retire, l)
@@ -249,7 +250,7 @@ func (h *Hub) refresh(v *roomView, st []member) events {
 	}
 	for _, m := range next {
 		if !slices.ContainsFunc(v.members, func(o member) bool { return o.ID == m.ID }) {
-			ev.frames = append(ev.frames, joinedFrame(m.info()))
+			ev.frames = append(ev.frames, wire.Joined(m.info()))
 		}
 	}
 	v.members = next
@@ -336,21 +337,4 @@ func sendAll(p signaling.Peer, frames [][]byte) {
 	for _, f := range frames {
 		p.Send(f)
 	}
-}
-
-func joinedFrame(p signaling.PeerInfo) []byte {
-	return mustJSON(signaling.Outbound{Type: signaling.TypePeerJoined, ID: p.ID, User: p.User, Name: p.Name})
-}
-
-func leftFrame(id string) []byte {
-	return mustJSON(signaling.Outbound{Type: signaling.TypePeerLeft, ID: id})
-}
-
-// mustJSON marshals a frame built here; such values always marshal.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("natshub: encoding a frame: " + err.Error())
-	}
-	return b
 }

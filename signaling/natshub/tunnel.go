@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Tunnels carry a resumed client's frames between the server it reached
@@ -304,7 +305,7 @@ func (h *Hub) accept(e *tunnelEnd, request []byte) {
 	accept := h.tunnels.accept
 	h.tunnels.mu.Unlock()
 	if accept == nil {
-		e.Close(signaling.CloseNormal, signaling.CodeResumeFailed)
+		e.Close(wire.CloseNormal, wire.CodeResumeFailed)
 		return
 	}
 	// Set before the front's frames are handed on: they are queued after
@@ -358,6 +359,6 @@ func (h *Hub) checkTunnels() {
 // closeTunnels closes every tunnel end, at shutdown.
 func (h *Hub) closeTunnels() {
 	for _, e := range h.tunnels.list() {
-		e.Close(signaling.CloseGoingAway, "server shutting down")
+		e.Close(wire.CloseGoingAway, "server shutting down")
 	}
 }

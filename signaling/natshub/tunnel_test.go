@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // testEnd is a tunnel's receiver that records what it is handed. With a
@@ -129,7 +130,7 @@ func TestATunnelWhoseSendFailsClosesBothEnds(t *testing.T) {
 		t.Fatalf("closed with %d at the front, %d at the home; want 1006", f, h)
 	}
 	c.tun.Send([]byte("after the end"))
-	c.tun.Close(signaling.CloseNormal, "")
+	c.tun.Close(wire.CloseNormal, "")
 	c.gone(t)
 	if got := c.home.frames(); !slices.Equal(got, []string{"to the home"}) {
 		t.Fatalf("the home got %q", got)

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // TestFatalCodesMatchProtocol: the client gives up (no reconnect) exactly
-// after the server's fatal errors of signaling/protocol.go; after 1001
+// after the server's fatal errors of signaling/wire/codes.go; after 1001
 // (going away) and 4408 (too slow) a reconnect can succeed. After 4410
 // (replaced) another connection holds the session: reconnecting would
 // evict it in turn. After 4401 the same room token fails again, and after
@@ -43,22 +43,22 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 		want []string
 	}{
 		{"FATAL_CLOSE", []string{
-			strconv.Itoa(signaling.CloseMissingRoom),
-			strconv.Itoa(signaling.CloseUnauthorized),
-			strconv.Itoa(signaling.CloseForbiddenOrigin),
-			strconv.Itoa(signaling.CloseRoomFull),
-			strconv.Itoa(signaling.CloseReplaced),
-			strconv.Itoa(signaling.CloseTooLarge),
-			strconv.Itoa(signaling.CloseRateLimited),
+			strconv.Itoa(wire.CloseMissingRoom),
+			strconv.Itoa(wire.CloseUnauthorized),
+			strconv.Itoa(wire.CloseForbiddenOrigin),
+			strconv.Itoa(wire.CloseRoomFull),
+			strconv.Itoa(wire.CloseReplaced),
+			strconv.Itoa(wire.CloseTooLarge),
+			strconv.Itoa(wire.CloseRateLimited),
 		}},
 		{"FATAL_CODES", []string{
-			signaling.CodeRoomFull,
-			signaling.CodeForbiddenOrigin,
-			signaling.CodeMissingRoom,
-			signaling.CodeInvalidRoom,
-			signaling.CodeTooLarge,
-			signaling.CodeReplaced,
-			signaling.CodeUnauthorized,
+			wire.CodeRoomFull,
+			wire.CodeForbiddenOrigin,
+			wire.CodeMissingRoom,
+			wire.CodeInvalidRoom,
+			wire.CodeTooLarge,
+			wire.CodeReplaced,
+			wire.CodeUnauthorized,
 		}},
 	}
 	for _, tc := range tests {
@@ -70,10 +70,10 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 }
 
 // TestServerErrorCodesDeclared: client.d.ts's ServerErrorCode union lists
-// exactly the error codes of signaling/protocol.go, so that a new server
+// exactly the error codes of signaling/wire/codes.go, so that a new server
 // code shows up in the client's types.
 func TestServerErrorCodesDeclared(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "../protocol.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "../wire/codes.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestServerErrorCodesDeclared(t *testing.T) {
 		return true
 	})
 	if len(want) == 0 {
-		t.Fatal("found no Code constants in protocol.go")
+		t.Fatal("found no Code constants in wire/codes.go")
 	}
 	w := httptest.NewRecorder()
 	webclient.Serve(w, httptest.NewRequest("GET", "/rtc/client.d.ts", nil))
@@ -107,6 +107,6 @@ func TestServerErrorCodesDeclared(t *testing.T) {
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
-		t.Errorf("ServerErrorCode = %v, protocol.go has %v", got, want)
+		t.Errorf("ServerErrorCode = %v, wire/codes.go has %v", got, want)
 	}
 }
