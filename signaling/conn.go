@@ -332,12 +332,6 @@ func (c *wsConn) becomeInlineWriter() bool {
 	return true
 }
 
-// monoNow is the monotonic clock in nanoseconds: as a field, 8 bytes
-// per connection instead of a time.Time's 24.
-func monoNow() int64 { return int64(time.Since(monoStart)) }
-
-var monoStart = time.Now()
-
 // inlineGap is how long after a write the next one goes to a writer
 // goroutine rather than a sender's.
 const inlineGap = time.Millisecond
@@ -400,7 +394,7 @@ func (c *wsConn) close(code int, reason string, flush bool) { c.disconnect(code,
 
 // displace implements transport.
 func (c *wsConn) displace() {
-	c.say(wire.Error(wire.CodeReplaced, "a newer connection of this session took its place"))
+	c.say(wire.Replaced())
 	c.disconnect(wire.CloseReplaced, wire.CodeReplaced, true)
 }
 

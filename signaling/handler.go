@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
@@ -270,37 +269,6 @@ func (h *Handler) resumeWindow() time.Duration {
 		return 0
 	}
 	return time.Duration(*h.ResumeWindow)
-}
-
-// refusal is why a peer may not join: an error code, a message for people,
-// and the close code. The zero value admits.
-type refusal struct {
-	code, reason string
-	closeCode    int
-}
-
-// admit checks the origin, room and token before joining, and says who the
-// peer is.
-func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (wire.PeerInfo, refusal) {
-	if !h.origins.allowed(r) {
-		return wire.PeerInfo{}, refusal{wire.CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", wire.CloseForbiddenOrigin}
-	}
-	if room == "" {
-		return wire.PeerInfo{}, refusal{wire.CodeMissingRoom, "no room given (e.g. ?room=<name>)", wire.CloseMissingRoom}
-	}
-	if !validName(room, maxRoomLen) {
-		return wire.PeerInfo{}, refusal{wire.CodeInvalidRoom, fmt.Sprintf("room name must be at most %d bytes of printable UTF-8", maxRoomLen), wire.CloseMissingRoom}
-	}
-	if h.tokens != nil {
-		claims, err := h.tokens.Verify(r.URL.Query().Get("token"), room, time.Now())
-		if err != nil {
-			h.metrics.tokenRefused(TokenReason(err))
-			// err never contains the token.
-			return wire.PeerInfo{}, refusal{wire.CodeUnauthorized, "room token refused: " + err.Error(), wire.CloseUnauthorized}
-		}
-		return wire.PeerInfo{User: identity(claims.Subject), Name: identity(claims.Name)}, refusal{}
-	}
-	return wire.PeerInfo{User: identity(repl.ReplaceAll(h.User, "")), Name: identity(repl.ReplaceAll(h.Name, ""))}, refusal{}
 }
 
 // maxIdentityLen bounds user ids and display names shown to other peers.

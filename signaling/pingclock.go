@@ -125,3 +125,9 @@ func (q *pingQueue) Pop() any {
 	e.c.pingSlot = 0
 	return e
 }
+
+// monoNow is the monotonic clock in nanoseconds: as a field, 8 bytes
+// per connection instead of a time.Time's 24.
+func monoNow() int64 { return int64(time.Since(monoStart)) }
+
+var monoStart = time.Now()

@@ -1,7 +1,6 @@
 package signaling
 
 import (
-	"encoding/json"
 	"errors"
 	"unicode/utf8"
 
@@ -82,14 +81,4 @@ func (s *session) relay(in wire.Inbound) verdict {
 		return verdict{wire.CodeUndeliverable, "the signal could not be passed on to " + quote(in.To), 0}
 	}
 	return verdict{}
-}
-
-// quote renders a peer-supplied string safely inside an error message.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
 }

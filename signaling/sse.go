@@ -117,7 +117,7 @@ func (c *sseConn) close(_ int, _ string, flush bool) { c.end(flush) }
 
 // displace implements transport.
 func (c *sseConn) displace() {
-	c.say(wire.Error(wire.CodeReplaced, "a newer connection of this session took its place"))
+	c.say(wire.Replaced())
 	c.end(true)
 }
 

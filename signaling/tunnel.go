@@ -257,7 +257,7 @@ func (t *tunnelTransport) close(code int, reason string, flush bool) {
 // displace implements transport.
 func (t *tunnelTransport) displace() {
 	t.mu.Lock()
-	t.preface = append(t.preface, wire.Error(wire.CodeReplaced, "a newer connection of this session took its place"))
+	t.preface = append(t.preface, wire.Replaced())
 	t.mu.Unlock()
 	t.close(wire.CloseReplaced, wire.CodeReplaced, true)
 }

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
@@ -76,69 +75,6 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // before its reader starts.
 var testHookOpened atomic.Pointer[func(*wsConn)]
 
-// peerTransport is a transport as admission sees it: one that can be
-// attached to a session and carry frames of its own before the session's.
-type peerTransport interface {
-	transport
-	// attach makes s the session the transport carries; nil detaches it.
-	attach(s *session)
-	// say queues an unsequenced frame of the transport's own (resume_failed,
-	// a resume's welcome), to go out before the session's frames.
-	say(frame []byte)
-}
-
-// acquireConnection counts a connection (a WebSocket or an event stream)
-// against connections_per_ip, or answers 429 when the client's address has
-// as many as it may.
-func (h *Handler) acquireConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
-	release, ok = connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
-	if !ok {
-		h.metrics.refused(tooManyConnections)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = fmt.Fprintf(w, "too many signaling connections from your address (limit %d)\n", h.Limits.ConnectionsPerIP)
-	}
-	return release, ok
-}
-
-// open admits the peer of r and attaches transport t to its session,
-// resumed or new, for either transport. It returns why the peer was
-// refused, t then attached to nothing, or the zero refusal.
-func (h *Handler) open(t peerTransport, r *http.Request) refusal {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl == nil {
-		repl = caddy.NewReplacer()
-	}
-	roomName := repl.ReplaceAll(h.Room, "")
-	info, why := h.admit(r, repl, roomName)
-	if why.code != "" {
-		h.logger.Debug("refused peer", zap.String("code", why.code), zap.String("reason", why.reason), zap.String("remote", r.RemoteAddr))
-		return why
-	}
-	q := r.URL.Query()
-	if token := q.Get("resume"); token != "" && q.Has("last_seq") && h.resumeWindow() > 0 {
-		if h.resume(t, roomName, token, q.Get("last_seq"), r) {
-			return refusal{}
-		}
-		// Through the server holding the session, if it is another one.
-		if f, ok := t.(front); ok && h.resumeRemote(f, roomName, token, q.Get("last_seq"), r) {
-			return refusal{}
-		}
-		t.say(wire.Error(wire.CodeResumeFailed, "the session cannot be resumed: joining afresh"))
-	}
-	s := newSession(h, roomName, info)
-	s.ip = clientIP(r)
-	t.attach(s)
-	s.tr = t
-	if !h.join(s, roomName, info, r) {
-		t.attach(nil)
-		return h.lastRefusal(s)
-	}
-	h.metrics.joins.Inc()
-	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", s.id), zap.String("user", info.User))
-	return refusal{}
-}
-
 // openWebSocket admits the peer of a WebSocket and starts its connection;
 // it returns nil when the peer was refused (and told why).
 func (h *Handler) openWebSocket(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan struct{}) {
@@ -200,7 +136,7 @@ func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.
 	sessions.add(s)
 	if replaced != nil {
 		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
-		evict(replaced, wire.CodeReplaced, "a newer connection of this session took its place", wire.CloseReplaced)
+		evict(replaced, wire.CodeReplaced, wire.ReplacedReason, wire.CloseReplaced)
 	}
 	return true
 }

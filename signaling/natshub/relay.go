@@ -242,7 +242,7 @@ func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 	}
 }
 
-var replacedFrame = wire.Error(wire.CodeReplaced, "a newer connection of this session took its place")
+var replacedFrame = wire.Replaced()
 
 // reconcile makes the bucket hold exactly this node's current members of
 // the room: after an outage it puts back those others dropped, and it

@@ -39,3 +39,13 @@ var pong = Encode(Outbound{Type: TypePong})
 func Pong() []byte {
 	return pong
 }
+
+// ReplacedReason is why a connection was displaced by a newer one of the
+// same session: the message of the replaced error frame and the close
+// reason, the same whichever transport or hub does the displacing.
+const ReplacedReason = "a newer connection of this session took its place"
+
+// Replaced builds the error frame a displaced connection gets last.
+func Replaced() []byte {
+	return Error(CodeReplaced, ReplacedReason)
+}

@@ -21,6 +21,7 @@ func TestHelperFrames(t *testing.T) {
 		{"error, escaped", Error(CodeBadMessage, `a<b>&"c"`), `{"type":"error","code":"bad_message","message":"a\u003cb\u003e\u0026\"c\""}`},
 		{"error, no message", Error(CodeReplaced, ""), `{"type":"error","code":"replaced","message":""}`},
 		{"pong", Pong(), `{"type":"pong"}`},
+		{"replaced", Replaced(), `{"type":"error","code":"replaced","message":"a newer connection of this session took its place"}`},
 	} {
 		if string(tc.got) != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, tc.got, tc.want)
