@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyproc"
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 )
 
 // The cases of issue 10's section 2 through real Caddy processes
@@ -412,10 +413,10 @@ func TestCaddyProcessesRideOutANATSOutage(t *testing.T) {
 			return strings.Contains(p.Log(), lostNATS)
 		})
 	}
-	// The server holds maxOutbox frames unacknowledged for the other (some
+	// The server holds link.MaxPending frames unacknowledged for the other (some
 	// of the stream's among them); those beyond are answered
 	// `undeliverable`, and only those.
-	const total = before + maxOutbox + 1
+	const total = before + link.MaxPending + 1
 	for i := before; i < total; i++ {
 		pa.signal(pb.id, i)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -86,7 +87,7 @@ type Hub struct {
 	remoteRelay sync.RWMutex
 
 	nodes   nodeTable
-	inbound inTable
+	inbound link.Receiver // the links from other nodes
 	seq     atomic.Uint64 // orders local joins
 
 	statsMu sync.Mutex

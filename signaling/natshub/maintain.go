@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 )
 
 // fullSweepTicks is how many heartbeat periods pass between sweeps of
@@ -64,7 +65,24 @@ func (h *Hub) maintain() {
 			if tick%markerTicks == 0 && h.nodes.isConnected() {
 				h.purgeMarkers(markerAge)
 			}
-			h.inbound.forget(h.nodes.forget())
+			h.inbound.Forget(h.nodes.forget())
+		}
+	}
+}
+
+// linkLoop acknowledges and retransmits every link.Tick until stop.
+func (h *Hub) linkLoop(stop <-chan struct{}) {
+	ticker := time.NewTicker(link.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+			for node, a := range h.inbound.Acks() {
+				h.sendAck(node, a)
+			}
+			h.nodes.tickLinks()
 		}
 	}
 }

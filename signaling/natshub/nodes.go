@@ -7,25 +7,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 )
 
 // errOutboxFull means frames for a node piled up unacknowledged (it could
-// not be reached); the frame is dropped.
+// not be reached); the frame is dropped. It stands for link.ErrFull in the
+// hub's own terms, which its logs and callers have always shown.
 var errOutboxFull = errors.New("signaling hub: too many frames waiting for an unreachable server")
 
 const (
-	// maxOutbox bounds the messages kept for one node until it
-	// acknowledges them (about a minute of a busy room's signaling while it
-	// cannot be reached).
-	maxOutbox = 4096
-	// maxOutboxBytes bounds the same in bytes (of the messages' data).
-	// Signaling frames are mostly under 1 KiB, SDP a few KiB: 4096 of them
-	// take a few MiB, so the count binds first for real traffic. But 4096
-	// frames of the default max_message_size (64 KiB) would be 256 MiB per
-	// other server through an outage; 32 MiB keeps a Caddy talking to a
-	// few unreachable servers within memory it can spare, and still holds
-	// 512 such frames.
-	maxOutboxBytes = 32 << 20
 	// helloHeader marks the heartbeat a node sends when it (re)connects;
 	// the others answer with one of their own at once.
 	helloHeader = "Hello"
@@ -34,7 +25,7 @@ const (
 )
 
 // nodeTable is what this node knows of the others: when each was last
-// heard, and the sending side of the link to each (reliable.go), which
+// heard, and the sending side of the link to each (package link), which
 // keeps every message until its node acknowledges it.
 //
 // A message to node N is published at once only when this node has heard
@@ -50,7 +41,7 @@ type nodeTable struct {
 	upCh      chan struct{}
 	lastSeen  map[string]time.Time
 	mourned   map[string]bool // silent nodes a sweep was started for
-	links     map[string]*outLink
+	links     map[string]*link.Sender
 	linkIDs   uint64 // numbers links: the last one started
 	heartbeat time.Duration
 }
@@ -60,7 +51,7 @@ func (t *nodeTable) init(h *Hub) {
 	t.upCh = make(chan struct{})
 	t.lastSeen = make(map[string]time.Time)
 	t.mourned = make(map[string]bool)
-	t.links = make(map[string]*outLink)
+	t.links = make(map[string]*link.Sender)
 	t.heartbeat = h.cfg.nodeTimeout / 3
 }
 
@@ -73,7 +64,7 @@ func (t *nodeTable) connected() {
 	t.up, t.since = true, time.Now()
 	// Whatever was written to the previous connection may be lost.
 	for _, l := range t.links {
-		l.rewind()
+		l.Rewind()
 	}
 	select {
 	case <-t.upCh:
@@ -128,7 +119,7 @@ func (t *nodeTable) onHeartbeat(m *nats.Msg) {
 	t.lastSeen[node] = time.Now()
 	if l := t.links[node]; l != nil && hello {
 		// It reconnected: what we published meanwhile may be lost.
-		l.rewind()
+		l.Rewind()
 	}
 	t.flush(node)
 	t.mu.Unlock()
@@ -144,7 +135,7 @@ func (t *nodeTable) flush(node string) {
 	if l == nil || !t.reachable(node) {
 		return
 	}
-	t.publish(l.unsent())
+	t.publish(l.Unsent())
 }
 
 // publish publishes messages in order; the caller holds t.mu.
@@ -163,13 +154,14 @@ func (t *nodeTable) reachable(node string) bool {
 }
 
 // send numbers m on the link to node and publishes it when node can hear
-// us; it is kept until node acknowledges it. It fails when maxOutbox
-// messages, or maxOutboxBytes, for node wait for their acknowledgement.
+// us; it is kept until node acknowledges it. It fails when
+// link.MaxPending messages, or link.MaxPendingBytes, for node wait for
+// their acknowledgement.
 func (t *nodeTable) send(node string, m *nats.Msg) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.link(node).add(m, time.Now()); err != nil {
-		return err
+	if t.link(node).Add(m, time.Now()) != nil {
+		return errOutboxFull
 	}
 	t.flush(node)
 	return nil
@@ -181,27 +173,27 @@ func (t *nodeTable) send(node string, m *nats.Msg) error {
 func (t *nodeTable) sendLast(node string, m *nats.Msg) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.link(node).push(m, time.Now())
+	t.link(node).Push(m, time.Now())
 	t.flush(node)
 }
 
 // link returns the link to node, starting one; the caller holds t.mu.
-func (t *nodeTable) link(node string) *outLink {
+func (t *nodeTable) link(node string) *link.Sender {
 	l := t.links[node]
 	if l == nil {
 		t.linkIDs++
-		l = newOutLink(t.h.node, t.linkIDs)
+		l = link.NewSender(t.h.node, t.linkIDs)
 		t.links[node] = l
 	}
 	return l
 }
 
 // onAck drops what node acknowledged.
-func (t *nodeTable) onAck(node string, link, seq uint64) {
+func (t *nodeTable) onAck(node string, a link.Ack) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if l := t.links[node]; l != nil {
-		l.ack(link, seq, time.Now())
+		l.Ack(a, time.Now())
 	}
 }
 
@@ -224,8 +216,8 @@ func (t *nodeTable) tickLinks() {
 		if !t.reachable(node) {
 			continue
 		}
-		t.publish(l.stale(now))
-		t.publish(l.unsent())
+		t.publish(l.Stale(now))
+		t.publish(l.Unsent())
 	}
 }
 
@@ -235,7 +227,7 @@ func (t *nodeTable) unacked(node string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if l := t.links[node]; l != nil {
-		return l.pending()
+		return l.Pending()
 	}
 	return 0
 }

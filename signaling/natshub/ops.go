@@ -15,7 +15,7 @@ import (
 
 // Headers of the messages on a node's subject.
 const (
-	hdrKind     = "K" // kindFrame or kindSnapshot
+	hdrKind     = "K" // kindFrame, kindSnapshot or kindAck
 	hdrRoom     = "R" // room key
 	hdrFrom     = "F" // sender of a frame
 	hdrTo       = "T" // addressee of a frame; none for a broadcast
@@ -24,6 +24,9 @@ const (
 
 	kindFrame    = "f"
 	kindSnapshot = "s"
+	// kindAck is a link's acknowledgement (link.SetAck), sent to the
+	// source's node subject; it is not itself sequenced.
+	kindAck = "a"
 )
 
 // acquire returns the room's view, creating it, and keeps it while a join

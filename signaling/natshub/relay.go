@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -146,25 +147,33 @@ func (h *Hub) route(v *roomView, from, to string) ([]*local, []string, error) {
 
 // onNodeMsg handles what other nodes send this one, one message at a time
 // in the order each node sent them: acknowledgements at once, messages
-// through the link from their node (reliable.go), which drops duplicates
+// through the link from their node (package link), which drops duplicates
 // and holds early ones until the gap is filled.
 func (h *Hub) onNodeMsg(m *nats.Msg) {
-	s, ok := parseSeq(m.Header.Get(hdrSeq))
+	s, ok := link.Parse(m)
 	if !ok {
 		h.handleNodeMsg(m) // not sequenced
 		return
 	}
 	if m.Header.Get(hdrKind) == kindAck {
-		h.nodes.onAck(s.node, s.link, s.seq)
+		h.nodes.onAck(s.Node, link.Ack{Link: s.Link, Seq: s.Seq})
 		return
 	}
-	ms, link, ackSeq, ack := h.inbound.receive(s, m)
+	ms, a, ack := h.inbound.Receive(s, m)
 	for _, m := range ms {
 		h.handleNodeMsg(m)
 	}
 	if ack {
-		h.sendAck(s.node, link, ackSeq)
+		h.sendAck(s.Node, a)
 	}
+}
+
+// sendAck acknowledges a, of a link from node.
+func (h *Hub) sendAck(node string, a link.Ack) {
+	m := nats.NewMsg(h.nodeSubject(node))
+	m.Header.Set(hdrKind, kindAck)
+	link.SetAck(m, h.node, a)
+	_ = h.nc.PublishMsg(m) // a lost acknowledgement is covered by the next
 }
 
 // handleNodeMsg handles one message of another node, in its order. It

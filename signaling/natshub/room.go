@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -124,11 +125,11 @@ type roomView struct {
 }
 
 // Bounds of what waits in a local peer's feed. An outage may release up
-// to maxOutbox frames of a server at once, all maybe for one peer, which
+// to link.MaxPending frames of a server at once, all maybe for one peer, which
 // takes them at its reading pace; in bytes, four times what its own
 // queue holds (1 MiB). A feed beyond them is a reader too slow to keep.
 const (
-	maxFeed      = maxOutbox
+	maxFeed      = link.MaxPending
 	maxFeedBytes = 4 << 20
 )
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -109,7 +110,7 @@ func (c *tunnelCase) gone(t *testing.T) {
 func limitLink(h *Hub, node string) {
 	h.nodes.mu.Lock()
 	defer h.nodes.mu.Unlock()
-	h.nodes.link(node).maxLen = 0
+	h.nodes.link(node).Limit(0, link.MaxPendingBytes)
 }
 
 // A tunnel whose frame the link refuses ends at both ends: the front's
