@@ -154,13 +154,6 @@ func (t *tunnelTable) list() []*tunnelEnd {
 	return all
 }
 
-// count is the number of open tunnel ends, for tests.
-func (t *tunnelTable) count() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.ends)
-}
-
 func (e *tunnelEnd) msg(kind string, data []byte) *nats.Msg {
 	return tunnelMsg(e.h, e.node, e.id, kind, data)
 }

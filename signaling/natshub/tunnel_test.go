@@ -224,3 +224,10 @@ func TestATunnelWhoseInboxOverflowsCloses(t *testing.T) {
 	}
 	c.gone(t)
 }
+
+// count is the number of open tunnel ends.
+func (t *tunnelTable) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.ends)
+}

@@ -230,3 +230,68 @@ func nodesOf(lists ...[]member) []string {
 	}
 	return out
 }
+
+// Leave implements signaling.Hub. Leaving twice, or for a peer of another
+// node, does nothing.
+func (h *Hub) Leave(name, id string) {
+	v := h.view(h.roomKey(name))
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	l := v.locals[id]
+	if l == nil {
+		v.mu.Unlock()
+		return
+	}
+	wasMember := !l.left
+	l.left = true // from now on Deliver from it fails
+	v.mu.Unlock()
+	// Outside the room lock: a frame on its way may wait for a slow peer.
+	l.retire()
+	v.mu.Lock()
+	delete(v.locals, id)
+	var ev events
+	if wasMember {
+		ev = h.leaveLocked(v, id)
+	}
+	v.mu.Unlock()
+	h.deliver(ev)
+	h.release(v, false)
+}
+
+// leaveLocked removes a local member from the bucket and tells everyone;
+// the caller holds v.mu. While NATS is away, only the local peers are
+// told now; reconcile removes the member from the bucket on reconnect.
+func (h *Hub) leaveLocked(v *roomView, id string) events {
+	var ev events
+	if h.ready.Load() && h.nodes.isConnected() {
+		ctx, cancel := opContext()
+		res, err := h.update(ctx, v.key, func(st *roomState) (bool, error) {
+			i := st.index(id)
+			if i < 0 || st.Members[i].Node != h.node {
+				return false, nil
+			}
+			st.Members = append(st.Members[:i], st.Members[i+1:]...)
+			return true, nil
+		})
+		cancel()
+		if err == nil && res.changed {
+			ev = h.apply(v, res.rev, res.new.Members)
+			h.publishSnapshot(v.key, res, "")
+		} else if err != nil {
+			h.logger.Warn("leaving a room through NATS; retrying on reconnect", zap.Error(err))
+			h.trigger()
+		}
+	} else {
+		h.trigger()
+	}
+	more := h.refresh(v, v.members) // in case the bucket was not changed
+	ev.frames = append(ev.frames, more.frames...)
+	if ev.targets == nil {
+		ev.targets = more.targets
+	}
+	ev.retire = append(ev.retire, more.retire...)
+	ev.remote = ev.remote || more.remote
+	return ev
+}
