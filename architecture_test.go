@@ -18,11 +18,12 @@ var layers = map[string]int{
 	"signaling/natshub/link": 0,
 	"signaling/webclient":    0,
 	"internal/caddyfileopt":  0,
+	"signaling/hub":          1,
 	"turncreds":              1,
 	"signaling":              2,
+	"signaling/natshub":      2,
+	"signaling/hub/hubtest":  2,
 	"turnapp":                2,
-	"signaling/hubtest":      3,
-	"signaling/natshub":      3,
 }
 
 const top = 1 << 10

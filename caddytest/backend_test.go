@@ -4,10 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
 // altMemory is a second, real backend (rooms in this process, like memory)
@@ -18,7 +17,7 @@ func (altMemory) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.webrtc_signaling.hubs.altmemory", New: func() caddy.Module { return new(altMemory) }}
 }
 
-func (altMemory) OpenHub(string) (signaling.Hub, error) { return signaling.NewMemoryHub(), nil }
+func (altMemory) OpenHub(string) (hub.Hub, error) { return hub.NewMemoryHub(), nil }
 
 func (*altMemory) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // module name
@@ -44,10 +43,10 @@ http://localhost:9080 {
 	join(t, roomURL+"b")
 	a.expect("peer-joined")
 	var stats struct {
-		Hubs map[string]signaling.HubStats `json:"hubs"`
+		Hubs map[string]hub.HubStats `json:"hubs"`
 	}
 	adminJSON(t, "/webrtc/signaling", &stats)
-	if h := stats.Hubs["explicit"]; h != (signaling.HubStats{Backend: "memory", LocalPeers: 2, Rooms: 1, Peers: 2}) {
+	if h := stats.Hubs["explicit"]; h != (hub.HubStats{Backend: "memory", LocalPeers: 2, Rooms: 1, Peers: 2}) {
 		t.Fatalf("admin stats %+v", stats.Hubs)
 	}
 

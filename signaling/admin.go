@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -36,7 +37,7 @@ func serveStats(w http.ResponseWriter, r *http.Request) error {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed: use GET", r.Method)}
 	}
 	out := struct {
-		Hubs map[string]HubStats `json:"hubs"`
+		Hubs map[string]hub.HubStats `json:"hubs"`
 	}{Hubs: LiveHubs()}
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(out)

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -17,11 +18,11 @@ const backendNamespace = "http.handlers.webrtc_signaling.hubs"
 type HubBackend interface {
 	// OpenHub returns a new hub for the given hub name. It must not bind
 	// sockets or dial anything that outlives the hub.
-	OpenHub(name string) (Hub, error)
+	OpenHub(name string) (hub.Hub, error)
 }
 
 // memoryBackendName is the default backend's module name.
-const memoryBackendName = "memory"
+const memoryBackendName = hub.MemoryName
 
 // MemoryBackend keeps rooms in this process (module
 // http.handlers.webrtc_signaling.hubs.memory, the default).
@@ -41,7 +42,7 @@ func (MemoryBackend) CaddyModule() caddy.ModuleInfo {
 }
 
 // OpenHub implements HubBackend.
-func (MemoryBackend) OpenHub(string) (Hub, error) { return NewMemoryHub(), nil }
+func (MemoryBackend) OpenHub(string) (hub.Hub, error) { return hub.NewMemoryHub(), nil }
 
 // UnmarshalCaddyfile accepts `backend memory` with no options.
 func (*MemoryBackend) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {

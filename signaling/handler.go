@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -80,7 +81,7 @@ type Handler struct {
 	// on a new connection. Default 30s; 0 turns resume off.
 	ResumeWindow *caddy.Duration `json:"resume_window,omitempty"`
 
-	hub      Hub
+	hub      hub.Hub
 	released bool
 	origins  originPolicy
 	tokens   *TokenVerifier
@@ -167,15 +168,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	hub, err := loadHub(ctx, h.Hub, backendName, backend)
+	opened, err := loadHub(ctx, h.Hub, backendName, backend)
 	if err != nil {
 		return fmt.Errorf("loading signaling hub %q: %w", h.Hub, err)
 	}
-	h.hub = hub
-	if t, ok := hub.(Tunnels); ok {
+	h.hub = opened
+	if t, ok := opened.(hub.Tunnels); ok {
 		t.AcceptTunnels(acceptTunnel(h.Hub))
 	}
-	if p, ok := hub.(Posts); ok {
+	if p, ok := opened.(hub.Posts); ok {
 		p.AcceptPosts(acceptPost(h.Hub))
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -51,7 +52,7 @@ func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*htt
 		Hub:            "bench",
 		// Benchmarks relay far beyond a person's frame rate.
 		Limits:  Limits{FramesPerSecond: 1e9, Burst: 1e9, ConnectionsPerIP: 1 << 30}.withDefaults(),
-		hub:     NewMemoryHub(),
+		hub:     hub.NewMemoryHub(),
 		metrics: newHubMetrics("bench"),
 		logger:  zap.NewNop(),
 	}
@@ -67,7 +68,7 @@ func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*htt
 	}
 	srv.Start()
 	tb.Cleanup(func() {
-		h.hub.(*MemoryHub).Shutdown()
+		h.hub.(*hub.MemoryHub).Shutdown()
 		srv.Close()
 	})
 	return srv, h

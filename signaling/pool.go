@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -16,7 +17,7 @@ var hubs = caddy.NewUsagePool()
 // pooledHub lets the usage pool shut a hub down, and remembers which
 // backend opened it.
 type pooledHub struct {
-	Hub
+	hub.Hub
 	backend string
 }
 
@@ -30,7 +31,7 @@ func hubKey(name string) string { return "webrtc_signaling.hub." + name }
 
 // loadHub returns the hub with the given name, opening it with backend on
 // first use. Every successful call must be paired with releaseHub.
-func loadHub(ctx caddy.Context, name, backendName string, backend HubBackend) (Hub, error) {
+func loadHub(ctx caddy.Context, name, backendName string, backend HubBackend) (hub.Hub, error) {
 	if err := claimBackend(ctx, name, backendName); err != nil {
 		return nil, err
 	}
@@ -90,8 +91,8 @@ func claimBackend(ctx caddy.Context, hub, backend string) error {
 // LiveHubs reports the counts of every live hub, by hub name, with the
 // name of the backend module that opened it. It exists for monitoring and
 // for tests that check nothing is left behind.
-func LiveHubs() map[string]HubStats {
-	out := make(map[string]HubStats)
+func LiveHubs() map[string]hub.HubStats {
+	out := make(map[string]hub.HubStats)
 	hubs.Range(func(key, value any) bool {
 		ph := value.(pooledHub)
 		st := ph.Stats()

@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -43,7 +44,7 @@ func (s *session) handle(data []byte, text bool) verdict {
 			return verdict{wire.CodeBadMessage, `broadcast needs "data"`, 0}
 		}
 		frame := relayFrame(wire.TypeBroadcast, s.id, in.Data)
-		if err := s.h.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, ErrNotMember) {
+		if err := s.h.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, hub.ErrNotMember) {
 			s.h.logger.Warn("delivering broadcast", zap.Error(err))
 			return verdict{wire.CodeUndeliverable, "the broadcast could not be passed on to every server", 0}
 		}
@@ -73,8 +74,8 @@ func (s *session) relay(in wire.Inbound) verdict {
 	frame := relayFrame(wire.TypeSignal, s.id, in.Data)
 	err := s.h.hub.Deliver(s.room, s.id, in.To, frame)
 	switch {
-	case err == nil, errors.Is(err, ErrNotMember): // a peer on its way out
-	case errors.Is(err, ErrUnknownPeer):
+	case err == nil, errors.Is(err, hub.ErrNotMember): // a peer on its way out
+	case errors.Is(err, hub.ErrUnknownPeer):
 		return verdict{wire.CodeUnknownPeer, "no peer " + quote(in.To) + " in this room", 0}
 	default:
 		s.h.logger.Warn("delivering signal", zap.Error(err))

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -63,7 +64,7 @@ type session struct {
 	inAck uint64     // the last of the peer's seq processed
 }
 
-var _ Peer = (*session)(nil)
+var _ hub.Peer = (*session)(nil)
 
 func newSession(h *Handler, room string, info wire.PeerInfo) *session {
 	s := &session{

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -30,7 +31,7 @@ func sessionHandler(perIP int) *Handler {
 		MaxMessageSize: DefaultMaxMessageSize,
 		ResumeWindow:   &window,
 		Limits:         Limits{ConnectionsPerIP: perIP}.withDefaults(),
-		hub:            NewMemoryHub(),
+		hub:            hub.NewMemoryHub(),
 		metrics:        newHubMetrics("session-test"),
 		logger:         zap.NewNop(),
 	}
@@ -41,7 +42,7 @@ func joined(tb testing.TB, h *Handler, room, ip string, t transport) *session {
 	tb.Helper()
 	s := newSession(h, room, wire.PeerInfo{})
 	s.ip, s.tr = ip, t
-	if _, err := h.hub.Join(room, s, JoinRequest{Welcome: func([]wire.PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
+	if _, err := h.hub.Join(room, s, hub.JoinRequest{Welcome: func([]wire.PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
 		tb.Fatal(err)
 	}
 	return s

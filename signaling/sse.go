@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -40,8 +41,8 @@ var ssePing = []byte(": ping\n\n")
 type sseConn struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	s       *session // nil for a stream refused before joining, or a front
-	fwd     Tunnel   // a front's tunnel to the session's home server
+	s       *session   // nil for a stream refused before joining, or a front
+	fwd     hub.Tunnel // a front's tunnel to the session's home server
 	metrics *hubMetrics
 	wakeup  chan struct{} // holds a token when frames may be waiting
 
@@ -433,7 +434,7 @@ func answerPost(hub, token string, body []byte) (status int, answer []byte, here
 // the server of the hub that does, if the hub spans servers.
 func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
 	unknown := wire.Error(wire.CodeUnknownSession, "no such session: reconnect")
-	p, ok := h.hub.(Posts)
+	p, ok := h.hub.(hub.Posts)
 	if !ok || !wellFormedToken(token) {
 		return http.StatusNotFound, unknown
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -48,7 +49,7 @@ type front interface {
 // they cross: one client must not be able to flood the link between the
 // servers, which every tunnel and room spanning them shares.
 type frontLink struct {
-	tun  Tunnel
+	tun  hub.Tunnel
 	h    *Handler
 	gate frameGate
 }
@@ -76,7 +77,7 @@ func (f *frontLink) pass(c *wsConn, text bool, data []byte) {
 // resumeRemote carries a resume to the server holding the session, when
 // the hub spans servers and the session is not here.
 func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Request) bool {
-	tunnels, ok := h.hub.(Tunnels)
+	tunnels, ok := h.hub.(hub.Tunnels)
 	n, valid := resumeSeq(lastSeq)
 	id, _, _ := strings.Cut(token, ".")
 	if !ok || !valid || id == "" || len(token) > maxSessionTokenLen {
@@ -168,14 +169,14 @@ func (f *frontEnd) Closed(code int, reason string) {
 }
 
 // acceptTunnel serves, on the home, tunnels fronts open to its sessions.
-func acceptTunnel(hub string) func([]byte, Tunnel) TunnelEnd {
-	return func(request []byte, back Tunnel) TunnelEnd {
+func acceptTunnel(hubName string) func([]byte, hub.Tunnel) hub.TunnelEnd {
+	return func(request []byte, back hub.Tunnel) hub.TunnelEnd {
 		var req tunnelRequest
 		if json.Unmarshal(request, &req) != nil {
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
-		s, gen := sessions.lookup(hub, req.Room, req.Token)
+		s, gen := sessions.lookup(hubName, req.Room, req.Token)
 		if s == nil {
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
@@ -196,7 +197,7 @@ func acceptTunnel(hub string) func([]byte, Tunnel) TunnelEnd {
 // is connected to a front: frames go through the tunnel, sequenced.
 type tunnelTransport struct {
 	s    *session
-	back Tunnel
+	back hub.Tunnel
 
 	mu      sync.Mutex
 	preface [][]byte
@@ -212,8 +213,8 @@ type tunnelTransport struct {
 }
 
 var (
-	_ transport = (*tunnelTransport)(nil)
-	_ TunnelEnd = (*tunnelTransport)(nil)
+	_ transport     = (*tunnelTransport)(nil)
+	_ hub.TunnelEnd = (*tunnelTransport)(nil)
 )
 
 // start sends the welcome, then the frames waiting.

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -114,7 +115,7 @@ func (h *Handler) resume(t peerTransport, room, token, lastSeq string, r *http.R
 // session's token. It reports false when the peer may not join, with
 // s.refusal saying why.
 func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.Request) bool {
-	req := JoinRequest{
+	req := hub.JoinRequest{
 		Info:          info,
 		MaxPeers:      h.MaxPeers,
 		MaxRooms:      h.Limits.MaxRooms,
@@ -125,7 +126,7 @@ func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.
 		req.Replace = h.takeover(q.Get("resume"), roomName)
 	}
 	replaced, err := h.hub.Join(roomName, s, req)
-	for errors.Is(err, ErrDuplicateID) { // practically impossible with 128-bit ids
+	for errors.Is(err, hub.ErrDuplicateID) { // practically impossible with 128-bit ids
 		s.id = newPeerID()
 		replaced, err = h.hub.Join(roomName, s, req)
 	}
@@ -158,9 +159,9 @@ func (h *Handler) takeover(token, room string) string {
 // lastRefusal says why s could not join.
 func (h *Handler) lastRefusal(s *session) refusal {
 	switch err := s.joinErr; {
-	case errors.Is(err, ErrRoomFull):
+	case errors.Is(err, hub.ErrRoomFull):
 		return refusal{wire.CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), wire.CloseRoomFull}
-	case errors.Is(err, ErrHubFull):
+	case errors.Is(err, hub.ErrHubFull):
 		return refusal{wire.CodeUnavailable, "the server holds as many rooms or peers as it may", wire.CloseGoingAway}
 	default:
 		h.logger.Error("joining room", zap.String("room", s.room), zap.Error(err))
@@ -170,7 +171,7 @@ func (h *Handler) lastRefusal(s *session) refusal {
 
 // evict disconnects a peer the hub handed back, with an error frame where
 // the peer can carry one.
-func evict(p Peer, code, msg string, closeCode int) {
+func evict(p hub.Peer, code, msg string, closeCode int) {
 	if s, ok := p.(*session); ok {
 		s.fatal(code, msg, closeCode)
 		return

@@ -33,7 +33,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyfileopt"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 )
 
 // backendName is the module's name in the hubs namespace and the Backend
@@ -89,8 +89,10 @@ type TLS struct {
 	Key  string `json:"key,omitempty"`
 }
 
+// Backend is a signaling.HubBackend: backend_test.go says so, since this
+// package does not import signaling (the Caddy handler, with its WebSocket
+// and token dependencies); it needs only the hub layer below it.
 var (
-	_ signaling.HubBackend  = (*Backend)(nil)
 	_ caddy.Provisioner     = (*Backend)(nil)
 	_ caddy.Validator       = (*Backend)(nil)
 	_ caddyfile.Unmarshaler = (*Backend)(nil)
@@ -185,7 +187,7 @@ func redactURL(s string) string {
 // OpenHub implements signaling.HubBackend. It dials nothing: the hub
 // connects when its first peer joins, so `caddy validate` and configs whose
 // hub is never used leave NATS alone.
-func (b *Backend) OpenHub(name string) (signaling.Hub, error) {
+func (b *Backend) OpenHub(name string) (hub.Hub, error) {
 	b.setDefaults()
 	opts, err := b.authOptions()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -122,3 +123,6 @@ func TestNamesStartWithThePrefix(t *testing.T) {
 		t.Fatalf("%d streams, want the one bucket", jsz.Streams)
 	}
 }
+
+// Backend opens hubs for the signaling handler.
+var _ signaling.HubBackend = (*Backend)(nil)

@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub/hubtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-func joinReq(id string, max int) signaling.JoinRequest {
-	return signaling.JoinRequest{
+func joinReq(id string, max int) hub.JoinRequest {
+	return hub.JoinRequest{
 		MaxPeers: max,
 		Info:     wire.PeerInfo{User: "u-" + id},
 		Welcome: func(m []wire.PeerInfo) []byte {
@@ -71,7 +71,7 @@ func TestRoomCapHoldsAcrossServersUnderARace(t *testing.T) {
 		switch {
 		case err == nil:
 			admitted++
-		case !errors.Is(err, signaling.ErrRoomFull):
+		case !errors.Is(err, hub.ErrRoomFull):
 			t.Fatalf("peer %d: %v", i, err)
 		}
 	}
@@ -268,12 +268,12 @@ func TestStatsCountTheClusterAndThisServer(t *testing.T) {
 	hubtest.Join(t, hs[0], "r1", hubtest.NewPeer("a2"), 6)
 	hubtest.Join(t, hs[1], "r1", hubtest.NewPeer("b1"), 6)
 	hubtest.Join(t, hs[1], "r2", hubtest.NewPeer("b2"), 6)
-	want := signaling.HubStats{Backend: "nats", LocalPeers: 2, Rooms: 2, Peers: 4}
+	want := hub.HubStats{Backend: "nats", LocalPeers: 2, Rooms: 2, Peers: 4}
 	eventually(t, 2*statsTTL+time.Second, "cluster-wide counts", func() bool {
 		return hs[0].Stats() == want
 	})
 	hs[1].Leave("r2", "b2")
-	want = signaling.HubStats{Backend: "nats", LocalPeers: 1, Rooms: 1, Peers: 3}
+	want = hub.HubStats{Backend: "nats", LocalPeers: 1, Rooms: 1, Peers: 3}
 	eventually(t, 2*statsTTL+time.Second, "counts after a room emptied", func() bool {
 		return hs[1].Stats() == want
 	})

@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -59,7 +59,7 @@ type config struct {
 	options     []nats.Option
 }
 
-// Hub is a signaling.Hub whose rooms span every node sharing the NATS
+// Hub is a hub.Hub whose rooms span every node sharing the NATS
 // prefix and hub name.
 type Hub struct {
 	cfg    config
@@ -91,7 +91,7 @@ type Hub struct {
 	seq     atomic.Uint64 // orders local joins
 
 	statsMu sync.Mutex
-	stats   signaling.HubStats
+	stats   hub.HubStats
 	statsAt time.Time
 
 	kick chan struct{} // asks the maintenance loop to reconcile now
@@ -99,7 +99,7 @@ type Hub struct {
 	tunnels tunnelTable
 }
 
-var _ signaling.Hub = (*Hub)(nil)
+var _ hub.Hub = (*Hub)(nil)
 
 func newHub(name string, cfg config, logger *zap.Logger) *Hub {
 	sum := sha256.Sum256([]byte(name))
@@ -142,7 +142,7 @@ func (h *Hub) ensureReady() error {
 	h.startMu.Lock()
 	defer h.startMu.Unlock()
 	if h.isClosed() {
-		return signaling.ErrHubClosed
+		return hub.ErrHubClosed
 	}
 	if h.ready.Load() {
 		return nil
@@ -274,9 +274,9 @@ func opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), opTimeout)
 }
 
-// Stats implements signaling.Hub. Rooms and Peers are cluster-wide, read
+// Stats implements hub.Hub. Rooms and Peers are cluster-wide, read
 // from the bucket at most every statsTTL.
-func (h *Hub) Stats() signaling.HubStats {
+func (h *Hub) Stats() hub.HubStats {
 	local := h.localPeers()
 	h.statsMu.Lock()
 	defer h.statsMu.Unlock()
@@ -349,7 +349,7 @@ func (h *Hub) viewList() []*roomView {
 	return out
 }
 
-// Shutdown implements signaling.Hub: local peers are closed with 1001 and
+// Shutdown implements hub.Hub: local peers are closed with 1001 and
 // removed from their rooms (the others see peer-left), heartbeats stop and
 // the connection drains.
 func (h *Hub) Shutdown() {
@@ -361,7 +361,7 @@ func (h *Hub) Shutdown() {
 	h.closed = true
 	views := h.viewList()
 	h.mu.Unlock()
-	var peers []signaling.Peer
+	var peers []hub.Peer
 	for _, v := range views {
 		v.mu.Lock()
 		for _, l := range v.locals {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub/hubtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -32,7 +32,7 @@ func newStuckPeer(t *testing.T, id string) *stuckPeer {
 // joinStuck joins p (not yet stuck) to room.
 func joinStuck(t *testing.T, h *Hub, room string, p *stuckPeer) {
 	t.Helper()
-	req := signaling.JoinRequest{MaxPeers: 6, Welcome: func([]wire.PeerInfo) []byte {
+	req := hub.JoinRequest{MaxPeers: 6, Welcome: func([]wire.PeerInfo) []byte {
 		return fmt.Appendf(nil, `{"type":"welcome","id":%q}`, p.ID())
 	}}
 	if _, err := h.Join(room, p, req); err != nil {
@@ -129,7 +129,7 @@ func TestAStuckPeersFeedOverflowDisconnectsIt(t *testing.T) {
 	})
 }
 
-var _ signaling.Peer = (*stuckPeer)(nil)
+var _ hub.Peer = (*stuckPeer)(nil)
 
 // leftHere says whether a local peer of h is marked as leaving room.
 func leftHere(h *Hub, room, id string) bool {

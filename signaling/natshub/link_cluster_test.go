@@ -10,8 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub/hubtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -52,7 +52,7 @@ func TestSignalsCrossAKilledNATSNodeExactlyOnceInOrder(t *testing.T) {
 	for i, p := range []*hubtest.Peer{pa, pb} {
 		// A replicated bucket takes joins once its stream has a leader.
 		eventually(t, 30*time.Second, fmt.Sprintf("hub %d admitting a peer", i), func() bool {
-			_, err := hs[i].Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []wire.PeerInfo) []byte {
+			_, err := hs[i].Join("r", p, hub.JoinRequest{MaxPeers: 6, Welcome: func(m []wire.PeerInfo) []byte {
 				b, _ := json.Marshal(map[string]any{"type": "welcome", "id": p.ID(), "peers": m})
 				return b
 			}})

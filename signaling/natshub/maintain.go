@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 )
 
@@ -175,13 +175,13 @@ func (h *Hub) sweepRoom(ctx context.Context, key string) error {
 // counts (at most statsTTL old). Unlike the room cap they are not atomic:
 // joins racing on several servers may overshoot them by the number of
 // racing joins.
-func (h *Hub) checkHubCaps(key string, req signaling.JoinRequest) error {
+func (h *Hub) checkHubCaps(key string, req hub.JoinRequest) error {
 	if req.MaxRooms <= 0 && req.MaxPeersTotal <= 0 {
 		return nil
 	}
 	st := h.Stats()
 	if req.MaxPeersTotal > 0 && req.Replace == "" && st.Peers >= req.MaxPeersTotal {
-		return signaling.ErrHubFull
+		return hub.ErrHubFull
 	}
 	if req.MaxRooms > 0 && st.Rooms >= req.MaxRooms {
 		ctx, cancel := opContext()
@@ -191,7 +191,7 @@ func (h *Hub) checkHubCaps(key string, req signaling.JoinRequest) error {
 			return ErrUnavailable
 		}
 		if len(room.Members) == 0 {
-			return signaling.ErrHubFull
+			return hub.ErrHubFull
 		}
 	}
 	return nil

@@ -2,7 +2,7 @@ package natshub
 
 import "github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 
-// Members implements signaling.Hub: the members this node has told its
+// Members implements hub.Hub: the members this node has told its
 // peers of, which is what a resumed peer's welcome lists.
 func (h *Hub) Members(name, id string) []wire.PeerInfo {
 	v := h.view(h.roomKey(name))

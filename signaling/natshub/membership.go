@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -35,7 +35,7 @@ func (h *Hub) acquire(key, name string) (*roomView, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, signaling.ErrHubClosed
+		return nil, hub.ErrHubClosed
 	}
 	v := h.views[key]
 	if v == nil {
@@ -67,10 +67,10 @@ func (h *Hub) view(key string) *roomView {
 	return h.views[key]
 }
 
-// Join implements signaling.Hub.
-func (h *Hub) Join(name string, p signaling.Peer, req signaling.JoinRequest) (signaling.Peer, error) {
+// Join implements hub.Hub.
+func (h *Hub) Join(name string, p hub.Peer, req hub.JoinRequest) (hub.Peer, error) {
 	if h.isClosed() {
-		return nil, signaling.ErrHubClosed
+		return nil, hub.ErrHubClosed
 	}
 	if err := h.ensureReady(); err != nil {
 		return nil, err
@@ -102,17 +102,17 @@ func (h *Hub) Join(name string, p signaling.Peer, req signaling.JoinRequest) (si
 // joinLocked takes a seat in the bucket, welcomes p and tells the other
 // nodes; the caller holds v.mu. Holding it across the compare-and-set
 // keeps this node's frames for the room from reaching p before its welcome.
-func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req signaling.JoinRequest) (signaling.Peer, events, error) {
+func (h *Hub) joinLocked(ctx context.Context, v *roomView, p hub.Peer, req hub.JoinRequest) (hub.Peer, events, error) {
 	me := member{ID: p.ID(), Node: h.node, User: req.Info.User, Name: req.Info.Name}
 	if v.locals[me.ID] != nil {
-		return nil, events{}, signaling.ErrDuplicateID
+		return nil, events{}, hub.ErrDuplicateID
 	}
 	var gone member
 	res, err := h.update(ctx, v.key, func(st *roomState) (bool, error) {
 		st.Room = v.name
 		gone = member{}
 		if st.index(me.ID) >= 0 {
-			return false, signaling.ErrDuplicateID
+			return false, hub.ErrDuplicateID
 		}
 		seats := len(st.Members)
 		r := -1
@@ -123,7 +123,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 			seats--
 		}
 		if req.MaxPeers > 0 && seats >= req.MaxPeers {
-			return false, signaling.ErrRoomFull
+			return false, hub.ErrRoomFull
 		}
 		if r >= 0 {
 			gone = st.Members[r]
@@ -135,7 +135,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 	if err != nil {
 		return nil, events{}, h.joinError(err)
 	}
-	var replaced signaling.Peer
+	var replaced hub.Peer
 	if gone.ID != "" {
 		replaced = h.unseat(v, gone)
 	}
@@ -164,7 +164,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p signaling.Peer, req
 // ErrUnavailable, which the handler answers `unavailable`.
 func (h *Hub) joinError(err error) error {
 	switch err {
-	case signaling.ErrRoomFull, signaling.ErrDuplicateID, signaling.ErrHubFull:
+	case hub.ErrRoomFull, hub.ErrDuplicateID, hub.ErrHubFull:
 		return err
 	}
 	h.logger.Warn("joining a room through NATS", zap.Error(err))
@@ -174,7 +174,7 @@ func (h *Hub) joinError(err error) error {
 // unseat marks the member whose seat a join took; the caller holds v.mu.
 // A local one is handed back for the caller to disconnect; a remote one is
 // closed by its own node when the snapshot naming it arrives.
-func (h *Hub) unseat(v *roomView, m member) signaling.Peer {
+func (h *Hub) unseat(v *roomView, m member) hub.Peer {
 	if m.Node == h.node {
 		if l := v.locals[m.ID]; l != nil {
 			l.left = true
@@ -231,7 +231,7 @@ func nodesOf(lists ...[]member) []string {
 	return out
 }
 
-// Leave implements signaling.Hub. Leaving twice, or for a peer of another
+// Leave implements hub.Hub. Leaving twice, or for a peer of another
 // node, does nothing.
 func (h *Hub) Leave(name, id string) {
 	v := h.view(h.roomKey(name))

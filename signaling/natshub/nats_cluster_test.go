@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/natstest"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub/hubtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -46,7 +46,7 @@ func TestThreeNodeNATSCluster(t *testing.T) {
 		// which a loaded machine can take a while to elect: until then
 		// joins are refused (unavailable), as they should be.
 		eventually(t, 30*time.Second, fmt.Sprintf("hub %d admitting a peer", i), func() bool {
-			_, err := h.Join("r", p, signaling.JoinRequest{MaxPeers: 6, Welcome: func(m []wire.PeerInfo) []byte {
+			_, err := h.Join("r", p, hub.JoinRequest{MaxPeers: 6, Welcome: func(m []wire.PeerInfo) []byte {
 				b, _ := json.Marshal(map[string]any{"type": "welcome", "id": p.ID(), "peers": m})
 				return b
 			}})

@@ -3,9 +3,8 @@ package natshub
 import (
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/nats-io/nats.go"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
 // Posts: a frame POSTed (the SSE transport) to a server that does not hold
@@ -17,18 +16,18 @@ import (
 // postWait bounds the wait for the server holding a session to answer.
 const postWait = 2 * time.Second
 
-var _ signaling.Posts = (*Hub)(nil)
+var _ hub.Posts = (*Hub)(nil)
 
 func (h *Hub) postSubject() string { return h.cfg.prefix + ".post." + h.keyPfx }
 
-// AcceptPosts implements signaling.Posts.
+// AcceptPosts implements hub.Posts.
 func (h *Hub) AcceptPosts(answer func([]byte) ([]byte, bool)) {
 	h.tunnels.mu.Lock()
 	defer h.tunnels.mu.Unlock()
 	h.tunnels.answerPost = answer
 }
 
-// ForwardPost implements signaling.Posts.
+// ForwardPost implements hub.Posts.
 func (h *Hub) ForwardPost(post []byte) ([]byte, error) {
 	if !h.ready.Load() || !h.nodes.isConnected() {
 		return nil, ErrUnavailable

@@ -8,23 +8,23 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-// Deliver implements signaling.Hub. Frames for peers of another node go
+// Deliver implements hub.Hub. Frames for peers of another node go
 // on that node's subject, from this node's one connection, in order.
 func (h *Hub) Deliver(name, from, to string, frame []byte) error {
 	v := h.view(h.roomKey(name))
 	if v == nil {
-		return signaling.ErrNotMember
+		return hub.ErrNotMember
 	}
 	v.mu.Lock()
 	sender := v.locals[from]
 	if sender == nil || sender.left {
 		v.mu.Unlock()
-		return signaling.ErrNotMember
+		return hub.ErrNotMember
 	}
 	locals, nodes, err := h.route(v, from, to)
 	if err != nil {
@@ -77,7 +77,7 @@ func (h *Hub) route(v *roomView, from, to string) ([]*local, []string, error) {
 			return []*local{l}, nil, nil
 		}
 	}
-	return nil, nil, signaling.ErrUnknownPeer
+	return nil, nil, hub.ErrUnknownPeer
 }
 
 // onNodeMsg handles what other nodes send this one, one message at a time

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -142,7 +142,7 @@ const (
 // peer's queue (Send), which paces them to its reading, and the
 // dispatcher waits for no peer.
 type local struct {
-	peer     signaling.Peer
+	peer     hub.Peer
 	info     member
 	seq      uint64
 	left     bool // no longer a member; guarded by roomView.mu
@@ -151,7 +151,7 @@ type local struct {
 	feed     inbox
 }
 
-func newLocal(p signaling.Peer, info member, seq uint64) *local {
+func newLocal(p hub.Peer, info member, seq uint64) *local {
 	return &local{peer: p, info: info, seq: seq, feed: inbox{maxJobs: maxFeed, maxBytes: maxFeedBytes}}
 }
 
@@ -334,7 +334,7 @@ func dispatch(ev events) {
 	}
 }
 
-func sendAll(p signaling.Peer, frames [][]byte) {
+func sendAll(p hub.Peer, frames [][]byte) {
 	for _, f := range frames {
 		p.Send(f)
 	}

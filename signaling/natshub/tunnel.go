@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -54,12 +54,12 @@ const (
 	maxTunnelInboxBytes = 4 << 20
 )
 
-var _ signaling.Tunnels = (*Hub)(nil)
+var _ hub.Tunnels = (*Hub)(nil)
 
 // tunnelTable holds this node's ends of tunnels, by far node and id.
 type tunnelTable struct {
 	mu         sync.Mutex
-	accept     func([]byte, signaling.Tunnel) signaling.TunnelEnd
+	accept     func([]byte, hub.Tunnel) hub.TunnelEnd
 	answerPost func([]byte) ([]byte, bool)
 	ends       map[string]*tunnelEnd
 }
@@ -73,13 +73,13 @@ type tunnelEnd struct {
 	in   inbox
 
 	mu    sync.Mutex
-	recv  signaling.TunnelEnd
+	recv  hub.TunnelEnd
 	done  bool
 	heard time.Time // when the far end last sent anything
 	sent  time.Time // when this end last sent the far end anything
 }
 
-func newTunnelEnd(h *Hub, node, id string, recv signaling.TunnelEnd) *tunnelEnd {
+func newTunnelEnd(h *Hub, node, id string, recv hub.TunnelEnd) *tunnelEnd {
 	now := time.Now()
 	return &tunnelEnd{
 		h: h, node: node, id: id,
@@ -90,15 +90,15 @@ func newTunnelEnd(h *Hub, node, id string, recv signaling.TunnelEnd) *tunnelEnd 
 
 func tunnelKey(node, id string) string { return node + "/" + id }
 
-// AcceptTunnels implements signaling.Tunnels.
-func (h *Hub) AcceptTunnels(accept func([]byte, signaling.Tunnel) signaling.TunnelEnd) {
+// AcceptTunnels implements hub.Tunnels.
+func (h *Hub) AcceptTunnels(accept func([]byte, hub.Tunnel) hub.TunnelEnd) {
 	h.tunnels.mu.Lock()
 	defer h.tunnels.mu.Unlock()
 	h.tunnels.accept = accept
 }
 
-// OpenTunnel implements signaling.Tunnels.
-func (h *Hub) OpenTunnel(room, id string, request []byte, front signaling.TunnelEnd) (signaling.Tunnel, error) {
+// OpenTunnel implements hub.Tunnels.
+func (h *Hub) OpenTunnel(room, id string, request []byte, front hub.TunnelEnd) (hub.Tunnel, error) {
 	if !h.ready.Load() || !h.nodes.isConnected() {
 		return nil, ErrUnavailable
 	}
@@ -110,7 +110,7 @@ func (h *Hub) OpenTunnel(room, id string, request []byte, front signaling.Tunnel
 	}
 	i := st.index(id)
 	if i < 0 || st.Members[i].Node == h.node || h.nodes.dead(st.Members[i].Node) {
-		return nil, signaling.ErrUnknownPeer
+		return nil, hub.ErrUnknownPeer
 	}
 	e := newTunnelEnd(h, st.Members[i].Node, randomID(), front)
 	h.tunnels.add(e)
@@ -175,7 +175,7 @@ func closeMsg(h *Hub, node, id string, code int, reason string) *nats.Msg {
 	return m
 }
 
-// Send implements signaling.Tunnel. A frame the link refuses (the far
+// Send implements hub.Tunnel. A frame the link refuses (the far
 // server is unreachable, or too much waits for it) fails the tunnel: its
 // client resumes again.
 func (e *tunnelEnd) Send(frame []byte) {
@@ -195,7 +195,7 @@ func (e *tunnelEnd) send(m *nats.Msg) bool {
 	return true
 }
 
-// Close implements signaling.Tunnel.
+// Close implements hub.Tunnel.
 func (e *tunnelEnd) Close(code int, reason string) {
 	if e.finish() {
 		e.tellFar(code, reason)
@@ -245,7 +245,7 @@ func (e *tunnelEnd) isDone() bool {
 	return e.done
 }
 
-func (e *tunnelEnd) receiver() signaling.TunnelEnd {
+func (e *tunnelEnd) receiver() hub.TunnelEnd {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.recv

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/hubtest"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub/hubtest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -67,7 +67,7 @@ func (e *testEnd) closedWith(t *testing.T) int {
 // which holds peer "p" of room "r".
 type tunnelCase struct {
 	hs          []*Hub
-	tun, back   signaling.Tunnel
+	tun, back   hub.Tunnel
 	front, home *testEnd
 }
 
@@ -77,8 +77,8 @@ func openTunnel(t *testing.T, home *testEnd) *tunnelCase {
 	c := &tunnelCase{hs: newHubs(t, srv.URL(), 2), front: &testEnd{}, home: home}
 	hubtest.Join(t, c.hs[1], "r", hubtest.NewPeer("p"), 6)
 	hubtest.Join(t, c.hs[0], "r", hubtest.NewPeer("q"), 6)
-	backs := make(chan signaling.Tunnel, 1)
-	c.hs[1].AcceptTunnels(func(req []byte, back signaling.Tunnel) signaling.TunnelEnd {
+	backs := make(chan hub.Tunnel, 1)
+	c.hs[1].AcceptTunnels(func(req []byte, back hub.Tunnel) hub.TunnelEnd {
 		if string(req) != "resume p" {
 			t.Errorf("request %q", req)
 		}

@@ -1,4 +1,4 @@
-package signaling
+package hub
 
 import (
 	"slices"
@@ -242,7 +242,7 @@ func (h *MemoryHub) Members(name, id string) []wire.PeerInfo {
 func (h *MemoryHub) Stats() HubStats {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return HubStats{Backend: memoryBackendName, LocalPeers: h.peers, Rooms: len(h.rooms), Peers: h.peers}
+	return HubStats{Backend: MemoryName, LocalPeers: h.peers, Rooms: len(h.rooms), Peers: h.peers}
 }
 
 // Shutdown implements Hub.
@@ -263,3 +263,7 @@ func (h *MemoryHub) Shutdown() {
 		p.Close(wire.CloseGoingAway, "server shutting down")
 	}
 }
+
+// MemoryName is the memory hub's backend name: in its Stats, and as the
+// name of the Caddy module that opens it.
+const MemoryName = "memory"

@@ -1,4 +1,4 @@
-// Package hubtest is the conformance suite every signaling.Hub
+// Package hubtest is the conformance suite every hub.Hub
 // implementation runs: membership events, welcome order, directed and
 // broadcast delivery, order between two peers, the room cap, takeover,
 // duplicate leave, nothing relayed after peer-left, and shutdown. A
@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -25,13 +25,13 @@ var Wait = 10 * time.Second
 // in-process implementation, two nodes of one cluster for a clustered one.
 // Hubs with an optional Shutdown() method are shut down by the suite's
 // shutdown case only; the factory cleans up otherwise.
-type Pair func(t *testing.T) (a, b signaling.Hub)
+type Pair func(t *testing.T) (a, b hub.Hub)
 
 // Run runs every case.
 func Run(t *testing.T, pair Pair) {
 	cases := []struct {
 		name string
-		run  func(*testing.T, signaling.Hub, signaling.Hub)
+		run  func(*testing.T, hub.Hub, hub.Hub)
 	}{
 		{"membership", membership},
 		{"welcome lists members in join order", welcomeOrder},
@@ -65,10 +65,10 @@ type Peer struct {
 // NewPeer returns a peer with the given id.
 func NewPeer(id string) *Peer { return &Peer{id: id, frames: make(chan []byte, 4096)} }
 
-// ID implements signaling.Peer.
+// ID implements hub.Peer.
 func (p *Peer) ID() string { return p.id }
 
-// Send implements signaling.Peer.
+// Send implements hub.Peer.
 func (p *Peer) Send(f []byte) bool {
 	select {
 	case p.frames <- slices.Clone(f):
@@ -78,10 +78,10 @@ func (p *Peer) Send(f []byte) bool {
 	}
 }
 
-// TrySend implements signaling.Peer; the peer never waits.
+// TrySend implements hub.Peer; the peer never waits.
 func (p *Peer) TrySend(f []byte) bool { return p.Send(f) }
 
-// Close implements signaling.Peer.
+// Close implements hub.Peer.
 func (p *Peer) Close(code int, _ string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -164,15 +164,15 @@ func welcome(id string) func([]wire.PeerInfo) []byte {
 }
 
 // Join joins p to room with a cap of max.
-func Join(t *testing.T, h signaling.Hub, room string, p *Peer, max int) {
+func Join(t *testing.T, h hub.Hub, room string, p *Peer, max int) {
 	t.Helper()
-	if _, err := h.Join(room, p, signaling.JoinRequest{MaxPeers: max, Info: wire.PeerInfo{User: "u-" + p.id}, Welcome: welcome(p.id)}); err != nil {
+	if _, err := h.Join(room, p, hub.JoinRequest{MaxPeers: max, Info: wire.PeerInfo{User: "u-" + p.id}, Welcome: welcome(p.id)}); err != nil {
 		t.Fatalf("%s joining %s: %v", p.id, room, err)
 	}
 	p.Expect(t, "welcome", p.id)
 }
 
-func membership(t *testing.T, a, b signaling.Hub) {
+func membership(t *testing.T, a, b hub.Hub) {
 	p1, p2 := NewPeer("p1"), NewPeer("p2")
 	Join(t, a, "r", p1, 6)
 	Join(t, b, "r", p2, 6)
@@ -184,15 +184,15 @@ func membership(t *testing.T, a, b signaling.Hub) {
 	a.Leave("r", "p1")
 }
 
-func welcomeOrder(t *testing.T, a, b signaling.Hub) {
+func welcomeOrder(t *testing.T, a, b hub.Hub) {
 	var ps []*Peer
 	for i := range 4 {
 		p := NewPeer(fmt.Sprint("w", i))
-		Join(t, []signaling.Hub{a, b}[i%2], "r", p, 6)
+		Join(t, []hub.Hub{a, b}[i%2], "r", p, 6)
 		ps = append(ps, p)
 	}
 	last := NewPeer("last")
-	if _, err := a.Join("r", last, signaling.JoinRequest{MaxPeers: 6, Welcome: welcome("last")}); err != nil {
+	if _, err := a.Join("r", last, hub.JoinRequest{MaxPeers: 6, Welcome: welcome("last")}); err != nil {
 		t.Fatal(err)
 	}
 	w := last.Expect(t, "welcome", "last")
@@ -208,7 +208,7 @@ func welcomeOrder(t *testing.T, a, b signaling.Hub) {
 	}
 }
 
-func delivery(t *testing.T, a, b signaling.Hub) {
+func delivery(t *testing.T, a, b hub.Hub) {
 	p1, p2, p3 := NewPeer("d1"), NewPeer("d2"), NewPeer("d3")
 	Join(t, a, "r", p1, 6)
 	Join(t, b, "r", p2, 6)
@@ -229,7 +229,7 @@ func delivery(t *testing.T, a, b signaling.Hub) {
 	p3.Quiet(t) // nor does anyone a directed signal was not for
 }
 
-func order(t *testing.T, a, b signaling.Hub) {
+func order(t *testing.T, a, b hub.Hub) {
 	p1, p2 := NewPeer("o1"), NewPeer("o2")
 	Join(t, a, "r", p1, 6)
 	Join(t, b, "r", p2, 6)
@@ -247,26 +247,26 @@ func order(t *testing.T, a, b signaling.Hub) {
 	}
 }
 
-func roomCap(t *testing.T, a, b signaling.Hub) {
+func roomCap(t *testing.T, a, b hub.Hub) {
 	Join(t, a, "r", NewPeer("c1"), 2)
 	Join(t, b, "r", NewPeer("c2"), 2)
-	if _, err := a.Join("r", NewPeer("c3"), signaling.JoinRequest{MaxPeers: 2, Welcome: welcome("c3")}); err != signaling.ErrRoomFull {
+	if _, err := a.Join("r", NewPeer("c3"), hub.JoinRequest{MaxPeers: 2, Welcome: welcome("c3")}); err != hub.ErrRoomFull {
 		t.Fatalf("third peer: %v, want ErrRoomFull", err)
 	}
-	if _, err := b.Join("r", NewPeer("c4"), signaling.JoinRequest{MaxPeers: 2, Welcome: welcome("c4")}); err != signaling.ErrRoomFull {
+	if _, err := b.Join("r", NewPeer("c4"), hub.JoinRequest{MaxPeers: 2, Welcome: welcome("c4")}); err != hub.ErrRoomFull {
 		t.Fatalf("third peer on the other hub: %v, want ErrRoomFull", err)
 	}
 	b.Leave("r", "c2")
 	Join(t, a, "r", NewPeer("c5"), 2)
 }
 
-func takeover(t *testing.T, a, b signaling.Hub) {
+func takeover(t *testing.T, a, b hub.Hub) {
 	p1, old := NewPeer("t1"), NewPeer("t2")
 	Join(t, a, "r", p1, 2)
 	Join(t, b, "r", old, 2)
 	p1.Expect(t, "peer-joined", "t2")
 	next := NewPeer("t3")
-	replaced, err := a.Join("r", next, signaling.JoinRequest{MaxPeers: 2, Replace: "t2", Welcome: welcome("t3")})
+	replaced, err := a.Join("r", next, hub.JoinRequest{MaxPeers: 2, Replace: "t2", Welcome: welcome("t3")})
 	if err != nil {
 		t.Fatalf("taking over a full room's seat: %v", err)
 	}
@@ -278,7 +278,7 @@ func takeover(t *testing.T, a, b signaling.Hub) {
 	p1.Expect(t, "peer-joined", "t3")
 }
 
-func duplicateLeave(t *testing.T, a, b signaling.Hub) {
+func duplicateLeave(t *testing.T, a, b hub.Hub) {
 	p1, p2 := NewPeer("l1"), NewPeer("l2")
 	Join(t, a, "r", p1, 6)
 	Join(t, b, "r", p2, 6)
@@ -290,23 +290,23 @@ func duplicateLeave(t *testing.T, a, b signaling.Hub) {
 	p1.Quiet(t)
 }
 
-func unknowns(t *testing.T, a, b signaling.Hub) {
+func unknowns(t *testing.T, a, b hub.Hub) {
 	p1, p2 := NewPeer("u1"), NewPeer("u2")
 	Join(t, a, "r", p1, 6)
 	Join(t, b, "r", p2, 6)
 	p1.Expect(t, "peer-joined", "u2")
-	if err := a.Deliver("r", "u1", "nobody", []byte(`{}`)); err != signaling.ErrUnknownPeer {
+	if err := a.Deliver("r", "u1", "nobody", []byte(`{}`)); err != hub.ErrUnknownPeer {
 		t.Fatalf("to an unknown peer: %v, want ErrUnknownPeer", err)
 	}
 	b.Leave("r", "u2")
 	p1.Expect(t, "peer-left", "u2")
-	if err := b.Deliver("r", "u2", "u1", []byte(`{"type":"signal","from":"u2","data":0}`)); err != signaling.ErrNotMember {
+	if err := b.Deliver("r", "u2", "u1", []byte(`{"type":"signal","from":"u2","data":0}`)); err != hub.ErrNotMember {
 		t.Fatalf("from a departed peer: %v, want ErrNotMember", err)
 	}
 	p1.Quiet(t)
 }
 
-func shutdown(t *testing.T, h signaling.Hub) {
+func shutdown(t *testing.T, h hub.Hub) {
 	s, ok := h.(interface{ Shutdown() })
 	if !ok {
 		t.Skip("the hub has no Shutdown")
@@ -317,7 +317,7 @@ func shutdown(t *testing.T, h signaling.Hub) {
 	if code := p.ClosedWith(); code != wire.CloseGoingAway {
 		t.Fatalf("close code %d after shutdown, want %d", code, wire.CloseGoingAway)
 	}
-	if _, err := h.Join("r", NewPeer("s2"), signaling.JoinRequest{MaxPeers: 6, Welcome: welcome("s2")}); err != signaling.ErrHubClosed {
+	if _, err := h.Join("r", NewPeer("s2"), hub.JoinRequest{MaxPeers: 6, Welcome: welcome("s2")}); err != hub.ErrHubClosed {
 		t.Fatalf("join after shutdown: %v, want ErrHubClosed", err)
 	}
 }
