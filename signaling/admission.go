@@ -26,7 +26,7 @@ type peerTransport interface {
 // against connections_per_ip, or answers 429 when the client's address has
 // as many as it may.
 func (h *Handler) acquireConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
-	release, ok = connsPerIP.acquire(h.Hub+"\x00"+clientIP(r), h.Limits.ConnectionsPerIP)
+	release, ok = h.state.conns.acquire(clientIP(r), h.Limits.ConnectionsPerIP)
 	if !ok {
 		h.metrics.refused(tooManyConnections)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -61,7 +61,7 @@ func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 		}
 		t.say(wire.Error(wire.CodeResumeFailed, "the session cannot be resumed: joining afresh"))
 	}
-	s := newSession(h, roomName, info)
+	s := newSession(h.sessCfg, roomName, info)
 	s.ip = clientIP(r)
 	t.attach(s)
 	s.tr = t

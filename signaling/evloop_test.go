@@ -20,7 +20,7 @@ func loopHolds(h *Handler) (n int) {
 	for _, l := range loops() {
 		l.mu.Lock()
 		for _, lc := range l.conns {
-			if s := lc.r.c.s; s != nil && s.h == h {
+			if s := lc.r.c.s; s != nil && s.cfg == h.sessCfg {
 				n++
 			}
 		}
@@ -134,6 +134,7 @@ func TestAHeldUpRunnerHoldsUpNoOtherPeer(t *testing.T) {
 	t.Cleanup(func() { useLoops(all) })
 	srv, h := newBenchServer(t)
 	h.MaxMessageSize = 128 << 10
+	reconfigured(h)
 	filler, slow, _ := joinRoomPair(t, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
 	a, c, frame := joinRoomPair(t, srv, "other", websocket.DefaultDialer)
 	fillerFrames := make(chan []byte, 64)
@@ -245,6 +246,7 @@ func BenchmarkHeldRunnerHandover(b *testing.B) {
 	b.Cleanup(func() { useLoops(all) })
 	srv, h := newBenchServer(b)
 	h.MaxMessageSize = 128 << 10
+	reconfigured(h)
 	filler, slow, _ := joinRoomPair(b, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
 	if os.Getenv("HELD") == "0" {
 		go drain(slow)

@@ -82,6 +82,8 @@ type Handler struct {
 	ResumeWindow *caddy.Duration `json:"resume_window,omitempty"`
 
 	hub      hub.Hub
+	state    *hubState      // what this process keeps for the hub
+	sessCfg  *sessionConfig // shared by the handler's sessions
 	released bool
 	origins  originPolicy
 	tokens   *TokenVerifier
@@ -164,22 +166,49 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.upgrader = newUpgrader()
+	return h.openHub(ctx)
+}
+
+// openHub takes the handler's hub from the pool, opening it with its
+// backend on first use, and has it hand this server's sessions the
+// tunnels and posts other servers send them. It runs last in Provision:
+// the sessions' config is built from the options as provisioned.
+func (h *Handler) openHub(ctx caddy.Context) error {
 	backendName, backend, err := h.loadBackend(ctx)
 	if err != nil {
 		return err
 	}
-	opened, err := loadHub(ctx, h.Hub, backendName, backend)
+	opened, state, err := loadHub(ctx, h.Hub, backendName, backend)
 	if err != nil {
 		return fmt.Errorf("loading signaling hub %q: %w", h.Hub, err)
 	}
-	h.hub = opened
+	h.useHub(opened, state)
 	if t, ok := opened.(hub.Tunnels); ok {
-		t.AcceptTunnels(acceptTunnel(h.Hub))
+		t.AcceptTunnels(acceptTunnel(&state.sessions))
 	}
 	if p, ok := opened.(hub.Posts); ok {
-		p.AcceptPosts(acceptPost(h.Hub))
+		p.AcceptPosts(acceptPost(&state.sessions))
 	}
 	return nil
+}
+
+// useHub makes opened, whose state this process keeps in state, the hub
+// the handler serves, and builds the config its sessions share from the
+// options as provisioned.
+func (h *Handler) useHub(opened hub.Hub, state *hubState) {
+	h.hub, h.state = opened, state
+	h.sessCfg = &sessionConfig{
+		hubName:        h.Hub,
+		hub:            opened,
+		logger:         h.logger,
+		metrics:        h.metrics,
+		limits:         h.Limits,
+		maxMessageSize: h.MaxMessageSize,
+		resumeWindow:   h.resumeWindow(),
+		sessions:       &state.sessions,
+		away:           &state.away,
+		resumedWelcome: h.resumedWelcome,
+	}
 }
 
 // loadBackend loads the backend guest module, memory when none is set.

@@ -121,20 +121,11 @@ func (g *frameGate) admit(size int, maxSize int64, l Limits, m *hubMetrics) verd
 	return verdict{}
 }
 
-// ipConns counts open connections per hub and client IP.
+// ipConns counts what client IPs hold of one hub (see hubState).
 type ipConns struct {
 	mu    sync.Mutex
-	count map[string]int
+	count map[string]int // made on first use
 }
-
-// connsPerIP counts connections and event streams; awayPerIP sessions
-// away (their connection lost, resumable), which hold a room seat each and
-// are capped at the same number, so that an address cannot pile up seats
-// by dropping its connections.
-var (
-	connsPerIP = &ipConns{count: make(map[string]int)}
-	awayPerIP  = &ipConns{count: make(map[string]int)}
-)
 
 // acquire takes a slot for key unless max are taken; release gives it back.
 func (c *ipConns) acquire(key string, max int) (release func(), ok bool) {
@@ -142,6 +133,9 @@ func (c *ipConns) acquire(key string, max int) (release func(), ok bool) {
 	defer c.mu.Unlock()
 	if c.count[key] >= max {
 		return nil, false
+	}
+	if c.count == nil {
+		c.count = make(map[string]int)
 	}
 	c.count[key]++
 	return sync.OnceFunc(func() {

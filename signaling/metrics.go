@@ -13,7 +13,9 @@ import (
 // Metrics on Caddy's /metrics, under caddy_webrtc_signaling_*. The
 // collectors are made once per process and registered in every config's
 // registry (the way Caddy's own handlers do it), so counters keep counting
-// across reloads.
+// across reloads. They stay process-wide rather than per hub: each config's
+// registry takes a collector once, labelled by hub, and a collector per hub
+// entry would register again, under the same names, with every hub.
 var signalingMetrics = struct {
 	once sync.Once
 	joins, leaves, slow, rateLimited, bytesIn, bytesOut,
@@ -87,9 +89,12 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(st.Peers), name)
 		ch <- prometheus.MustNewConstMetric(c.localPeers, prometheus.GaugeValue, float64(st.LocalPeers), name)
 	}
-	for name, n := range sessions.away() {
-		ch <- prometheus.MustNewConstMetric(c.away, prometheus.GaugeValue, float64(n), name)
-	}
+	// Only hubs with sessions away have the gauge, as they always had.
+	rangeHubs(func(name string, ph pooledHub) {
+		if n := ph.state.sessions.away(); n > 0 {
+			ch <- prometheus.MustNewConstMetric(c.away, prometheus.GaugeValue, float64(n), name)
+		}
+	})
 }
 
 // frameTypes are the label values of frames_in/frames_out; anything else

@@ -55,6 +55,7 @@ func pathServer(t *testing.T, withLoops, useTLS bool, ping time.Duration) (url s
 	h.PingInterval = caddy.Duration(ping)
 	window := caddy.Duration(time.Minute)
 	h.ResumeWindow = &window
+	reconfigured(h)
 	scheme, d := "ws", *websocket.DefaultDialer
 	if useTLS {
 		scheme = "wss"

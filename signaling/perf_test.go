@@ -52,10 +52,10 @@ func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*htt
 		Hub:            "bench",
 		// Benchmarks relay far beyond a person's frame rate.
 		Limits:  Limits{FramesPerSecond: 1e9, Burst: 1e9, ConnectionsPerIP: 1 << 30}.withDefaults(),
-		hub:     hub.NewMemoryHub(),
 		metrics: newHubMetrics("bench"),
 		logger:  zap.NewNop(),
 	}
+	h.useHub(hub.NewMemoryHub(), newHubState(h.Hub))
 	h.origins, _ = parseOrigins([]string{"*"})
 	h.upgrader = newUpgrader()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -73,6 +73,10 @@ func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*htt
 	})
 	return srv, h
 }
+
+// reconfigured rebuilds the config h's sessions share, for a test that
+// changed h's options after newBenchServer (Provision builds it once).
+func reconfigured(h *Handler) { h.useHub(h.hub, h.state) }
 
 // BenchmarkIdlePeers opens PERF_PEERS idle peers (5 to a room) from a child
 // process, so that only the server's memory is counted, and reports what

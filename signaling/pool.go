@@ -15,10 +15,30 @@ import (
 var hubs = caddy.NewUsagePool()
 
 // pooledHub lets the usage pool shut a hub down, and remembers which
-// backend opened it.
+// backend opened it and what this process keeps for it besides its rooms.
 type pooledHub struct {
 	hub.Hub
 	backend string
+	state   *hubState
+}
+
+// hubState is what this process keeps per hub besides its rooms: its
+// clients' connections and away sessions per address, and its sessions by
+// id. It lives in the hub's pool entry, so a reload, which hands the new
+// handlers the same entry, keeps the counts and the resumable sessions.
+// Handlers and sessions hold it directly, so connections still open when a
+// hub is shut down give their places back to the state they took them in.
+type hubState struct {
+	// conns counts connections and event streams; away counts sessions
+	// away (their connection lost, resumable), which hold a room seat each
+	// and are capped at the same number, so that an address cannot pile up
+	// seats by dropping its connections. Both are per client IP.
+	conns, away ipConns
+	sessions    sessionRegistry
+}
+
+func newHubState(name string) *hubState {
+	return &hubState{sessions: sessionRegistry{hub: name, m: make(map[string]*session)}}
 }
 
 // Destruct implements caddy.Destructor.
@@ -29,28 +49,29 @@ func (h pooledHub) Destruct() error {
 
 func hubKey(name string) string { return "webrtc_signaling.hub." + name }
 
-// loadHub returns the hub with the given name, opening it with backend on
-// first use. Every successful call must be paired with releaseHub.
-func loadHub(ctx caddy.Context, name, backendName string, backend HubBackend) (hub.Hub, error) {
+// loadHub returns the hub with the given name and its state, opening it
+// with backend on first use. Every successful call must be paired with
+// releaseHub.
+func loadHub(ctx caddy.Context, name, backendName string, backend HubBackend) (hub.Hub, *hubState, error) {
 	if err := claimBackend(ctx, name, backendName); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	v, _, err := hubs.LoadOrNew(hubKey(name), func() (caddy.Destructor, error) {
 		h, err := backend.OpenHub(name)
 		if err != nil {
 			return nil, err
 		}
-		return pooledHub{Hub: h, backend: backendName}, nil
+		return pooledHub{Hub: h, backend: backendName, state: newHubState(name)}, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ph := v.(pooledHub)
 	if ph.backend != backendName {
 		_, _ = hubs.Delete(hubKey(name))
-		return nil, fmt.Errorf("hub %q is open with backend %s, so it cannot use backend %s until no loaded config uses it; give the hub another name to switch backends", name, ph.backend, backendName)
+		return nil, nil, fmt.Errorf("hub %q is open with backend %s, so it cannot use backend %s until no loaded config uses it; give the hub another name to switch backends", name, ph.backend, backendName)
 	}
-	return ph.Hub, nil
+	return ph.Hub, ph.state, nil
 }
 
 func releaseHub(name string) error {
@@ -93,12 +114,18 @@ func claimBackend(ctx caddy.Context, hub, backend string) error {
 // for tests that check nothing is left behind.
 func LiveHubs() map[string]hub.HubStats {
 	out := make(map[string]hub.HubStats)
-	hubs.Range(func(key, value any) bool {
-		ph := value.(pooledHub)
+	rangeHubs(func(name string, ph pooledHub) {
 		st := ph.Stats()
 		st.Backend = ph.backend
-		out[key.(string)[len(hubKey("")):]] = st
-		return true
+		out[name] = st
 	})
 	return out
+}
+
+// rangeHubs calls f with every live hub and its name.
+func rangeHubs(f func(name string, ph pooledHub)) {
+	hubs.Range(func(key, value any) bool {
+		f(key.(string)[len(hubKey("")):], value.(pooledHub))
+		return true
+	})
 }

@@ -151,6 +151,7 @@ func TestAcksOnPeerFramesSpareAckPings(t *testing.T) {
 		srv, h := newBenchServer(t)
 		window := caddy.Duration(30 * time.Second)
 		h.ResumeWindow = &window // frames are kept, and acknowledged
+		reconfigured(h)
 		a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
 		go drain(a)
 		pings := countPings(c)

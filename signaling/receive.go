@@ -13,7 +13,7 @@ import (
 // handle acts on one frame within the size and rate limits; the caller
 // holds s.inMu. Problems are reported to the sender only.
 func (s *session) handle(data []byte, text bool) verdict {
-	m := s.h.metrics
+	m := s.cfg.metrics
 	if !text {
 		m.frameIn("invalid", len(data))
 		return binaryRefused
@@ -44,8 +44,8 @@ func (s *session) handle(data []byte, text bool) verdict {
 			return verdict{wire.CodeBadMessage, `broadcast needs "data"`, 0}
 		}
 		frame := relayFrame(wire.TypeBroadcast, s.id, in.Data)
-		if err := s.h.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, hub.ErrNotMember) {
-			s.h.logger.Warn("delivering broadcast", zap.Error(err))
+		if err := s.cfg.hub.Deliver(s.room, s.id, "", frame); err != nil && !errors.Is(err, hub.ErrNotMember) {
+			s.cfg.logger.Warn("delivering broadcast", zap.Error(err))
 			return verdict{wire.CodeUndeliverable, "the broadcast could not be passed on to every server", 0}
 		}
 	case wire.TypePing:
@@ -72,13 +72,13 @@ func (s *session) relay(in wire.Inbound) verdict {
 		return verdict{wire.CodeBadMessage, `signal needs "data"`, 0}
 	}
 	frame := relayFrame(wire.TypeSignal, s.id, in.Data)
-	err := s.h.hub.Deliver(s.room, s.id, in.To, frame)
+	err := s.cfg.hub.Deliver(s.room, s.id, in.To, frame)
 	switch {
 	case err == nil, errors.Is(err, hub.ErrNotMember): // a peer on its way out
 	case errors.Is(err, hub.ErrUnknownPeer):
 		return verdict{wire.CodeUnknownPeer, "no peer " + quote(in.To) + " in this room", 0}
 	default:
-		s.h.logger.Warn("delivering signal", zap.Error(err))
+		s.cfg.logger.Warn("delivering signal", zap.Error(err))
 		return verdict{wire.CodeUndeliverable, "the signal could not be passed on to " + quote(in.To), 0}
 	}
 	return verdict{}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Session tokens let a reconnecting client prove it is the session that
@@ -82,64 +83,64 @@ func sessionMAC(hub, room, id string, gen uint64) []byte {
 	return m.Sum(nil)[:sessionMACLen]
 }
 
-// sessions finds this process's live sessions by hub and peer id (ids are
-// 128 random bits), for resumes and for frames posted by the SSE transport.
-var sessions = sessionRegistry{m: make(map[string]map[string]*session)}
-
-// sessionRegistry holds sessions by hub, then id: keyed by the id the
-// session already holds, it allocates no key per peer.
+// sessionRegistry finds one hub's live sessions in this process by peer
+// id (ids are 128 random bits), for resumes and for frames posted by the
+// SSE transport. Keyed by the id the session already holds, it allocates
+// no key per peer.
 type sessionRegistry struct {
-	mu sync.Mutex
-	m  map[string]map[string]*session
+	hub string // the hub's name, which its tokens are bound to
+	mu  sync.Mutex
+	m   map[string]*session
 }
+
+// liveSessions counts the sessions of every hub's registry. It is the
+// process's, not a hub's: a hub shut down leaves the pool at once, while
+// its sessions are still on their way out, and LiveSessions counts them
+// until they are gone.
+var liveSessions atomic.Int64
 
 func (r *sessionRegistry) add(s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	hub := r.m[s.h.Hub]
-	if hub == nil {
-		hub = make(map[string]*session)
-		r.m[s.h.Hub] = hub
+	if _, taken := r.m[s.id]; !taken {
+		liveSessions.Add(1)
 	}
-	hub[s.id] = s
+	r.m[s.id] = s
 }
 
 func (r *sessionRegistry) remove(s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	hub := r.m[s.h.Hub]
-	if hub[s.id] == s {
-		delete(hub, s.id)
-	}
-	if len(hub) == 0 {
-		delete(r.m, s.h.Hub)
+	if r.m[s.id] == s {
+		delete(r.m, s.id)
+		liveSessions.Add(-1)
 	}
 }
 
-// lookup returns the session of hub a token names, if the token is genuine
-// and, when room is not empty, was issued for that room; and the token's
+// lookup returns the session a token names, if the token is genuine and,
+// when room is not empty, was issued for that room; and the token's
 // generation.
-func (r *sessionRegistry) lookup(hub, room, token string) (*session, uint64) {
+func (r *sessionRegistry) lookup(room, token string) (*session, uint64) {
 	id, _, found := strings.Cut(token, ".")
 	if !found {
 		return nil, 0
 	}
 	r.mu.Lock()
-	s := r.m[hub][id]
+	s := r.m[id]
 	r.mu.Unlock()
 	if s == nil || (room != "" && s.room != room) {
 		return nil, 0
 	}
-	if _, gen, ok := parseSessionToken(token, hub, s.room); ok {
+	if _, gen, ok := parseSessionToken(token, r.hub, s.room); ok {
 		return s, gen
 	}
 	return nil, 0
 }
 
-// current returns the live session of hub whose current token this is:
-// the token of a generation a resume moved past names nothing.
-func (r *sessionRegistry) current(hub, token string) *session {
-	s, gen := r.lookup(hub, "", token)
+// current returns the live session whose current token this is: the token
+// of a generation a resume moved past names nothing.
+func (r *sessionRegistry) current(token string) *session {
+	s, gen := r.lookup("", token)
 	if s == nil || gen != s.currentGen() {
 		return nil
 	}
@@ -148,34 +149,21 @@ func (r *sessionRegistry) current(hub, token string) *session {
 
 // LiveSessions is the number of sessions this process holds, present or
 // away, over all hubs.
-func LiveSessions() int { return sessions.count() }
+func LiveSessions() int { return int(liveSessions.Load()) }
 
-// count is the number of live sessions, for tests.
-func (r *sessionRegistry) count() int {
+// away counts the sessions waiting for a resume.
+func (r *sessionRegistry) away() int {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, hub := range r.m {
-		n += len(hub)
-	}
-	return n
-}
-
-// away counts the sessions waiting for a resume, per hub.
-func (r *sessionRegistry) away() map[string]int {
-	r.mu.Lock()
-	var all []*session
-	for _, hub := range r.m {
-		for _, s := range hub {
-			all = append(all, s)
-		}
+	all := make([]*session, 0, len(r.m))
+	for _, s := range r.m {
+		all = append(all, s)
 	}
 	r.mu.Unlock()
-	n := make(map[string]int)
+	n := 0
 	for _, s := range all {
 		s.mu.Lock()
 		if s.tr == nil && !s.isEnded() {
-			n[s.h.Hub]++
+			n++
 		}
 		s.mu.Unlock()
 	}

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ type transport interface {
 // attaches a new transport. Everything a session has ends in end.
 type session struct {
 	id   string
-	h    *Handler
+	cfg  *sessionConfig
 	room string
 	user string // for TURN credentials in a resume's welcome
 	ip   string // the client's address, whose away sessions are capped
@@ -51,7 +52,7 @@ type session struct {
 	gen   uint64        // of the resume token
 	away  *time.Timer   // runs out the resume window
 	// awaySlot gives back the place the session holds among its
-	// address's away sessions (awayPerIP) while away.
+	// address's away sessions (hubState.away) while away.
 	awaySlot func()
 	// overflowed is set when an away peer missed too much; it is then
 	// being ended.
@@ -66,15 +67,35 @@ type session struct {
 
 var _ hub.Peer = (*session)(nil)
 
-func newSession(h *Handler, room string, info wire.PeerInfo) *session {
+// sessionConfig is all a session knows of the handler that made it: the
+// hub it is a member of, where this process keeps that hub's sessions and
+// away places, and the handler's options. The handler builds it once, and
+// its sessions share it; a session keeps it across reloads, as it keeps
+// the hub.
+type sessionConfig struct {
+	hubName        string
+	hub            hub.Hub
+	logger         *zap.Logger
+	metrics        *hubMetrics
+	limits         Limits
+	maxMessageSize int64
+	resumeWindow   time.Duration // 0: resume is off
+	sessions       *sessionRegistry
+	away           *ipConns // away sessions per client IP
+	// resumedWelcome renders the welcome answering a resume that came
+	// through another server, the request being the front's.
+	resumedWelcome func(s *session, r *http.Request) func([]wire.PeerInfo, string, uint64) []byte
+}
+
+func newSession(cfg *sessionConfig, room string, info wire.PeerInfo) *session {
 	s := &session{
 		id:   newPeerID(),
-		h:    h,
+		cfg:  cfg,
 		room: room,
 		user: info.User,
 		done: make(chan struct{}),
 	}
-	s.out.retain = h.resumeWindow() > 0
+	s.out.retain = cfg.resumeWindow > 0
 	return s
 }
 
@@ -82,15 +103,15 @@ func newSession(h *Handler, room string, info wire.PeerInfo) *session {
 func (s *session) leave() { s.leaveOnce.Do(s.leaveRoom) }
 
 func (s *session) leaveRoom() {
-	sessions.remove(s)
-	s.h.hub.Leave(s.room, s.id)
+	s.cfg.sessions.remove(s)
+	s.cfg.hub.Leave(s.room, s.id)
 	s.mu.Lock()
 	if s.tr == nil {
 		s.out = outbox{} // what an away peer missed goes now, not with the session
 	}
 	s.mu.Unlock()
-	s.h.metrics.leaves.Inc()
-	s.h.logger.Debug("peer left", zap.String("room", s.room), zap.String("peer", s.id))
+	s.cfg.metrics.leaves.Inc()
+	s.cfg.logger.Debug("peer left", zap.String("room", s.room), zap.String("peer", s.id))
 }
 
 // ID implements Peer.
@@ -146,7 +167,7 @@ func (s *session) buffer(frame []byte) bool {
 	if s.out.awayFull(len(frame)) {
 		s.overflowed = true
 		s.mu.Unlock()
-		s.h.metrics.resume("overflow")
+		s.cfg.metrics.resume("overflow")
 		// Not on the sender's goroutine: leaving tells the room, which
 		// may be what is calling.
 		go s.end(wire.CloseGoingAway, "away too long", false)
@@ -189,7 +210,7 @@ func (s *session) waitForRoom(frame []byte) bool {
 		case <-s.done:
 			return false
 		case <-t.C:
-			s.h.metrics.slow.Inc()
+			s.cfg.metrics.slow.Inc()
 			s.end(wire.CloseTooSlow, "outbound queue full: peer is not reading", false)
 			return false
 		}
@@ -300,7 +321,7 @@ func (s *session) lost(t transport, goodbye bool) {
 		return
 	}
 	s.tr = nil
-	window := s.h.resumeWindow()
+	window := s.cfg.resumeWindow
 	if goodbye || window <= 0 {
 		s.mu.Unlock()
 		s.end(wire.CloseNormal, "", false)
@@ -311,13 +332,13 @@ func (s *session) lost(t transport, goodbye bool) {
 		// peer may be kept: it is not coming back to a usable state.
 		s.overflowed = true
 		s.mu.Unlock()
-		s.h.metrics.resume("overflow")
+		s.cfg.metrics.resume("overflow")
 		s.end(wire.CloseGoingAway, "away too long", false)
 		return
 	}
 	if !s.goAway() {
 		s.mu.Unlock()
-		s.h.metrics.resume("refused")
+		s.cfg.metrics.resume("refused")
 		s.end(wire.CloseNormal, "", false)
 		return
 	}
@@ -327,20 +348,20 @@ func (s *session) lost(t transport, goodbye bool) {
 		expired := s.away == timer && s.tr == nil && !s.isEnded()
 		s.mu.Unlock()
 		if expired {
-			s.h.metrics.resume("expired")
+			s.cfg.metrics.resume("expired")
 			s.end(wire.CloseNormal, "", false)
 		}
 	})
 	s.away = timer
 	s.mu.Unlock()
-	s.h.logger.Debug("peer away", zap.String("room", s.room), zap.String("peer", s.id))
+	s.cfg.logger.Debug("peer away", zap.String("room", s.room), zap.String("peer", s.id))
 }
 
 // goAway takes a place among the away sessions of the peer's address,
 // at most connections_per_ip of them; it reports false when there is
 // none, and the session must end. The caller holds s.mu.
 func (s *session) goAway() bool {
-	release, ok := awayPerIP.acquire(s.h.Hub+"\x00"+s.ip, s.h.Limits.ConnectionsPerIP)
+	release, ok := s.cfg.away.acquire(s.ip, s.cfg.limits.ConnectionsPerIP)
 	if ok {
 		s.awaySlot = release
 	}
@@ -368,7 +389,7 @@ func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members 
 	// Listed before the session's lock is taken: the hub takes its own
 	// locks, under which it may send to peers. A change in between comes
 	// after as a peer-joined or peer-left.
-	members := s.h.hub.Members(s.room, s.id)
+	members := s.cfg.hub.Members(s.room, s.id)
 	s.mu.Lock()
 	if s.isEnded() || gen != s.gen || !s.out.rewind(lastSeq) {
 		s.mu.Unlock()
@@ -382,7 +403,7 @@ func (s *session) resume(t transport, gen, lastSeq uint64, welcome func(members 
 		s.away.Stop()
 		s.away = nil // should it have fired already, it finds itself replaced
 	}
-	w := welcome(members, sessionToken(s.h.Hub, s.room, s.id, s.gen), s.inAck)
+	w := welcome(members, sessionToken(s.cfg.hubName, s.room, s.id, s.gen), s.inAck)
 	s.mu.Unlock()
 	if old != nil {
 		old.displace()
@@ -409,7 +430,7 @@ func (s *session) receive(t transport, data []byte, text bool) verdict {
 	if s.isEnded() {
 		return verdict{}
 	}
-	if v := s.gate.admit(len(data), s.h.MaxMessageSize, s.h.Limits, s.h.metrics); v.code != "" {
+	if v := s.gate.admit(len(data), s.cfg.maxMessageSize, s.cfg.limits, s.cfg.metrics); v.code != "" {
 		return v
 	}
 	return s.handle(data, text)

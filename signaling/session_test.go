@@ -26,21 +26,22 @@ func (*heldTransport) close(int, string, bool) {}
 // perIP connections per address.
 func sessionHandler(perIP int) *Handler {
 	window := caddy.Duration(time.Minute)
-	return &Handler{
+	h := &Handler{
 		Hub:            "session-test",
 		MaxMessageSize: DefaultMaxMessageSize,
 		ResumeWindow:   &window,
 		Limits:         Limits{ConnectionsPerIP: perIP}.withDefaults(),
-		hub:            hub.NewMemoryHub(),
 		metrics:        newHubMetrics("session-test"),
 		logger:         zap.NewNop(),
 	}
+	h.useHub(hub.NewMemoryHub(), newHubState(h.Hub))
+	return h
 }
 
 // joined is a session of h in room, carried by t, member of the hub.
 func joined(tb testing.TB, h *Handler, room, ip string, t transport) *session {
 	tb.Helper()
-	s := newSession(h, room, wire.PeerInfo{})
+	s := newSession(h.sessCfg, room, wire.PeerInfo{})
 	s.ip, s.tr = ip, t
 	if _, err := h.hub.Join(room, s, hub.JoinRequest{Welcome: func([]wire.PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
 		tb.Fatal(err)
@@ -150,9 +151,9 @@ func TestAwaySessionsAreCappedPerAddress(t *testing.T) {
 	for _, s := range append(ss, other, s) {
 		s.end(wire.CloseNormal, "", false)
 	}
-	awayPerIP.mu.Lock()
-	defer awayPerIP.mu.Unlock()
-	if n := awayPerIP.count[h.Hub+"\x00192.0.2.7"]; n != 0 {
+	h.state.away.mu.Lock()
+	defer h.state.away.mu.Unlock()
+	if n := h.state.away.count["192.0.2.7"]; n != 0 {
 		t.Fatalf("%d away places still taken after every session ended", n)
 	}
 }

@@ -395,7 +395,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.URL.Query().Get("session")
-	status, answer, here := answerPost(h.Hub, token, body)
+	status, answer, here := answerPost(&h.state.sessions, token, body)
 	if !here {
 		status, answer = h.forwardPost(token, body)
 	}
@@ -409,10 +409,10 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(answer)
 }
 
-// answerPost acts on a frame posted for the session token names, if this
-// server holds it, and says how to answer the post.
-func answerPost(hub, token string, body []byte) (status int, answer []byte, here bool) {
-	s := sessions.current(hub, token)
+// answerPost acts on a frame posted for the session of sessions token
+// names, if this server holds it, and says how to answer the post.
+func answerPost(sessions *sessionRegistry, token string, body []byte) (status int, answer []byte, here bool) {
+	s := sessions.current(token)
 	if s == nil || s.isEnded() {
 		return 0, nil, false
 	}
@@ -423,7 +423,7 @@ func answerPost(hub, token string, body []byte) (status int, answer []byte, here
 	}
 	if v.code == "" || status == 0 {
 		if v.code != "" {
-			s.h.logger.Debug("frame refused on the stream", zap.String("peer", s.id), zap.String("code", v.code))
+			s.cfg.logger.Debug("frame refused on the stream", zap.String("peer", s.id), zap.String("code", v.code))
 		}
 		return http.StatusNoContent, nil, true
 	}
@@ -451,13 +451,13 @@ func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
 
 // acceptPost answers, on the server holding a session, posts another
 // server forwarded.
-func acceptPost(hub string) func([]byte) ([]byte, bool) {
+func acceptPost(sessions *sessionRegistry) func([]byte) ([]byte, bool) {
 	return func(post []byte) ([]byte, bool) {
 		token, body, ok := decodePost(post)
 		if !ok {
 			return nil, false
 		}
-		status, answer, here := answerPost(hub, token, body)
+		status, answer, here := answerPost(sessions, token, body)
 		if !here {
 			return nil, false
 		}

@@ -73,18 +73,20 @@ func TestAppendEvent(t *testing.T) {
 
 func TestCurrentSessionToken(t *testing.T) {
 	h := &Handler{Hub: "current-test"}
-	s := &session{id: newPeerID(), h: h, room: "r"}
+	h.useHub(nil, newHubState(h.Hub)) // no room is joined
+	sessions := &h.state.sessions
+	s := &session{id: newPeerID(), cfg: h.sessCfg, room: "r"}
 	sessions.add(s)
 	defer sessions.remove(s)
 	old := sessionToken(h.Hub, "r", s.id, 0)
-	if sessions.current(h.Hub, old) != s {
+	if sessions.current(old) != s {
 		t.Fatal("the current token does not name its session")
 	}
 	s.gen = 1 // a resume moved the session on
-	if sessions.current(h.Hub, old) != nil {
+	if sessions.current(old) != nil {
 		t.Fatal("a token a resume replaced still names the session")
 	}
-	if sessions.current(h.Hub, sessionToken(h.Hub, "r", s.id, 1)) != s {
+	if sessions.current(sessionToken(h.Hub, "r", s.id, 1)) != s {
 		t.Fatal("the new token does not name the session")
 	}
 	for name, tok := range map[string]string{
@@ -93,7 +95,7 @@ func TestCurrentSessionToken(t *testing.T) {
 		"no token":   "",
 		"garbage":    "x.y.z",
 	} {
-		if sessions.current(h.Hub, tok) != nil {
+		if sessions.current(tok) != nil {
 			t.Errorf("%s: names a session", name)
 		}
 	}

@@ -50,7 +50,7 @@ type front interface {
 // servers, which every tunnel and room spanning them shares.
 type frontLink struct {
 	tun  hub.Tunnel
-	h    *Handler
+	cfg  *sessionConfig // the front's handler's limits and metrics
 	gate frameGate
 }
 
@@ -58,7 +58,7 @@ type frontLink struct {
 // What they refuse is answered here; a fatal refusal ends the session at
 // the home too.
 func (f *frontLink) pass(c *wsConn, text bool, data []byte) {
-	v := f.gate.admit(len(data), f.h.MaxMessageSize, f.h.Limits, f.h.metrics)
+	v := f.gate.admit(len(data), f.cfg.maxMessageSize, f.cfg.limits, f.cfg.metrics)
 	if v.code == "" && !text {
 		v = binaryRefused
 	}
@@ -83,7 +83,7 @@ func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Req
 	if !ok || !valid || id == "" || len(token) > maxSessionTokenLen {
 		return false
 	}
-	if s, _ := sessions.lookup(h.Hub, room, token); s != nil {
+	if s, _ := h.state.sessions.lookup(room, token); s != nil {
 		return false // here, and it could not resume
 	}
 	req := wire.Encode(tunnelRequest{Room: room, Token: token, LastSeq: n, Host: r.Host})
@@ -102,7 +102,7 @@ func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Req
 		tun.Close(wire.CloseNormal, wire.CodeResumeFailed)
 		return false
 	}
-	c.forward(&frontLink{tun: tun, h: h})
+	c.forward(&frontLink{tun: tun, cfg: h.sessCfg})
 	h.metrics.resume("resumed")
 	h.logger.Debug("peer resumed through another server", zap.String("room", room))
 	return true
@@ -168,23 +168,24 @@ func (f *frontEnd) Closed(code int, reason string) {
 	}
 }
 
-// acceptTunnel serves, on the home, tunnels fronts open to its sessions.
-func acceptTunnel(hubName string) func([]byte, hub.Tunnel) hub.TunnelEnd {
+// acceptTunnel serves, on the home, tunnels fronts open to the sessions of
+// sessions.
+func acceptTunnel(sessions *sessionRegistry) func([]byte, hub.Tunnel) hub.TunnelEnd {
 	return func(request []byte, back hub.Tunnel) hub.TunnelEnd {
 		var req tunnelRequest
 		if json.Unmarshal(request, &req) != nil {
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
-		s, gen := sessions.lookup(hubName, req.Room, req.Token)
+		s, gen := sessions.lookup(req.Room, req.Token)
 		if s == nil {
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
 		t := &tunnelTransport{s: s, back: back, done: make(chan struct{})}
-		w := s.resume(t, gen, req.LastSeq, s.h.resumedWelcome(s, &http.Request{Host: req.Host}))
+		w := s.resume(t, gen, req.LastSeq, s.cfg.resumedWelcome(s, &http.Request{Host: req.Host}))
 		if w == nil {
-			s.h.metrics.resume("failed")
+			s.cfg.metrics.resume("failed")
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
@@ -271,7 +272,7 @@ func (t *tunnelTransport) pump() {
 		frames, closing := t.next(stack[:0])
 		for _, f := range frames {
 			t.back.Send(f.sequenced(nil))
-			t.s.h.metrics.frameOut(f.b)
+			t.s.cfg.metrics.frameOut(f.b)
 		}
 		if closing {
 			if t.s.isEnded() {

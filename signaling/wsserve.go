@@ -91,7 +91,7 @@ func (h *Handler) openWebSocket(ws *websocket.Conn, r *http.Request) (*wsConn, <
 // resume attaches t to the session token names, for a client that
 // processed its frames up to lastSeq.
 func (h *Handler) resume(t peerTransport, room, token, lastSeq string, r *http.Request) bool {
-	s, gen := sessions.lookup(h.Hub, room, token)
+	s, gen := h.state.sessions.lookup(room, token)
 	n, ok := resumeSeq(lastSeq)
 	if s == nil || !ok {
 		h.metrics.resume("failed")
@@ -134,7 +134,7 @@ func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.
 		s.joinErr = err
 		return false
 	}
-	sessions.add(s)
+	h.state.sessions.add(s)
 	if replaced != nil {
 		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
 		evict(replaced, wire.CodeReplaced, wire.ReplacedReason, wire.CloseReplaced)
@@ -150,7 +150,7 @@ func (h *Handler) takeover(token, room string) string {
 	if !ok {
 		return ""
 	}
-	if s, _ := sessions.lookup(h.Hub, room, token); s != nil && gen != s.currentGen() {
+	if s, _ := h.state.sessions.lookup(room, token); s != nil && gen != s.currentGen() {
 		return ""
 	}
 	return id
