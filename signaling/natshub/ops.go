@@ -65,14 +65,8 @@ func (h *Hub) view(key string) *roomView {
 
 // Join implements signaling.Hub.
 func (h *Hub) Join(name string, p signaling.Peer, req signaling.JoinRequest) (signaling.Peer, error) {
-	if h.isClosed() {
-		return nil, signaling.ErrHubClosed
-	}
-	if err := h.ensureReady(); err != nil {
+	if err := h.connected(); err != nil {
 		return nil, err
-	}
-	if !h.nodes.isConnected() {
-		return nil, ErrUnavailable
 	}
 	key := h.roomKey(name)
 	if err := h.checkHubCaps(key, req); err != nil {

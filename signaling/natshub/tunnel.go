@@ -98,8 +98,8 @@ func (h *Hub) AcceptTunnels(accept func([]byte, signaling.Tunnel) signaling.Tunn
 
 // OpenTunnel implements signaling.Tunnels.
 func (h *Hub) OpenTunnel(room, id string, request []byte, front signaling.TunnelEnd) (signaling.Tunnel, error) {
-	if !h.ready.Load() || !h.nodes.isConnected() {
-		return nil, ErrUnavailable
+	if err := h.connected(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
