@@ -185,8 +185,9 @@ func redactURL(s string) string {
 }
 
 // OpenHub implements signaling.HubBackend. It dials nothing: the hub
-// connects when its first peer joins, so `caddy validate` and configs whose
-// hub is never used leave NATS alone.
+// connects when first used (a join, a resume or a post through it, its
+// counts asked for), so `caddy validate` and configs whose hub is never
+// used leave NATS alone.
 func (b *Backend) OpenHub(name string) (hub.Hub, error) {
 	b.setDefaults()
 	opts, err := b.authOptions()

@@ -76,6 +76,8 @@ type Hub struct {
 	stop    chan struct{}
 	stopped chan struct{}
 	ready   atomic.Bool
+	// connecting says a connection Stats asked for is under way.
+	connecting atomic.Bool
 
 	mu     sync.Mutex
 	views  map[string]*roomView // rooms with a peer of this node, by key
@@ -133,8 +135,9 @@ func (h *Hub) bucketName() string          { return h.cfg.prefix + "_rooms" }
 func (h *Hub) nodeSubject(n string) string { return h.cfg.prefix + ".node." + n }
 func (h *Hub) hbSubject(n string) string   { return h.cfg.prefix + ".hb." + n }
 
-// ensureReady connects on first use and sets up the bucket, the
-// subscriptions and the maintenance loop.
+// ensureReady connects on first use (a peer joins, a client resumes or
+// posts through this server) and sets up the bucket, the subscriptions
+// and the maintenance loop.
 func (h *Hub) ensureReady() error {
 	if h.ready.Load() {
 		return nil
@@ -165,6 +168,35 @@ func (h *Hub) ensureReady() error {
 	}
 	h.ready.Store(true)
 	return nil
+}
+
+// connected connects on first use and reports whether NATS can be
+// reached now: what needs NATS at once (a join, a tunnel, a post) fails
+// with ErrUnavailable when not, or ErrHubClosed after Shutdown.
+func (h *Hub) connected() error {
+	if h.isClosed() {
+		return hub.ErrHubClosed
+	}
+	if err := h.ensureReady(); err != nil {
+		return err
+	}
+	if !h.nodes.isConnected() {
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// connectSoon connects in the background, for what needs NATS but must
+// not wait for it: counting a cluster's rooms for the admin endpoint of a
+// server no peer joined yet.
+func (h *Hub) connectSoon() {
+	if h.ready.Load() || h.isClosed() || !h.connecting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer h.connecting.Store(false)
+		_ = h.ensureReady() // a failure is retried on the next use
+	}()
 }
 
 func joinURLs(urls []string) string {
@@ -275,8 +307,10 @@ func opContext() (context.Context, context.CancelFunc) {
 }
 
 // Stats implements hub.Hub. Rooms and Peers are cluster-wide, read
-// from the bucket at most every statsTTL.
+// from the bucket at most every statsTTL. A hub not connected yet starts
+// connecting, without waiting: it counts from a later call.
 func (h *Hub) Stats() hub.HubStats {
+	h.connectSoon()
 	local := h.localPeers()
 	h.statsMu.Lock()
 	defer h.statsMu.Unlock()

@@ -69,14 +69,8 @@ func (h *Hub) view(key string) *roomView {
 
 // Join implements hub.Hub.
 func (h *Hub) Join(name string, p hub.Peer, req hub.JoinRequest) (hub.Peer, error) {
-	if h.isClosed() {
-		return nil, hub.ErrHubClosed
-	}
-	if err := h.ensureReady(); err != nil {
+	if err := h.connected(); err != nil {
 		return nil, err
-	}
-	if !h.nodes.isConnected() {
-		return nil, ErrUnavailable
 	}
 	key := h.roomKey(name)
 	if err := h.checkHubCaps(key, req); err != nil {

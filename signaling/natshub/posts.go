@@ -29,8 +29,8 @@ func (h *Hub) AcceptPosts(answer func([]byte) ([]byte, bool)) {
 
 // ForwardPost implements hub.Posts.
 func (h *Hub) ForwardPost(post []byte) ([]byte, error) {
-	if !h.ready.Load() || !h.nodes.isConnected() {
-		return nil, ErrUnavailable
+	if err := h.connected(); err != nil {
+		return nil, err
 	}
 	m, err := h.nc.Request(h.postSubject(), post, postWait)
 	if err != nil {

@@ -99,8 +99,8 @@ func (h *Hub) AcceptTunnels(accept func([]byte, hub.Tunnel) hub.TunnelEnd) {
 
 // OpenTunnel implements hub.Tunnels.
 func (h *Hub) OpenTunnel(room, id string, request []byte, front hub.TunnelEnd) (hub.Tunnel, error) {
-	if !h.ready.Load() || !h.nodes.isConnected() {
-		return nil, ErrUnavailable
+	if err := h.connected(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()

@@ -3,7 +3,6 @@ package natshub
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,68 +12,18 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-// testEnd is a tunnel's receiver that records what it is handed. With a
-// gate, its first Frame waits until the gate is opened (a session whose
-// frame waits for a slow room-mate).
-type testEnd struct {
-	gate  chan struct{}
-	mu    sync.Mutex
-	got   []string
-	codes []int // of the Closed calls, in order
-	after int   // frames handed after Closed
-}
-
-func (e *testEnd) Frame(b []byte) {
-	if e.gate != nil {
-		<-e.gate
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.got = append(e.got, string(b))
-	if len(e.codes) > 0 {
-		e.after++
-	}
-}
-
-func (e *testEnd) Closed(code int, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.codes = append(e.codes, code)
-}
-
-func (e *testEnd) frames() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.got)
-}
-
-// closedWith returns the code of the one Closed call, or 0 for none; it
-// fails the test on a second call or a frame after it.
-func (e *testEnd) closedWith(t *testing.T) int {
-	t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.codes) > 1 || e.after > 0 {
-		t.Fatalf("Closed %v, then %d frames", e.codes, e.after)
-	}
-	if len(e.codes) == 0 {
-		return 0
-	}
-	return e.codes[0]
-}
-
 // tunnelCase is a tunnel from hs[0] (the front) to hs[1] (the home),
 // which holds peer "p" of room "r".
 type tunnelCase struct {
 	hs          []*Hub
 	tun, back   hub.Tunnel
-	front, home *testEnd
+	front, home *hubtest.End
 }
 
-func openTunnel(t *testing.T, home *testEnd) *tunnelCase {
+func openTunnel(t *testing.T, home *hubtest.End) *tunnelCase {
 	t.Helper()
 	srv := startNATS(t)
-	c := &tunnelCase{hs: newHubs(t, srv.URL(), 2), front: &testEnd{}, home: home}
+	c := &tunnelCase{hs: newHubs(t, srv.URL(), 2), front: &hubtest.End{}, home: home}
 	hubtest.Join(t, c.hs[1], "r", hubtest.NewPeer("p"), 6)
 	hubtest.Join(t, c.hs[0], "r", hubtest.NewPeer("q"), 6)
 	backs := make(chan hub.Tunnel, 1)
@@ -117,23 +66,23 @@ func limitLink(h *Hub, node string) {
 // connection is closed (its client resumes) and the home's session goes
 // away, instead of both living on, deaf.
 func TestATunnelWhoseSendFailsClosesBothEnds(t *testing.T) {
-	c := openTunnel(t, &testEnd{})
+	c := openTunnel(t, &hubtest.End{})
 	c.tun.Send([]byte("to the home"))
 	c.back.Send([]byte("to the front"))
 	eventually(t, withinWait, "a frame each way", func() bool {
-		return len(c.home.frames()) == 1 && len(c.front.frames()) == 1
+		return len(c.home.Frames()) == 1 && len(c.front.Frames()) == 1
 	})
 	limitLink(c.hs[0], c.hs[1].node)
 	c.tun.Send([]byte("refused"))
-	eventually(t, withinWait, "the front's receiver closed", func() bool { return c.front.closedWith(t) != 0 })
-	eventually(t, withinWait, "the home's receiver closed", func() bool { return c.home.closedWith(t) != 0 })
-	if f, h := c.front.closedWith(t), c.home.closedWith(t); f != 1006 || h != 1006 {
+	eventually(t, withinWait, "the front's receiver closed", func() bool { return c.front.ClosedWith(t) != 0 })
+	eventually(t, withinWait, "the home's receiver closed", func() bool { return c.home.ClosedWith(t) != 0 })
+	if f, h := c.front.ClosedWith(t), c.home.ClosedWith(t); f != 1006 || h != 1006 {
 		t.Fatalf("closed with %d at the front, %d at the home; want 1006", f, h)
 	}
 	c.tun.Send([]byte("after the end"))
 	c.tun.Close(wire.CloseNormal, "")
 	c.gone(t)
-	if got := c.home.frames(); !slices.Equal(got, []string{"to the home"}) {
+	if got := c.home.Frames(); !slices.Equal(got, []string{"to the home"}) {
 		t.Fatalf("the home got %q", got)
 	}
 }
@@ -143,25 +92,25 @@ func TestATunnelWhoseSendFailsClosesBothEnds(t *testing.T) {
 // whose far server died notices within node_timeout and a fraction.
 func TestATunnelNoticesAFarEndGone(t *testing.T) {
 	t.Run("forgotten by the home", func(t *testing.T) {
-		c := openTunnel(t, &testEnd{})
+		c := openTunnel(t, &hubtest.End{})
 		start := time.Now()
 		c.hs[1].tunnels.remove(c.back.(*tunnelEnd))
-		eventually(t, testNodeTimeout, "the front's receiver closed", func() bool { return c.front.closedWith(t) == 1006 })
+		eventually(t, testNodeTimeout, "the front's receiver closed", func() bool { return c.front.ClosedWith(t) == 1006 })
 		t.Logf("noticed after %s", time.Since(start).Round(time.Millisecond))
 		c.gone(t)
 	})
 	t.Run("forgotten by the front", func(t *testing.T) {
-		c := openTunnel(t, &testEnd{})
+		c := openTunnel(t, &hubtest.End{})
 		c.hs[0].tunnels.remove(c.tun.(*tunnelEnd))
-		eventually(t, testNodeTimeout, "the home's receiver closed", func() bool { return c.home.closedWith(t) == 1006 })
+		eventually(t, testNodeTimeout, "the home's receiver closed", func() bool { return c.home.ClosedWith(t) == 1006 })
 		c.gone(t)
 	})
 	t.Run("the home's server died", func(t *testing.T) {
-		c := openTunnel(t, &testEnd{})
+		c := openTunnel(t, &hubtest.End{})
 		start := time.Now()
 		c.hs[1].crash()
 		eventually(t, testNodeTimeout+testNodeTimeout/3+time.Second, "the front's receiver closed", func() bool {
-			return c.front.closedWith(t) == 1006
+			return c.front.ClosedWith(t) == 1006
 		})
 		if d := time.Since(start); d < testNodeTimeout {
 			t.Fatalf("closed after %s, before node_timeout", d)
@@ -173,7 +122,7 @@ func TestATunnelNoticesAFarEndGone(t *testing.T) {
 // A receiver that takes its time (a session waiting for a slow room-mate)
 // holds up neither the dispatcher nor the order of its tunnel's frames.
 func TestATunnelsInboxKeepsOrderWithoutHoldingUpTheDispatcher(t *testing.T) {
-	home := &testEnd{gate: make(chan struct{})}
+	home := &hubtest.End{Gate: make(chan struct{})}
 	c := openTunnel(t, home)
 	x, y := hubtest.NewPeer("x"), hubtest.NewPeer("y")
 	hubtest.Join(t, c.hs[0], "fast", x, 6)
@@ -191,12 +140,12 @@ func TestATunnelsInboxKeepsOrderWithoutHoldingUpTheDispatcher(t *testing.T) {
 	if _, ok := y.NextWithin(withinWait); !ok {
 		t.Fatalf("a frame of a room did not arrive within %s while a tunnel's receiver waited", withinWait)
 	}
-	close(home.gate)
-	eventually(t, withinWait, "the tunnel's frames", func() bool { return len(home.frames()) == n })
-	if got := home.frames(); !slices.Equal(got, want) {
+	close(home.Gate)
+	eventually(t, withinWait, "the tunnel's frames", func() bool { return len(home.Frames()) == n })
+	if got := home.Frames(); !slices.Equal(got, want) {
 		t.Fatalf("frames out of order: %v", got)
 	}
-	if c.home.closedWith(t) != 0 || c.front.closedWith(t) != 0 {
+	if c.home.ClosedWith(t) != 0 || c.front.ClosedWith(t) != 0 {
 		t.Fatal("the tunnel closed")
 	}
 }
@@ -205,15 +154,15 @@ func TestATunnelsInboxKeepsOrderWithoutHoldingUpTheDispatcher(t *testing.T) {
 // inbox overflow: the tunnel closes at both ends, the receiver having had
 // what its inbox held, in order.
 func TestATunnelWhoseInboxOverflowsCloses(t *testing.T) {
-	home := &testEnd{gate: make(chan struct{})}
+	home := &hubtest.End{Gate: make(chan struct{})}
 	c := openTunnel(t, home)
 	for i := range maxTunnelInbox + 10 {
 		c.tun.Send(fmt.Append(nil, i))
 	}
-	eventually(t, withinWait, "the front's receiver closed", func() bool { return c.front.closedWith(t) == 1006 })
-	close(home.gate)
-	eventually(t, withinWait, "the home's receiver closed", func() bool { return c.home.closedWith(t) == 1006 })
-	got := home.frames()
+	eventually(t, withinWait, "the front's receiver closed", func() bool { return c.front.ClosedWith(t) == 1006 })
+	close(home.Gate)
+	eventually(t, withinWait, "the home's receiver closed", func() bool { return c.home.ClosedWith(t) == 1006 })
+	got := home.Frames()
 	if len(got) < maxTunnelInbox || len(got) > maxTunnelInbox+1 {
 		t.Fatalf("the home got %d frames, want the %d its inbox held and the one it was handling", len(got), maxTunnelInbox)
 	}
