@@ -38,7 +38,11 @@ func mixedRestarts(t *testing.T, b *chromium, fx *firefox) {
 		"chromium": openPage(t, b, "chromium page", siteOrigin+"/"),
 		"firefox":  openFirefoxPage(t, fx, "firefox page", siteOrigin+"/"),
 	}
-	for i, c := range mixedRestartCases() {
+	cases := mixedRestartCases()
+	for i := 1; i < repeatRestarts(); i++ {
+		cases = append(cases, mixedRestartCases()...)
+	}
+	for i, c := range cases {
 		name := fmt.Sprintf("first offer %s, restart by %s, %s polite", c.first, c.by, c.polite)
 		t.Run(name, func(t *testing.T) {
 			for _, p := range pages {

@@ -984,7 +984,7 @@ export class RoomClient extends EventTarget {
         // restart ICE already; else the retry timer asks again.
         if (peer.closed || pc.signalingState !== "stable") return;
         this.#beginRestart(peer);
-        this.#signal(peer, { restart: true });
+        this.#askRestart(peer);
         return;
       }
       peer.forceOffer = false;
@@ -1056,12 +1056,24 @@ export class RoomClient extends EventTarget {
     }
   }
 
+  /** Asks the side that made the first offer to restart ICE. The request
+   * names the credentials it would replace (this side's remote ICE
+   * ufrag), so that a request overtaken by a restart is not acted on: when
+   * both sides restart at once, the offer crosses the request, and a
+   * second restart right after the first would only disturb the pair. */
+  #askRestart(peer) {
+    this.#signal(peer, { restart: true, ufrag: ufrag(peer.pc.currentRemoteDescription) });
+  }
+
   /** Restarts ICE with credentials that are still valid: expired ones
    * would make the TURN server refuse the new allocations. asked: the
-   * other side asked for it ({restart: true}), so this side offers. */
-  async #restartIce(peer, asked = false) {
+   * other side asked for it ({restart: true}), so this side offers,
+   * unless its credentials are no longer those the request names (seen:
+   * it restarted since; older clients name none). */
+  async #restartIce(peer, asked = false, seen = undefined) {
     if (peer.closed) return;
     if (asked && (peer.negotiating || peer.pc.signalingState === "have-local-offer")) return; // an offer is on its way
+    if (asked && seen && seen !== ufrag(peer.pc.currentLocalDescription)) return; // restarted since it asked
     if (!asked && peer.restart) return; // under way: its retry timer takes over
     this.#beginRestart(peer);
     if (!(await this.#freshCredentials()) || peer.closed) return;
@@ -1111,7 +1123,7 @@ export class RoomClient extends EventTarget {
     if (r.attempts >= REBUILD_AFTER_RETRIES) return this.#rebuild(peer);
     await this.#rollback(peer);
     if (peer.closed || !(await this.#freshCredentials()) || peer.closed) return;
-    if (peer.offerer === false && r.attempts === 1) return this.#signal(peer, { restart: true });
+    if (peer.offerer === false && r.attempts === 1) return this.#askRestart(peer);
     peer.forceOffer = true;
     peer.pc.restartIce();
     // negotiationneeded does not fire again for a restart it announced
@@ -1185,7 +1197,7 @@ export class RoomClient extends EventTarget {
     } else if (gen > peer.gen) {
       peer = this.#replacePeer(peer, gen);
     }
-    if (data.restart) return this.#restartIce(peer, true);
+    if (data.restart) return this.#restartIce(peer, true, data.ufrag);
     const { pc } = peer;
     try {
       if (data.description) await this.#onDescription(peer, data.description);
