@@ -44,6 +44,13 @@ func newBenchServer(tb testing.TB) (*httptest.Server, *Handler) {
 // unless nil.
 func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*httptest.Server, *Handler) {
 	tb.Helper()
+	return newServerWith(tb, wrap, nil)
+}
+
+// newServerWith is newBenchServerOn with the handler changed by configure,
+// unless nil, before the server starts.
+func newServerWith(tb testing.TB, wrap func(net.Listener) net.Listener, configure func(*Handler)) (*httptest.Server, *Handler) {
+	tb.Helper()
 	h := &Handler{
 		Room:           DefaultRoom,
 		MaxPeers:       DefaultMaxPeers,
@@ -58,6 +65,9 @@ func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*htt
 	h.useHub(hub.NewMemoryHub(), newHubState(h.Hub))
 	h.origins, _ = parseOrigins([]string{"*"})
 	h.upgrader = newUpgrader()
+	if configure != nil {
+		configure(h)
+	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		repl := caddyhttp.NewTestReplacer(r)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
@@ -68,7 +78,7 @@ func newBenchServerOn(tb testing.TB, wrap func(net.Listener) net.Listener) (*htt
 	}
 	srv.Start()
 	tb.Cleanup(func() {
-		h.hub.(*hub.MemoryHub).Shutdown()
+		h.hub.Shutdown()
 		srv.Close()
 	})
 	return srv, h

@@ -1,0 +1,161 @@
+package signaling
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
+)
+
+// connPair is a wsConn on the server's end of a real WebSocket over
+// loopback, upgraded as the handler does, not started, and the client's
+// end.
+func connPair(t *testing.T) (*wsConn, *websocket.Conn) {
+	t.Helper()
+	server := make(chan *websocket.Conn, 1)
+	up := newUpgrader()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(hijackable{w}, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		server <- ws
+	}))
+	t.Cleanup(srv.Close)
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := <-server
+	c := newWSConn(ws, newHubMetrics("conn-test"))
+	t.Cleanup(func() {
+		c.disconnect(websocket.CloseAbnormalClosure, "", false) // stops its pings
+		client.Close()
+		ws.Close()
+	})
+	return c, client
+}
+
+// Frames a connection says before it starts wait for the start, then go
+// out in the order said, and those said after follow them.
+func TestFramesSaidBeforeTheStartGoOutInOrder(t *testing.T) {
+	c, client := connPair(t)
+	for i := range 3 {
+		c.say(fmt.Appendf(nil, `{"type":"x","n":%d}`, i))
+	}
+	c.start(time.Minute)
+	for i := range 4 {
+		if i == 3 {
+			c.say([]byte(`{"type":"x","n":3}`))
+		}
+		if got, want := string(readMessage(t, client)), fmt.Sprintf(`{"type":"x","n":%d}`, i); got != want {
+			t.Fatalf("frame %d: %s, want %s", i, got, want)
+		}
+	}
+}
+
+// A closed connection sends nothing more: what is said after a close
+// without a flush does not go out, the close frame does. A refusal (fail)
+// flushes its error frame before its close.
+func TestAClosedConnectionRefusesSends(t *testing.T) {
+	t.Run("closed", func(t *testing.T) {
+		c, client := connPair(t)
+		c.start(time.Minute)
+		c.disconnect(4000, "bye", false)
+		c.say([]byte(`{"type":"late"}`))
+		c.send()
+		if code := closeCode(t, client); code != 4000 {
+			t.Fatalf("closed with %d, want 4000", code)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		c, client := connPair(t)
+		c.start(time.Minute)
+		c.fail(wire.CodeMissingRoom, "no room", wire.CloseMissingRoom)
+		if got, want := string(readMessage(t, client)), string(wire.Error(wire.CodeMissingRoom, "no room")); got != want {
+			t.Fatalf("first frame %s, want %s", got, want)
+		}
+		if code := closeCode(t, client); code != wire.CloseMissingRoom {
+			t.Fatalf("closed with %d, want %d", code, wire.CloseMissingRoom)
+		}
+	})
+}
+
+// A newer connection of the same session displaces the older one, which
+// is told replaced and closed with 4410 (wire.CloseReplaced); the session
+// goes on on the newer one, and the room sees no change.
+func TestADisplacedConnectionIsToldReplaced(t *testing.T) {
+	base, _ := testServer(t, withResume)
+	a, aw := join(t, base, "displace")
+	b, bw := join(t, base, "displace")
+	f := nextFrame(t, a) // b's peer-joined
+	a2 := dialWS(t, base, fmt.Sprintf("room=displace&resume=%s&last_seq=%d", url.QueryEscape(aw.Resume), f.Seq), nil)
+	if w := nextFrame(t, a2); !w.Resumed || w.ID != aw.ID {
+		t.Fatalf("the newer connection got %+v, want a resumed welcome for %s", w, aw.ID)
+	}
+	if f := nextFrame(t, a); f.Type != wire.TypeError || f.Code != wire.CodeReplaced {
+		t.Fatalf("the older connection got %+v, want error replaced", f)
+	}
+	if code := closeCode(t, a); code != wire.CloseReplaced {
+		t.Fatalf("the older connection closed with %d, want %d", code, wire.CloseReplaced)
+	}
+	sendSignal(t, b, aw.ID, 1)
+	expectSignals(t, a2, bw.ID, 1)
+}
+
+// Frames from several senders at once reach a peer each in its sender's
+// order and numbered one after the other, whichever goroutine writes them
+// (a sender's own, or the writer's in batches).
+func TestConcurrentSendersKeepTheirOrder(t *testing.T) {
+	const senders, each = 4, 300
+	base, _ := testServer(t, nil)
+	a, aw := join(t, base, "order")
+	var ss []*websocket.Conn
+	for range senders {
+		s, _ := join(t, base, "order")
+		ss = append(ss, s)
+		nextFrame(t, a) // its peer-joined
+	}
+	for i, s := range ss { // the others' peer-joined
+		for range senders - 1 - i {
+			nextFrame(t, s)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 1; n <= each; n++ {
+				msg := fmt.Appendf(nil, `{"type":"signal","to":%q,"data":{"n":%d}}`, aw.ID, n)
+				if err := s.WriteMessage(websocket.TextMessage, msg); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	last := map[string]int{}
+	var seq uint64
+	for range senders * each {
+		f := nextFrame(t, a)
+		n := signalN(t, f)
+		if n != last[f.From]+1 {
+			t.Fatalf("signal %d from %s after %d", n, f.From, last[f.From])
+		}
+		if seq != 0 && f.Seq != seq+1 {
+			t.Fatalf("seq %d after %d", f.Seq, seq)
+		}
+		last[f.From], seq = n, f.Seq
+	}
+	wg.Wait()
+}
