@@ -67,6 +67,12 @@ func newServerWith(tb testing.TB, wrap func(net.Listener) net.Listener, configur
 	h.upgrader = newUpgrader()
 	if configure != nil {
 		configure(h)
+		// What configure changed (the hub, its name, resume, limits)
+		// reaches the sessions only through their config, built again.
+		if h.Hub != h.sessCfg.hubName {
+			h.state = newHubState(h.Hub)
+		}
+		reconfigured(h)
 	}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		repl := caddyhttp.NewTestReplacer(r)
