@@ -48,10 +48,11 @@ type wsConn struct {
 	maxSize int64      // of a frame read
 	metrics *hubMetrics
 
-	mu       sync.Mutex
-	preface  [][]byte // unsequenced frames that go out first
-	writing  bool     // a writer goroutine is running
-	pingDue  bool     // the writer is to send a ping
+	// The preface, the locks' order, the batch step and the close state
+	// (writercore.go); its mu guards the writer's fields that follow.
+	writerCore
+	writing  bool // a writer goroutine is running
+	pingDue  bool // the writer is to send a ping
 	finished chan struct{}
 	// Set by start; until then frames are only queued.
 	pingInterval time.Duration
@@ -80,12 +81,6 @@ type wsConn struct {
 	// A pong to send: the reader does not write it itself.
 	pong    []byte
 	pongDue bool
-
-	closeOnce   sync.Once
-	closed      atomic.Bool // the connection started closing
-	closeCode   int
-	closeReason string
-	flush       bool // whether waiting frames go out before the close frame
 }
 
 var _ transport = (*wsConn)(nil)
@@ -263,13 +258,12 @@ func (c *wsConn) say(frame []byte) {
 // client that does not read them is cut off; it resumes.
 func (c *wsConn) relay(frame []byte) {
 	c.mu.Lock()
-	full := len(c.preface) >= sendQueueSize
-	if !full {
-		c.preface = append(c.preface, frame)
+	queued := c.relayLocked(frame)
+	if queued {
 		c.wakeLocked()
 	}
 	c.mu.Unlock()
-	if full {
+	if !queued {
 		c.disconnect(websocket.CloseAbnormalClosure, "outbound queue full", false)
 	}
 }
@@ -393,10 +387,7 @@ func (c *wsConn) tryWrite(frames []outFrame, ping string) (rest []byte, held boo
 func (c *wsConn) close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
 
 // displace implements transport.
-func (c *wsConn) displace() {
-	c.say(wire.Replaced())
-	c.disconnect(wire.CloseReplaced, wire.CodeReplaced, true)
-}
+func (c *wsConn) displace() { c.displaceBy(c) }
 
 // fail tells the peer of a connection that never joined why, and closes.
 func (c *wsConn) fail(code, msg string, closeCode int) {
@@ -405,9 +396,7 @@ func (c *wsConn) fail(code, msg string, closeCode int) {
 }
 
 func (c *wsConn) disconnect(code int, reason string, flush bool) {
-	c.closeOnce.Do(func() {
-		c.closeCode, c.closeReason, c.flush = code, reason, flush
-		c.closed.Store(true)
+	c.closeOnce(code, reason, flush, func() {
 		if !flush {
 			// Unblock a write stuck on a peer that is not reading, so the
 			// writer sees done and the peer leaves its room now.
@@ -474,12 +463,8 @@ type job struct {
 // pong proves arrived. When there is nothing to do the writer stops being
 // the writer. An inline writer (see send) hands a close or a leftover on.
 func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
-	if c.s != nil {
-		c.s.mu.Lock()
-		defer c.s.mu.Unlock()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lockWith(c.s)
+	defer c.unlockWith(c.s)
 	switch {
 	case inline && (c.closing() || c.tail != nil || c.pongDue):
 		j.handover = true
@@ -501,23 +486,16 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 			j.ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
 		}
 		return j
-	case len(c.preface) > 0:
-		for len(c.preface) > 0 && len(batch) < cap(batch) {
-			batch = append(batch, outFrame{b: c.preface[0]})
-			c.preface[0] = nil
-			c.preface = c.preface[1:]
-		}
-		j.frames = batch
-		return j
-	case c.s != nil:
-		if batch = c.s.take(c, batch); len(batch) > 0 {
+	}
+	if frames, fromOutbox := c.takeLocked(c.s, c, batch, false); len(frames) > 0 {
+		if fromOutbox {
 			c.lastWrite = monoNow()
 			if c.s.out.retain {
 				j.ping = c.ackPing(c.lastWrite)
 			}
-			j.frames = batch
-			return j
 		}
+		j.frames = frames
+		return j
 	}
 	c.writing = false
 	return j
@@ -617,8 +595,6 @@ func appendTextFrame(b []byte, f outFrame) []byte {
 	return f.sequenced(b)
 }
 
-func (c *wsConn) closing() bool { return c.closed.Load() }
-
 // finish flushes if asked, sends the close frame and gives the peer
 // closeGrace to answer it; the reader then fails and the connection closes.
 // All of it is bounded by closeGrace, also for a peer that reads nothing.
@@ -658,23 +634,10 @@ func (c *wsConn) queuePong(data []byte) {
 
 // flushable takes what is left to write on a closing connection.
 func (c *wsConn) flushable(batch []outFrame) []outFrame {
-	if c.s != nil {
-		c.s.mu.Lock()
-		defer c.s.mu.Unlock()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.preface) > 0 {
-		for _, f := range c.preface {
-			batch = append(batch, outFrame{b: f})
-		}
-		c.preface = nil
-		return batch
-	}
-	if c.s != nil {
-		return c.s.take(c, batch)
-	}
-	return batch
+	c.lockWith(c.s)
+	defer c.unlockWith(c.s)
+	frames, _ := c.takeLocked(c.s, c, batch, true)
+	return frames
 }
 
 // drainReads discards incoming frames until the connection fails, which

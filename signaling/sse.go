@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,14 +44,14 @@ type sseConn struct {
 	fwd     hub.Tunnel // a front's tunnel to the session's home server
 	metrics *hubMetrics
 	wakeup  chan struct{} // holds a token when frames may be waiting
+	// done closes when the stream starts closing, for the stream's
+	// select; writerCore's closing says the same to everyone else.
+	done chan struct{}
 
-	mu       sync.Mutex
-	preface  [][]byte // unsequenced frames that go out first
-	finished bool     // the request is over: its writer is not ours to touch
-
-	closeOnce sync.Once
-	done      chan struct{} // closed when the stream starts closing
-	flush     bool          // whether waiting frames go out before the end
+	// The preface, the locks' order, the batch step and the close state;
+	// finished is guarded by its mu too.
+	writerCore
+	finished bool // the request is over: its writer is not ours to touch
 }
 
 var _ peerTransport = (*sseConn)(nil)
@@ -72,9 +71,7 @@ func (c *sseConn) attach(s *session) { c.s = s }
 
 // say implements peerTransport.
 func (c *sseConn) say(frame []byte) {
-	c.mu.Lock()
-	c.preface = append(c.preface, frame)
-	c.mu.Unlock()
+	c.queue(frame)
 	c.wake()
 }
 
@@ -82,12 +79,9 @@ func (c *sseConn) say(frame []byte) {
 // is cut off; it resumes.
 func (c *sseConn) relay(frame []byte) {
 	c.mu.Lock()
-	full := len(c.preface) >= sendQueueSize
-	if !full {
-		c.preface = append(c.preface, frame)
-	}
+	queued := c.relayLocked(frame)
 	c.mu.Unlock()
-	if full {
+	if !queued {
 		c.end(false)
 		return
 	}
@@ -117,17 +111,13 @@ func (c *sseConn) send() { c.wake() }
 func (c *sseConn) close(_ int, _ string, flush bool) { c.end(flush) }
 
 // displace implements transport.
-func (c *sseConn) displace() {
-	c.say(wire.Replaced())
-	c.end(true)
-}
+func (c *sseConn) displace() { c.displaceBy(c) }
 
 // end makes the stream end, after the frames waiting when flush is set.
 // Without flush a write stuck on a peer that is not reading is cut short,
 // so that the session's end is not held up by it.
 func (c *sseConn) end(flush bool) {
-	c.closeOnce.Do(func() {
-		c.flush = flush
+	c.closeOnce(0, "", flush, func() {
 		close(c.done)
 		if flush {
 			return
@@ -138,15 +128,6 @@ func (c *sseConn) end(flush bool) {
 			_ = c.rc.SetWriteDeadline(time.Now())
 		}
 	})
-}
-
-func (c *sseConn) closing() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // stream writes the stream until it ends: the session's frames as they
@@ -195,27 +176,13 @@ func (c *sseConn) writeWaiting() error {
 // session's. Unless flushing, a closing stream gets nothing more, so that
 // nothing more is written to a peer that reads nothing.
 func (c *sseConn) next(batch []outFrame, flushing bool) []outFrame {
-	if c.s != nil {
-		c.s.mu.Lock()
-		defer c.s.mu.Unlock()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lockWith(c.s)
+	defer c.unlockWith(c.s)
 	if c.closing() && !flushing {
 		return batch
 	}
-	if len(c.preface) > 0 {
-		for len(c.preface) > 0 && len(batch) < cap(batch) {
-			batch = append(batch, outFrame{b: c.preface[0]})
-			c.preface[0] = nil
-			c.preface = c.preface[1:]
-		}
-		return batch
-	}
-	if c.s != nil {
-		batch = c.s.take(c, batch)
-	}
-	return batch
+	frames, _ := c.takeLocked(c.s, c, batch, false)
+	return frames
 }
 
 // finish sees the stream out. A lost stream leaves its session away (or
@@ -232,7 +199,7 @@ func (c *sseConn) finish(lost bool) {
 		}
 		// Closing, but with no deadline to cut a write short: there is
 		// none, and a stream the server ends (stop) ends cleanly.
-		c.closeOnce.Do(func() { close(c.done) })
+		c.closeOnce(0, "", false, func() { close(c.done) })
 	}
 	if c.s != nil && c.s.isEnded() {
 		c.s.leave()

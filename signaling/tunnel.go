@@ -182,7 +182,7 @@ func acceptTunnel(sessions *sessionRegistry) func([]byte, hub.Tunnel) hub.Tunnel
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
-		t := &tunnelTransport{s: s, back: back, done: make(chan struct{})}
+		t := &tunnelTransport{s: s, back: back}
 		w := s.resume(t, gen, req.LastSeq, s.cfg.resumedWelcome(s, &http.Request{Host: req.Host}))
 		if w == nil {
 			s.cfg.metrics.resume("failed")
@@ -200,17 +200,12 @@ type tunnelTransport struct {
 	s    *session
 	back hub.Tunnel
 
-	mu      sync.Mutex
-	preface [][]byte
-	writing bool
-	started bool
-
-	closeOnce   sync.Once
-	done        chan struct{}
-	closeCode   int
-	closeReason string
-	flush       bool
-	farClosed   bool // the front closed: nothing more goes back
+	// The preface, the locks' order, the batch step and the close state;
+	// the fields below are guarded by its mu too.
+	writerCore
+	writing   bool // a pump is running
+	started   bool // the welcome is queued: frames may go
+	farClosed bool // the front closed: nothing more goes back
 }
 
 var (
@@ -247,22 +242,11 @@ func (t *tunnelTransport) wakeLocked() {
 
 // close implements transport.
 func (t *tunnelTransport) close(code int, reason string, flush bool) {
-	t.closeOnce.Do(func() {
-		t.mu.Lock()
-		t.closeCode, t.closeReason, t.flush = code, reason, flush
-		close(t.done)
-		t.wakeLocked()
-		t.mu.Unlock()
-	})
+	t.closeOnce(code, reason, flush, t.wake) // a pump sees it out
 }
 
 // displace implements transport.
-func (t *tunnelTransport) displace() {
-	t.mu.Lock()
-	t.preface = append(t.preface, wire.Replaced())
-	t.mu.Unlock()
-	t.close(wire.CloseReplaced, wire.CodeReplaced, true)
-}
+func (t *tunnelTransport) displace() { t.displaceBy(t) }
 
 // pump sends frames through the tunnel while there are any, and the close
 // once the transport is closing.
@@ -295,26 +279,16 @@ func (t *tunnelTransport) pump() {
 // next takes the frames to send; on a closing transport, only those a
 // flush is to send, and closing is then true.
 func (t *tunnelTransport) next(batch []outFrame) ([]outFrame, bool) {
-	t.s.mu.Lock()
-	defer t.s.mu.Unlock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	closing := false
-	select {
-	case <-t.done:
-		closing = true
-	default:
-	}
+	t.lockWith(t.s)
+	defer t.unlockWith(t.s)
+	closing := t.closing()
 	if closing && !t.flush {
 		return batch, true
 	}
-	for _, p := range t.preface {
-		batch = append(batch, outFrame{b: p})
-	}
-	t.preface = nil
-	if len(batch) == 0 {
-		batch = t.s.take(t, batch)
-	}
+	// All the own frames at once, not a batch's worth: each goes in a
+	// send of its own, so a batch bounds nothing here, and a close that
+	// comes meanwhile does not cut the welcome's followers short.
+	batch, _ = t.takeLocked(t.s, t, batch, true)
 	if len(batch) == 0 && !closing {
 		t.writing = false
 	}
