@@ -77,11 +77,39 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 	}
 }
 
-// clockHolds tells how many connections the process's pingClock ticks for.
-func clockHolds() int {
+// ownConns collects the server side of every connection that joins from
+// now on, to the end of the test. The clock is the process's, shared with
+// connections of earlier tests that may still be closing, so a test counts
+// its own.
+type ownConns struct {
+	mu    sync.Mutex
+	conns []*wsConn
+}
+
+func collectConns(t *testing.T) *ownConns {
+	o := &ownConns{}
+	hook := func(c *wsConn) {
+		o.mu.Lock()
+		o.conns = append(o.conns, c)
+		o.mu.Unlock()
+	}
+	testHookOpened.Store(&hook)
+	t.Cleanup(func() { testHookOpened.Store(nil) })
+	return o
+}
+
+// held counts the collected connections the clock holds, and all of them.
+func (o *ownConns) held() (held, all int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	pings.mu.Lock()
 	defer pings.mu.Unlock()
-	return len(pings.due)
+	for _, c := range o.conns {
+		if c.pingSlot > 0 {
+			held++
+		}
+	}
+	return held, len(o.conns)
 }
 
 // The process's clock pings every connection at the handler's interval,
@@ -90,7 +118,7 @@ func TestPingClockPingsConnectionsAndForgetsClosedOnes(t *testing.T) {
 	for _, interval := range []time.Duration{30 * time.Millisecond, time.Hour} {
 		srv, h := newBenchServer(t)
 		h.PingInterval = caddy.Duration(interval)
-		before := clockHolds()
+		own := collectConns(t)
 		var conns []*websocket.Conn
 		var pinged []interface{ Load() int64 }
 		for range 3 {
@@ -105,10 +133,15 @@ func TestPingClockPingsConnectionsAndForgetsClosedOnes(t *testing.T) {
 				}
 			}
 		}
-		if n := clockHolds() - before; n != len(conns) {
-			t.Fatalf("the clock ticks for %d more connections; %d are open", n, len(conns))
-		}
 		deadline := time.Now().Add(10 * time.Second)
+		// Each is on the clock once joined: the hook may run a moment after
+		// the welcome went out.
+		for held, all := own.held(); held != len(conns) || all != len(conns); held, all = own.held() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the clock ticks for %d of the %d connections opened; %d are open", held, all, len(conns))
+			}
+			time.Sleep(time.Millisecond) // polling the count
+		}
 		if interval < time.Second {
 			for i := range conns {
 				for pinged[i].Load() < 3 {
@@ -122,9 +155,9 @@ func TestPingClockPingsConnectionsAndForgetsClosedOnes(t *testing.T) {
 		for _, ws := range conns {
 			ws.Close()
 		}
-		for clockHolds() != before {
+		for held, _ := own.held(); held != 0; held, _ = own.held() {
 			if time.Now().After(deadline) {
-				t.Fatalf("the clock still ticks for %d closed connections", clockHolds()-before)
+				t.Fatalf("the clock still ticks for %d closed connections", held)
 			}
 			time.Sleep(time.Millisecond) // polling the count
 		}
