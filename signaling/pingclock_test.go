@@ -52,6 +52,22 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 	pc.set(stopped, now-1)
 	pc.stop(stopped)
 	pc.fire()
+	// The timer set armed may fire too, on its own goroutine, and tick
+	// some of them outside the clock's lock: wait until all were ticked,
+	// then check none was ticked twice.
+	allTicked := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range due {
+			if ticked[c] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !allTicked() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // polling the ticks
+	}
 	mu.Lock()
 	for i, c := range due {
 		if ticked[c] != 1 {
