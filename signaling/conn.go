@@ -35,17 +35,19 @@ var writeWait = 10 * time.Second
 // goroutine leaves bytes over for the writer goroutine.
 var testHookLeftover func()
 
-// wsConn is the WebSocket transport of a session. At most one goroutine
+// wsConn is a WebSocket connection's mechanics; its role (wsrole.go) says
+// what its frames and its end mean: a session's transport, a connection
+// refused before joining, or a tunnel's front. At most one goroutine
 // (the writer) writes at a time; the connection's own goroutine does all
 // reads. The writer runs only while there is something to write: an idle
 // peer has no writer goroutine, which is most of what an idle peer would
-// otherwise cost. Frames come from the session's outbox, after the
-// connection's own unsequenced frames (a refusal, a resume's welcome).
+// otherwise cost. Frames come from the session's outbox, if its role has
+// one, after the connection's own unsequenced frames (a refusal, a
+// resume's welcome, a front's relayed frames).
 type wsConn struct {
 	ws      *websocket.Conn
-	s       *session   // nil for a connection refused before joining, or a front
-	fwd     *frontLink // a front's tunnel to the session's home server
-	maxSize int64      // of a frame read
+	role    wsRole // what its frames and its end mean (wsrole.go)
+	maxSize int64  // of a frame read
 	metrics *hubMetrics
 
 	// The preface, the locks' order, the batch step and the close state
@@ -86,7 +88,7 @@ type wsConn struct {
 var _ transport = (*wsConn)(nil)
 
 func newWSConn(ws *websocket.Conn, metrics *hubMetrics) *wsConn {
-	c := &wsConn{ws: ws, metrics: metrics}
+	c := &wsConn{ws: ws, role: refusedRole{}, metrics: metrics}
 	c.raw, _ = ws.UnderlyingConn().(rawWriter)
 	return c
 }
@@ -166,12 +168,9 @@ var ackDelay = 3 * time.Second
 // waited ackDelay for one. Otherwise it re-arms the timer for the earlier
 // of the two.
 func (c *wsConn) pingWanted() bool {
-	if c.s != nil {
-		c.s.mu.Lock()
-		defer c.s.mu.Unlock()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	s := c.role.sess()
+	c.lockWith(s)
+	defer c.unlockWith(s)
 	if c.closing() {
 		return false
 	}
@@ -206,19 +205,14 @@ func (c *wsConn) armPing(at int64) {
 
 // ackWaitSince is since when written frames have waited for an
 // acknowledgement without any coming (monoNow), or 0; the caller holds
-// c.s.mu.
-func (c *wsConn) ackWaitSince() int64 {
-	if c.s == nil || c.s.tr != c {
-		return 0
-	}
-	return c.s.out.ackWait()
-}
+// the session's lock.
+func (c *wsConn) ackWaitSince() int64 { return c.role.ackWait(c) }
 
 // ackPing is the ping to send with frames just taken: when earlier
 // frames have waited ackDelay for an acknowledgement, a ping asking for
 // one rides along, in the same write, carrying the last frame's seq.
 // Otherwise the timer makes sure one comes within ackDelay (pingSoon).
-// now is monoNow; the caller holds c.s.mu and c.mu.
+// now is monoNow; the caller holds the session's lock and c.mu.
 func (c *wsConn) ackPing(now int64) string {
 	if !c.pinging || c.closing() {
 		return ""
@@ -229,7 +223,7 @@ func (c *wsConn) ackPing(now int64) string {
 	}
 	c.lastPing = now
 	c.armPing(c.judgeBy(now + int64(c.pingInterval))) // this ping is also the keep-alive
-	return strconv.FormatUint(c.s.out.lastTaken(), 10)
+	return c.role.pingSeq(c)
 }
 
 // pingSoon makes the timer fire within ackDelay, when it would fire
@@ -243,8 +237,15 @@ func (c *wsConn) pingSoon(now int64) {
 	}
 }
 
-// attach implements peerTransport; it is called before start.
-func (c *wsConn) attach(s *session) { c.s = s }
+// attach implements peerTransport; it is called before start. Detached,
+// the connection is back to having no session.
+func (c *wsConn) attach(s *session) {
+	if s == nil {
+		c.role = refusedRole{}
+		return
+	}
+	c.role = sessionRole{s}
+}
 
 // say queues an unsequenced frame of the connection's own.
 func (c *wsConn) say(frame []byte) {
@@ -272,7 +273,7 @@ func (c *wsConn) relay(frame []byte) {
 func (c *wsConn) endFront(code int, reason string) { c.disconnect(code, reason, true) }
 
 // forward implements front.
-func (c *wsConn) forward(link *frontLink) { c.fwd = link }
+func (c *wsConn) forward(link *frontLink) { c.role = frontRole{link} }
 
 // wake implements transport.
 func (c *wsConn) wake() {
@@ -422,9 +423,7 @@ func (c *wsConn) writeLoop() {
 		j := c.next(stack[:0], false)
 		switch frames, ping := j.frames, j.ping; {
 		case j.closing:
-			if c.s != nil && c.s.isEnded() {
-				c.s.leave()
-			}
+			c.role.writerClosed()
 			c.finish()
 			close(c.finished)
 			return
@@ -463,8 +462,9 @@ type job struct {
 // pong proves arrived. When there is nothing to do the writer stops being
 // the writer. An inline writer (see send) hands a close or a leftover on.
 func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
-	c.lockWith(c.s)
-	defer c.unlockWith(c.s)
+	s := c.role.sess()
+	c.lockWith(s)
+	defer c.unlockWith(s)
 	switch {
 	case inline && (c.closing() || c.tail != nil || c.pongDue):
 		j.handover = true
@@ -481,16 +481,13 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		return j
 	case c.pingDue:
 		c.pingDue = false
-		j.ping = "0"
-		if c.s != nil && c.s.tr == c {
-			j.ping = strconv.FormatUint(c.s.out.lastTaken(), 10)
-		}
+		j.ping = c.role.pingSeq(c)
 		return j
 	}
-	if frames, fromOutbox := c.takeLocked(c.s, c, batch, false); len(frames) > 0 {
-		if fromOutbox {
+	if frames, fromOutbox := c.takeLocked(s, c, batch, false); len(frames) > 0 {
+		if fromOutbox { // s is not nil: the frames are its
 			c.lastWrite = monoNow()
-			if c.s.out.retain {
+			if s.out.retain {
 				j.ping = c.ackPing(c.lastWrite)
 			}
 		}
@@ -503,8 +500,8 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 
 // onPong lets the session go of the frames a pong proves arrived.
 func (c *wsConn) onPong(data string) {
-	if seq, err := strconv.ParseUint(data, 10, 64); err == nil && c.s != nil && seq > 0 {
-		c.s.acked(c, seq)
+	if seq, err := strconv.ParseUint(data, 10, 64); err == nil && seq > 0 {
+		c.role.acked(c, seq)
 	}
 }
 
@@ -634,9 +631,10 @@ func (c *wsConn) queuePong(data []byte) {
 
 // flushable takes what is left to write on a closing connection.
 func (c *wsConn) flushable(batch []outFrame) []outFrame {
-	c.lockWith(c.s)
-	defer c.unlockWith(c.s)
-	frames, _ := c.takeLocked(c.s, c, batch, true)
+	s := c.role.sess()
+	c.lockWith(s)
+	defer c.unlockWith(s)
+	frames, _ := c.takeLocked(s, c, batch, true)
 	return frames
 }
 

@@ -20,7 +20,7 @@ func loopHolds(h *Handler) (n int) {
 	for _, l := range loops() {
 		l.mu.Lock()
 		for _, lc := range l.conns {
-			if s := lc.r.c.s; s != nil && s.cfg == h.sessCfg {
+			if s := lc.r.c.role.sess(); s != nil && s.cfg == h.sessCfg {
 				n++
 			}
 		}

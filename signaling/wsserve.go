@@ -26,7 +26,7 @@ import (
 //     goroutine of the connection's own (readOwn) reads the bytes, and one
 //     peerReader (peerread.go) hands frames to process and on to the
 //     session; the writer (conn.go) runs while frames wait;
-//  4. the end (readEnded): a session that ended (leave, eviction,
+//  4. the end (the role's readEnded, wsrole.go): a session that ended (leave, eviction,
 //     shutdown) is seen out of its room by the writer; a connection lost
 //     without a goodbye leaves its session away (session.lost) for the
 //     resume window.
@@ -61,7 +61,7 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		// Hijacked connections are ours to close; Caddy's shutdown does not.
 		defer ws.Close()
 		defer release()
-		h.readEnded(c, end, writerDone)
+		c.role.readEnded(c, end, writerDone)
 	}
 	if hook := testHookOpened.Load(); hook != nil {
 		(*hook)(c)
@@ -260,29 +260,6 @@ type readEnd struct {
 	fatal   bool
 }
 
-// readEnded follows the end of the reading of the peer's frames: a
-// session not ended goes away (or leaves, when the peer said goodbye or
-// resume is off, or ends, when the server decided), and the close frame
-// goes out.
-func (h *Handler) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
-	if c.fwd != nil { // a front: the home decides, told what happened
-		c.fwd.tun.Close(end.tunnelCode(), end.reason)
-		c.disconnect(end.code, end.reason, false)
-		<-writerDone
-		return
-	}
-	if end.fatal {
-		c.s.end(end.code, end.reason, false)
-	} else {
-		c.s.lost(c, end.goodbye)
-	}
-	c.disconnect(end.code, end.reason, false) // no-op when already closing
-	<-writerDone
-	if c.s.isEnded() {
-		c.s.leave() // normally done by the writer already
-	}
-}
-
 // tunnelCode is the close code a front passes on to the home (see
 // tunnelTransport.Closed).
 func (end readEnd) tunnelCode() int {
@@ -295,12 +272,6 @@ func (end readEnd) tunnelCode() int {
 	return websocket.CloseAbnormalClosure
 }
 
-// process hands a message from the peer to its session, or a front's
-// through the tunnel to the session's home. data is not kept.
-func (c *wsConn) process(text bool, data []byte) {
-	if c.fwd != nil {
-		c.fwd.pass(c, text, data)
-		return
-	}
-	c.s.reply(c.s.receive(c, data, text))
-}
+// process hands a message from the peer to what its role says: its
+// session, or a front's tunnel to the session's home. data is not kept.
+func (c *wsConn) process(text bool, data []byte) { c.role.process(c, text, data) }

@@ -1,0 +1,125 @@
+package signaling
+
+import "strconv"
+
+// wsRole is what a WebSocket connection's frames and its end mean; wsConn
+// itself is only the mechanics (socket, writer, pings, reads). A
+// connection plays one role at a time, set before it starts (attach,
+// forward), so that no branch has to guess it from which fields are nil:
+//
+//   - sessionRole: the session's transport. Its writer takes frames from
+//     the session's outbox after its own, and its end leaves the session
+//     away or ends it.
+//   - refusedRole: no session. Every connection starts so; a refused one
+//     stays so and only writes its own error frame and close.
+//   - frontRole: a tunnel's front. Its own frames are the home's, relayed;
+//     the peer's frames go through the tunnel, and its end tells the home.
+type wsRole interface {
+	// sess is the session whose lock the writer takes first and whose
+	// outbox it takes from once the connection's own frames are out; nil
+	// when frames come from nowhere else (see writerCore.takeLocked).
+	sess() *session
+	// process handles a whole message of the peer's; data is not kept.
+	process(c *wsConn, text bool, data []byte)
+	// acked lets go of the frames a pong carrying seq proves arrived.
+	acked(c *wsConn, seq uint64)
+	// ackWait is since when frames written on c have waited for an
+	// acknowledgement (monoNow), or 0; the caller holds the session's lock.
+	ackWait(c *wsConn) int64
+	// pingSeq is what a ping carries: the seq of the last frame written on
+	// c, which its pong proves arrived; the caller holds both locks.
+	pingSeq(c *wsConn) string
+	// writerClosed runs when the writer sees the connection closing,
+	// before the close frame.
+	writerClosed()
+	// readEnded follows the end of the reading of the peer's frames, and
+	// returns once the close frame is out (writerDone).
+	readEnded(c *wsConn, end readEnd, writerDone <-chan struct{})
+}
+
+// sessionRole is a connection carrying its session.
+type sessionRole struct{ s *session }
+
+func (r sessionRole) sess() *session { return r.s }
+
+func (r sessionRole) process(c *wsConn, text bool, data []byte) {
+	r.s.reply(r.s.receive(c, data, text))
+}
+
+func (r sessionRole) acked(c *wsConn, seq uint64) { r.s.acked(c, seq) }
+
+// ackWait is 0 once a resume moved the session to another transport:
+// what waits is that one's.
+func (r sessionRole) ackWait(c *wsConn) int64 {
+	if r.s.tr != c {
+		return 0
+	}
+	return r.s.out.ackWait()
+}
+
+// pingSeq is "0" on a displaced connection, whose pong must not
+// acknowledge frames written on the session's new transport.
+func (r sessionRole) pingSeq(c *wsConn) string {
+	if r.s.tr != c {
+		return "0"
+	}
+	return strconv.FormatUint(r.s.out.lastTaken(), 10)
+}
+
+// writerClosed sees an ended session out of its room.
+func (r sessionRole) writerClosed() {
+	if r.s.isEnded() {
+		r.s.leave()
+	}
+}
+
+// readEnded: a session not ended goes away (or leaves, when the peer said
+// goodbye or resume is off, or ends, when the server decided), and the
+// close frame goes out.
+func (r sessionRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
+	if end.fatal {
+		r.s.end(end.code, end.reason, false)
+	} else {
+		r.s.lost(c, end.goodbye)
+	}
+	c.disconnect(end.code, end.reason, false) // no-op when already closing
+	<-writerDone
+	if r.s.isEnded() {
+		r.s.leave() // normally done by the writer already
+	}
+}
+
+// refusedRole is a connection without a session: nothing but its own
+// frames goes out, and nothing it reads goes anywhere.
+type refusedRole struct{}
+
+func (refusedRole) sess() *session                { return nil }
+func (refusedRole) process(*wsConn, bool, []byte) {}
+func (refusedRole) acked(*wsConn, uint64)         {}
+func (refusedRole) ackWait(*wsConn) int64         { return 0 }
+func (refusedRole) pingSeq(*wsConn) string        { return "0" }
+func (refusedRole) writerClosed()                 {}
+func (refusedRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
+	c.disconnect(end.code, end.reason, false)
+	<-writerDone
+}
+
+// frontRole is a tunnel's front: its own frames are the home's, and the
+// session, with its outbox and acknowledgements, is the home's business.
+type frontRole struct{ link *frontLink }
+
+func (frontRole) sess() *session { return nil }
+
+func (r frontRole) process(c *wsConn, text bool, data []byte) { r.link.pass(c, text, data) }
+
+func (frontRole) acked(*wsConn, uint64)  {}
+func (frontRole) ackWait(*wsConn) int64  { return 0 }
+func (frontRole) pingSeq(*wsConn) string { return "0" }
+func (frontRole) writerClosed()          {}
+
+// readEnded: the home decides, told what happened.
+func (r frontRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
+	r.link.tun.Close(end.tunnelCode(), end.reason)
+	c.disconnect(end.code, end.reason, false)
+	<-writerDone
+}
