@@ -131,7 +131,11 @@ func (o *ownConns) held() (held, all int) {
 // The process's clock pings every connection at the handler's interval,
 // and forgets a connection as soon as it closes, long before it was due.
 func TestPingClockPingsConnectionsAndForgetsClosedOnes(t *testing.T) {
-	for _, interval := range []time.Duration{30 * time.Millisecond, time.Hour} {
+	// 200 ms: a peer silent for two intervals is cut, and a client's
+	// reader starved for 60 ms (two of 30 ms) on a loaded machine was
+	// cut, leaving the clock for good; 400 ms of silence is not a live
+	// peer's.
+	for _, interval := range []time.Duration{200 * time.Millisecond, time.Hour} {
 		srv, h := newBenchServer(t)
 		h.PingInterval = caddy.Duration(interval)
 		own := collectConns(t)
