@@ -20,8 +20,9 @@ var layers = map[string]int{
 	"internal/caddyfileopt":  0,
 	"signaling/hub":          1,
 	"turncreds":              1,
-	"signaling":              2,
-	"signaling/natshub":      2,
+	"signaling/session":      2,
+	"signaling":              5,
+	"signaling/natshub":      5,
 	"signaling/hub/hubtest":  2,
 	"turnapp":                2,
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 )
 
 // resumer is a client that resumes its session the way client.js does: it
@@ -220,7 +220,7 @@ func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 	before := scrapeMetrics(t)
 	// Away sessions of earlier tests run out first, so the count is steady.
 	expectMetrics(t, before, nil, map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 0})
-	sessionsBefore := signaling.LiveSessions()
+	sessionsBefore := session.LiveSessions()
 	a, b := pairWithResumer(t, "overflow")
 	b.cut()
 	expectMetrics(t, before, nil, map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 1})
@@ -239,7 +239,7 @@ func TestResumeBufferOverflowDropsThePeer(t *testing.T) {
 	expectMetrics(t, before, map[string]float64{`caddy_webrtc_signaling_resumes_total{hub="default",result="overflow"}`: 1},
 		map[string]float64{`caddy_webrtc_signaling_away_peers{hub="default"}`: 0})
 	// Its session, and the frames it held, are gone: only a's is left.
-	eventually(t, 10*time.Second, "b's session to go", func() bool { return signaling.LiveSessions() == sessionsBefore+1 })
+	eventually(t, 10*time.Second, "b's session to go", func() bool { return session.LiveSessions() == sessionsBefore+1 })
 	c := dial(t, b.resumeURL(b.token, b.lastSeq), "")
 	c.expectError("resume_failed")
 }

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/gorilla/websocket"
 	"github.com/quic-go/quic-go/http3"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling"
 )
 
 // sseBase is signalingSite's WebSocket route as the SSE transport's base:
@@ -457,7 +456,7 @@ func TestSSEChurnLeavesNothingBehind(t *testing.T) {
 	warm.client.CloseIdleConnections()
 	eventually(t, 10*time.Second, "the warm-up session to go", func() bool {
 		r, _ := hubTotals()
-		return r == 0 && signaling.LiveSessions() == 0
+		return r == 0 && session.LiveSessions() == 0
 	})
 	baseline := runtime.NumGoroutine()
 
@@ -476,7 +475,7 @@ func TestSSEChurnLeavesNothingBehind(t *testing.T) {
 	// Dropped streams' sessions stay away for resume_window (2s).
 	eventually(t, 20*time.Second, "every session, room and peer to be freed", func() bool {
 		r, p := hubTotals()
-		return r == 0 && p == 0 && signaling.LiveSessions() == 0
+		return r == 0 && p == 0 && session.LiveSessions() == 0
 	})
 	eventually(t, 20*time.Second, "goroutines to return to the baseline", func() bool {
 		return runtime.NumGoroutine() <= baseline+4

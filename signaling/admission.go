@@ -1,11 +1,11 @@
 package signaling
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -14,9 +14,9 @@ import (
 // peerTransport is a transport as admission sees it: one that can be
 // attached to a session and carry frames of its own before the session's.
 type peerTransport interface {
-	transport
+	session.Transport
 	// attach makes s the session the transport carries; nil detaches it.
-	attach(s *session)
+	attach(s *session.Session)
 	// say queues an unsequenced frame of the transport's own (resume_failed,
 	// a resume's welcome), to go out before the session's frames.
 	say(frame []byte)
@@ -26,7 +26,7 @@ type peerTransport interface {
 // against connections_per_ip, or answers 429 when the client's address has
 // as many as it may.
 func (h *Handler) acquireConnection(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
-	release, ok = h.state.conns.acquire(clientIP(r), h.Limits.ConnectionsPerIP)
+	release, ok = h.state.conns.Acquire(clientIP(r), h.Limits.ConnectionsPerIP)
 	if !ok {
 		h.metrics.refused(tooManyConnections)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -61,16 +61,14 @@ func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 		}
 		t.say(wire.Error(wire.CodeResumeFailed, "the session cannot be resumed: joining afresh"))
 	}
-	s := newSession(h.sessCfg, roomName, info)
-	s.ip = clientIP(r)
+	s := session.New(h.sessCfg, roomName, info, clientIP(r), t)
 	t.attach(s)
-	s.tr = t
-	if !h.join(s, roomName, info, r) {
+	if err := h.join(s, roomName, info, r); err != nil {
 		t.attach(nil)
-		return h.lastRefusal(s)
+		return h.joinRefusal(err, roomName)
 	}
 	h.metrics.joins.Inc()
-	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", s.id), zap.String("user", info.User))
+	h.logger.Debug("peer joined", zap.String("room", roomName), zap.String("peer", s.ID()), zap.String("user", info.User))
 	return refusal{}
 }
 
@@ -85,7 +83,7 @@ type refusal struct {
 // peer is.
 func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (wire.PeerInfo, refusal) {
 	if !h.origins.allowed(r) {
-		return wire.PeerInfo{}, refusal{wire.CodeForbiddenOrigin, "origin " + quote(r.Header.Get("Origin")) + " may not connect", wire.CloseForbiddenOrigin}
+		return wire.PeerInfo{}, refusal{wire.CodeForbiddenOrigin, "origin " + wire.Quote(r.Header.Get("Origin")) + " may not connect", wire.CloseForbiddenOrigin}
 	}
 	if room == "" {
 		return wire.PeerInfo{}, refusal{wire.CodeMissingRoom, "no room given (e.g. ?room=<name>)", wire.CloseMissingRoom}
@@ -103,14 +101,4 @@ func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (wir
 		return wire.PeerInfo{User: identity(claims.Subject), Name: identity(claims.Name)}, refusal{}
 	}
 	return wire.PeerInfo{User: identity(repl.ReplaceAll(h.User, "")), Name: identity(repl.ReplaceAll(h.Name, ""))}, refusal{}
-}
-
-// quote renders a peer-supplied string safely inside an error message.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
 }

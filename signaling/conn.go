@@ -12,16 +12,11 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 const (
-	// sendQueueSize bounds the frames waiting for one peer; a peer that lets
-	// it fill up is disconnected rather than stalling its room.
-	sendQueueSize = 256
-	// stallTimeout is how long a sender waits for room in a full queue
-	// before the reader counts as not reading.
-	stallTimeout = 5 * time.Second
 	// closeGrace is how long the server waits for the peer's close frame
 	// after sending its own, so the peer gets to read what came before it.
 	closeGrace = 2 * time.Second
@@ -52,14 +47,14 @@ type wsConn struct {
 
 	// The preface, the locks' order, the batch step and the close state
 	// (writercore.go); its mu guards the writer's fields that follow.
-	writerCore
+	session.WriterCore
 	writing  bool // a writer goroutine is running
 	pingDue  bool // the writer is to send a ping
 	finished chan struct{}
 	// Set by start; until then frames are only queued.
 	pingInterval time.Duration
 	pinging      bool  // the pingClock ticks for this connection
-	pingAt       int64 // monoNow when the pingClock ticks for it next
+	pingAt       int64 // session.MonoNow when the pingClock ticks for it next
 	pingSlot     int   // its place in the pingClock, under the clock's lock
 
 	// raw is the connection when a sender may write to it without
@@ -70,11 +65,11 @@ type wsConn struct {
 	// connection's write lock held for finishWrite.
 	tail      []byte
 	tailHeld  bool
-	lastWrite int64 // monoNow when the writer last took frames
-	lastPing  int64 // monoNow when the writer last sent a ping
+	lastWrite int64 // session.MonoNow when the writer last took frames
+	lastPing  int64 // session.MonoNow when the writer last sent a ping
 
 	// Set for a connection a peerReader reads (peerread.go): when the
-	// peer last gave a sign of life (monoNow), and how long it may give
+	// peer last gave a sign of life (session.MonoNow), and how long it may give
 	// none before the ping clock cuts it.
 	judged   atomic.Bool
 	lastRead atomic.Int64
@@ -85,7 +80,7 @@ type wsConn struct {
 	pongDue bool
 }
 
-var _ transport = (*wsConn)(nil)
+var _ session.Transport = (*wsConn)(nil)
 
 func newWSConn(ws *websocket.Conn, metrics *hubMetrics) *wsConn {
 	c := &wsConn{ws: ws, role: refusedRole{}, metrics: metrics}
@@ -107,12 +102,12 @@ type rawWriter interface {
 // start lets writers run and pings the peer every pingInterval; the
 // returned channel closes once the close frame is out.
 func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	c.pingInterval = pingInterval
 	c.idle = 2 * pingInterval
 	c.finished = make(chan struct{})
-	c.lastPing = monoNow() // the keep-alive clock starts now
+	c.lastPing = session.MonoNow() // the keep-alive clock starts now
 	c.pinging = true
 	c.armPing(c.lastPing + int64(pingInterval))
 	c.wakeLocked()
@@ -127,7 +122,7 @@ func (c *wsConn) pingTick() {
 		return
 	}
 	if c.pingWanted() {
-		c.send()
+		c.Send()
 	}
 }
 
@@ -138,10 +133,10 @@ func (c *wsConn) silentTooLong() bool {
 		return false
 	}
 	last := c.lastRead.Load()
-	return last != handling && monoNow()-last >= int64(c.idle)
+	return last != handling && session.MonoNow()-last >= int64(c.idle)
 }
 
-// silentAt is when (monoNow) the peer will have been silent too long,
+// silentAt is when (session.MonoNow) the peer will have been silent too long,
 // unless it gives a sign of life first; 0 when that is not judged now.
 func (c *wsConn) silentAt() int64 {
 	last := c.lastRead.Load()
@@ -169,12 +164,12 @@ var ackDelay = 3 * time.Second
 // of the two.
 func (c *wsConn) pingWanted() bool {
 	s := c.role.sess()
-	c.lockWith(s)
-	defer c.unlockWith(s)
-	if c.closing() {
+	c.LockWith(s)
+	defer c.UnlockWith(s)
+	if c.Closing() {
 		return false
 	}
-	now, at := monoNow(), c.lastPing+int64(c.pingInterval)
+	now, at := session.MonoNow(), c.lastPing+int64(c.pingInterval)
 	if wait := c.ackWaitSince(); wait != 0 {
 		at = min(at, wait+int64(ackDelay))
 	}
@@ -196,7 +191,7 @@ func (c *wsConn) judgeBy(at int64) int64 {
 	return at
 }
 
-// armPing has the pingClock tick for c at (monoNow); the caller holds
+// armPing has the pingClock tick for c at (session.MonoNow); the caller holds
 // c.mu.
 func (c *wsConn) armPing(at int64) {
 	c.pingAt = at
@@ -204,7 +199,7 @@ func (c *wsConn) armPing(at int64) {
 }
 
 // ackWaitSince is since when written frames have waited for an
-// acknowledgement without any coming (monoNow), or 0; the caller holds
+// acknowledgement without any coming (session.MonoNow), or 0; the caller holds
 // the session's lock.
 func (c *wsConn) ackWaitSince() int64 { return c.role.ackWait(c) }
 
@@ -212,9 +207,9 @@ func (c *wsConn) ackWaitSince() int64 { return c.role.ackWait(c) }
 // frames have waited ackDelay for an acknowledgement, a ping asking for
 // one rides along, in the same write, carrying the last frame's seq.
 // Otherwise the timer makes sure one comes within ackDelay (pingSoon).
-// now is monoNow; the caller holds the session's lock and c.mu.
+// now is session.MonoNow; the caller holds the session's lock and c.mu.
 func (c *wsConn) ackPing(now int64) string {
-	if !c.pinging || c.closing() {
+	if !c.pinging || c.Closing() {
 		return ""
 	}
 	if wait := c.ackWaitSince(); wait == 0 || now-wait < int64(ackDelay) {
@@ -229,7 +224,7 @@ func (c *wsConn) ackPing(now int64) string {
 // pingSoon makes the timer fire within ackDelay, when it would fire
 // later; the caller holds c.mu.
 func (c *wsConn) pingSoon(now int64) {
-	if !c.pinging || c.closing() {
+	if !c.pinging || c.Closing() {
 		return
 	}
 	if at := now + int64(ackDelay); c.pingAt > at {
@@ -239,7 +234,7 @@ func (c *wsConn) pingSoon(now int64) {
 
 // attach implements peerTransport; it is called before start. Detached,
 // the connection is back to having no session.
-func (c *wsConn) attach(s *session) {
+func (c *wsConn) attach(s *session.Session) {
 	if s == nil {
 		c.role = refusedRole{}
 		return
@@ -249,21 +244,21 @@ func (c *wsConn) attach(s *session) {
 
 // say queues an unsequenced frame of the connection's own.
 func (c *wsConn) say(frame []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.preface = append(c.preface, frame)
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	c.QueueLocked(frame)
 	c.wakeLocked()
 }
 
 // relay queues a frame a front received from the session's home. A
 // client that does not read them is cut off; it resumes.
 func (c *wsConn) relay(frame []byte) {
-	c.mu.Lock()
-	queued := c.relayLocked(frame)
+	c.Mu.Lock()
+	queued := c.RelayLocked(frame)
 	if queued {
 		c.wakeLocked()
 	}
-	c.mu.Unlock()
+	c.Mu.Unlock()
 	if !queued {
 		c.disconnect(websocket.CloseAbnormalClosure, "outbound queue full", false)
 	}
@@ -275,10 +270,10 @@ func (c *wsConn) endFront(code int, reason string) { c.disconnect(code, reason, 
 // forward implements front.
 func (c *wsConn) forward(link *frontLink) { c.role = frontRole{link} }
 
-// wake implements transport.
-func (c *wsConn) wake() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// Wake implements transport.
+func (c *wsConn) Wake() {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	c.wakeLocked()
 }
 
@@ -292,21 +287,21 @@ func (c *wsConn) wakeLocked() {
 	go c.writeLoop()
 }
 
-// send implements transport. On a plain TCP connection with no writer
+// Send implements transport. On a plain TCP connection with no writer
 // running, the caller's goroutine becomes the writer for as long as the
 // socket takes frames without blocking: a relayed frame then costs one
 // system call and no goroutine switch, which at a few frames per second
 // per peer is most of what the runtime would spend on it. The close, and
 // what a full socket leaves over, are left to a writer goroutine, so a
 // peer that does not read still holds up only its own writer.
-func (c *wsConn) send() {
-	c.mu.Lock()
+func (c *wsConn) Send() {
+	c.Mu.Lock()
 	if !c.becomeInlineWriter() {
 		c.wakeLocked()
-		c.mu.Unlock()
+		c.Mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
+	c.Mu.Unlock()
 	c.writeInline()
 }
 
@@ -320,7 +315,7 @@ func (c *wsConn) becomeInlineWriter() bool {
 	// A peer sent to this often gets a writer goroutine, which writes
 	// the frames that queue meanwhile in one batch: under a flood a
 	// system call per frame would cost more than the goroutine.
-	if monoNow()-c.lastWrite < int64(inlineGap) {
+	if session.MonoNow()-c.lastWrite < int64(inlineGap) {
 		return false
 	}
 	c.writing = true
@@ -335,7 +330,7 @@ const inlineGap = time.Millisecond
 func (c *wsConn) writeInline() {
 	// Small: a sender's goroutine may be deep in Caddy's handlers, and
 	// frames come one at a time here (see inlineGap).
-	var stack [8]outFrame
+	var stack [8]session.Frame
 	for {
 		j := c.next(stack[:0], true)
 		switch {
@@ -355,9 +350,9 @@ func (c *wsConn) writeInline() {
 			if testHookLeftover != nil {
 				testHookLeftover()
 			}
-			c.mu.Lock()
+			c.Mu.Lock()
 			c.tail, c.tailHeld = rest, held
-			c.mu.Unlock()
+			c.Mu.Unlock()
 			go c.writeLoop()
 			return
 		}
@@ -366,7 +361,7 @@ func (c *wsConn) writeInline() {
 
 // tryWrite encodes frames, or a ping, and writes them without waiting for
 // the socket; rest is a copy of what did not go out (see rawWriter).
-func (c *wsConn) tryWrite(frames []outFrame, ping string) (rest []byte, held bool, err error) {
+func (c *wsConn) tryWrite(frames []session.Frame, ping string) (rest []byte, held bool, err error) {
 	buf := batchBuffers.Get().(*[]byte)
 	defer batchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
@@ -376,7 +371,7 @@ func (c *wsConn) tryWrite(frames []outFrame, ping string) (rest []byte, held boo
 		return nil, false, err
 	}
 	for _, f := range frames {
-		c.metrics.frameOut(f.b)
+		c.metrics.FrameOut(f.B)
 	}
 	if n < len(b) {
 		rest = slices.Clone(b[n:]) // b goes back to its pool
@@ -384,11 +379,11 @@ func (c *wsConn) tryWrite(frames []outFrame, ping string) (rest []byte, held boo
 	return rest, held, nil
 }
 
-// close implements transport.
-func (c *wsConn) close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
+// Close implements transport.
+func (c *wsConn) Close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
 
-// displace implements transport.
-func (c *wsConn) displace() { c.displaceBy(c) }
+// Displace implements transport.
+func (c *wsConn) Displace() { c.DisplaceBy(c) }
 
 // fail tells the peer of a connection that never joined why, and closes.
 func (c *wsConn) fail(code, msg string, closeCode int) {
@@ -397,14 +392,14 @@ func (c *wsConn) fail(code, msg string, closeCode int) {
 }
 
 func (c *wsConn) disconnect(code int, reason string, flush bool) {
-	c.closeOnce(code, reason, flush, func() {
+	c.CloseOnce(code, reason, flush, func() {
 		if !flush {
 			// Unblock a write stuck on a peer that is not reading, so the
 			// writer sees done and the peer leaves its room now.
 			_ = c.ws.UnderlyingConn().SetWriteDeadline(time.Now())
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
+		c.Mu.Lock()
+		defer c.Mu.Unlock()
 		if c.pinging {
 			pings.stop(c)
 		}
@@ -418,7 +413,7 @@ func (c *wsConn) disconnect(code int, reason string, flush bool) {
 // or, once the connection is closing, sees an ended session out of its
 // room and sends the close frame.
 func (c *wsConn) writeLoop() {
-	var stack [64]outFrame // a batch, without allocating
+	var stack [64]session.Frame // a batch, without allocating
 	for {
 		j := c.next(stack[:0], false)
 		switch frames, ping := j.frames, j.ping; {
@@ -447,7 +442,7 @@ func (c *wsConn) writeLoop() {
 
 // job is the writer's next piece of work.
 type job struct {
-	frames   []outFrame
+	frames   []session.Frame
 	tail     []byte // left over by a write on a sender's goroutine
 	tailHeld bool   // see wsConn.tailHeld
 	ping     string
@@ -461,18 +456,18 @@ type job struct {
 // nothing. A ping carries the seq of the last frame written, which its
 // pong proves arrived. When there is nothing to do the writer stops being
 // the writer. An inline writer (see send) hands a close or a leftover on.
-func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
+func (c *wsConn) next(batch []session.Frame, inline bool) (j job) {
 	s := c.role.sess()
-	c.lockWith(s)
-	defer c.unlockWith(s)
+	c.LockWith(s)
+	defer c.UnlockWith(s)
 	switch {
-	case inline && (c.closing() || c.tail != nil || c.pongDue):
+	case inline && (c.Closing() || c.tail != nil || c.pongDue):
 		j.handover = true
 		return j
 	case c.tail != nil:
 		j.tail, j.tailHeld, c.tail = c.tail, c.tailHeld, nil
 		return j
-	case c.closing():
+	case c.Closing():
 		j.closing = true
 		return j
 	case c.pongDue:
@@ -484,10 +479,10 @@ func (c *wsConn) next(batch []outFrame, inline bool) (j job) {
 		j.ping = c.role.pingSeq(c)
 		return j
 	}
-	if frames, fromOutbox := c.takeLocked(s, c, batch, false); len(frames) > 0 {
+	if frames, fromOutbox := c.TakeLocked(s, c, batch, false); len(frames) > 0 {
 		if fromOutbox { // s is not nil: the frames are its
-			c.lastWrite = monoNow()
-			if s.out.retain {
+			c.lastWrite = session.MonoNow()
+			if s.Replays() {
 				j.ping = c.ackPing(c.lastWrite)
 			}
 		}
@@ -508,11 +503,8 @@ func (c *wsConn) onPong(data string) {
 // errClosing stops a write to a peer that started disconnecting.
 var errClosing = errors.New("peer is disconnecting")
 
-// maxBatch bounds the bytes one writeBatch sends in one write.
-const maxBatch = 16 << 10
-
 // batchBuffers hold encoded batches between writes.
-var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch+maxFrameHeader); return &b }}
+var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, session.MaxBatch+maxFrameHeader); return &b }}
 
 // writeBatch sends frames in one write to the connection instead of one
 // per frame: under load most of a relay's cost is system calls. The frames
@@ -522,7 +514,7 @@ var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBatch+max
 // that started disconnecting gets nothing more: checked after the deadline
 // is set, so that the immediate deadline disconnect sets to interrupt a
 // stuck write cannot be overwritten by a later one.
-func (c *wsConn) writeBatch(frames []outFrame, ping string, deadline time.Time) error {
+func (c *wsConn) writeBatch(frames []session.Frame, ping string, deadline time.Time) error {
 	buf := batchBuffers.Get().(*[]byte)
 	defer batchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
@@ -531,7 +523,7 @@ func (c *wsConn) writeBatch(frames []outFrame, ping string, deadline time.Time) 
 		return err
 	}
 	for _, f := range frames {
-		c.metrics.frameOut(f.b)
+		c.metrics.FrameOut(f.B)
 	}
 	return nil
 }
@@ -542,7 +534,7 @@ func (c *wsConn) writeBytes(b []byte, deadline time.Time) error {
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	if c.closing() && !c.flush {
+	if c.Closing() && !c.FlushOnClose {
 		return errClosing
 	}
 	_, err := conn.Write(b)
@@ -554,7 +546,7 @@ func (c *wsConn) writeTail(j job, deadline time.Time) error {
 	if !j.tailHeld {
 		return c.writeBytes(j.tail, deadline)
 	}
-	if c.closing() && !c.flush {
+	if c.Closing() && !c.FlushOnClose {
 		// Not a byte more, but the write lock must go.
 		return c.raw.finishWrite(nil, time.Now())
 	}
@@ -562,7 +554,7 @@ func (c *wsConn) writeTail(j job, deadline time.Time) error {
 }
 
 // appendBatch appends frames and then, unless empty, a ping carrying ping.
-func appendBatch(b []byte, frames []outFrame, ping string) []byte {
+func appendBatch(b []byte, frames []session.Frame, ping string) []byte {
 	for _, f := range frames {
 		b = appendTextFrame(b, f)
 	}
@@ -578,9 +570,9 @@ const maxFrameHeader = 10
 
 // appendTextFrame appends f, sequenced, as one unmasked, final text frame
 // (RFC 6455 5.2), as a server sends it.
-func appendTextFrame(b []byte, f outFrame) []byte {
+func appendTextFrame(b []byte, f session.Frame) []byte {
 	const finText = 0x80 | websocket.TextMessage
-	switch n := f.wireLen(); {
+	switch n := f.WireLen(); {
 	case n < 126:
 		b = append(b, finText, byte(n))
 	case n <= 0xffff:
@@ -589,7 +581,7 @@ func appendTextFrame(b []byte, f outFrame) []byte {
 		b = append(b, finText, 127)
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	return f.sequenced(b)
+	return f.Sequenced(b)
 }
 
 // finish flushes if asked, sends the close frame and gives the peer
@@ -597,8 +589,8 @@ func appendTextFrame(b []byte, f outFrame) []byte {
 // All of it is bounded by closeGrace, also for a peer that reads nothing.
 func (c *wsConn) finish() {
 	deadline := time.Now().Add(closeGrace)
-	if c.flush {
-		var stack [64]outFrame
+	if c.FlushOnClose {
+		var stack [64]session.Frame
 		for {
 			frames := c.flushable(stack[:0])
 			if len(frames) == 0 || c.writeBatch(frames, "", deadline) != nil {
@@ -606,8 +598,8 @@ func (c *wsConn) finish() {
 			}
 		}
 	}
-	if c.closeCode != websocket.CloseAbnormalClosure {
-		msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+	if c.CloseCode != websocket.CloseAbnormalClosure {
+		msg := websocket.FormatCloseMessage(c.CloseCode, c.CloseReason)
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, deadline)
 	}
 	_ = c.ws.SetReadDeadline(deadline) // gorilla's reader, for a refused peer
@@ -619,22 +611,22 @@ func (c *wsConn) finish() {
 // queuePong has the writer answer a ping with a pong carrying data; only
 // the latest ping is answered (RFC 6455 5.5.3).
 func (c *wsConn) queuePong(data []byte) {
-	c.mu.Lock()
-	if c.closing() {
-		c.mu.Unlock()
+	c.Mu.Lock()
+	if c.Closing() {
+		c.Mu.Unlock()
 		return
 	}
 	c.pong, c.pongDue = append(c.pong[:0], data...), true
-	c.mu.Unlock()
-	c.send()
+	c.Mu.Unlock()
+	c.Send()
 }
 
 // flushable takes what is left to write on a closing connection.
-func (c *wsConn) flushable(batch []outFrame) []outFrame {
+func (c *wsConn) flushable(batch []session.Frame) []session.Frame {
 	s := c.role.sess()
-	c.lockWith(s)
-	defer c.unlockWith(s)
-	frames, _ := c.takeLocked(s, c, batch, true)
+	c.LockWith(s)
+	defer c.UnlockWith(s)
+	frames, _ := c.TakeLocked(s, c, batch, true)
 	return frames
 }
 

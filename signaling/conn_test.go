@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -72,7 +74,7 @@ func TestAClosedConnectionRefusesSends(t *testing.T) {
 		c.start(time.Minute)
 		c.disconnect(4000, "bye", false)
 		c.say([]byte(`{"type":"late"}`))
-		c.send()
+		c.Send()
 		if code := closeCode(t, client); code != 4000 {
 			t.Fatalf("closed with %d, want 4000", code)
 		}
@@ -158,4 +160,21 @@ func TestConcurrentSendersKeepTheirOrder(t *testing.T) {
 		last[f.From], seq = n, f.Seq
 	}
 	wg.Wait()
+}
+
+// TestAppendTextFrame checks the three header lengths of RFC 6455 5.2.
+func TestAppendTextFrame(t *testing.T) {
+	for n, header := range map[int][]byte{
+		0:     {0x81, 0},
+		125:   {0x81, 125},
+		126:   {0x81, 126, 0, 126},
+		65535: {0x81, 126, 0xff, 0xff},
+		65536: {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
+	} {
+		payload := bytes.Repeat([]byte("x"), n)
+		got := appendTextFrame([]byte("prev"), session.Frame{B: payload})
+		if want := append(append([]byte("prev"), header...), payload...); !bytes.Equal(got, want) {
+			t.Errorf("%d bytes: header %v, want %v", n, got[4:4+len(header)], header)
+		}
+	}
 }

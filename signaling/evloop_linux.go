@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/gorilla/websocket"
 )
 
@@ -54,7 +55,7 @@ const loopReadSize = 64 << 10
 
 // loopRunner is the state of one runner goroutine.
 type loopRunner struct {
-	busy    atomic.Int64 // monoNow since it handles a connection, or 0
+	busy    atomic.Int64 // session.MonoNow since it handles a connection, or 0
 	retired atomic.Bool
 }
 
@@ -197,7 +198,7 @@ func (l *evLoop) run(r *loopRunner) {
 		if lc == nil {
 			continue // ended meanwhile
 		}
-		r.busy.Store(monoNow())
+		r.busy.Store(session.MonoNow())
 		l.serve(lc, buf)
 		r.busy.Store(0)
 	}
@@ -273,7 +274,7 @@ func (l *evLoop) watch() {
 			l.mu.Unlock()
 			return
 		}
-		if since := l.runner.busy.Load(); since != 0 && monoNow()-since > int64(loopStall) {
+		if since := l.runner.busy.Load(); since != 0 && session.MonoNow()-since > int64(loopStall) {
 			l.runner.retired.Store(true)
 			l.runner = &loopRunner{}
 			go l.run(l.runner)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/gorilla/websocket"
 )
 
@@ -20,7 +21,7 @@ func loopHolds(h *Handler) (n int) {
 	for _, l := range loops() {
 		l.mu.Lock()
 		for _, lc := range l.conns {
-			if s := lc.r.c.role.sess(); s != nil && s.cfg == h.sessCfg {
+			if s := lc.r.c.role.sess(); s != nil && s.Metrics() == session.Metrics(h.metrics) {
 				n++
 			}
 		}
@@ -171,11 +172,11 @@ func TestAHeldUpRunnerHoldsUpNoOtherPeer(t *testing.T) {
 	if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(stallTimeout / 2))
+	_ = c.SetReadDeadline(time.Now().Add(session.StallTimeout / 2))
 	for {
 		_, b, err := c.ReadMessage()
 		if err != nil {
-			t.Fatalf("no frame in another room within %v while a sender was held up: %v", stallTimeout/2, err)
+			t.Fatalf("no frame in another room within %v while a sender was held up: %v", session.StallTimeout/2, err)
 		}
 		if strings.Contains(string(b), `"candidate"`) {
 			break

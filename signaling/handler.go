@@ -1,8 +1,6 @@
 package signaling
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -18,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -82,8 +81,8 @@ type Handler struct {
 	ResumeWindow *caddy.Duration `json:"resume_window,omitempty"`
 
 	hub      hub.Hub
-	state    *hubState      // what this process keeps for the hub
-	sessCfg  *sessionConfig // shared by the handler's sessions
+	state    *hubState       // what this process keeps for the hub
+	sessCfg  *session.Config // shared by the handler's sessions
 	released bool
 	origins  originPolicy
 	tokens   *TokenVerifier
@@ -184,10 +183,10 @@ func (h *Handler) openHub(ctx caddy.Context) error {
 	}
 	h.useHub(opened, state)
 	if t, ok := opened.(hub.Tunnels); ok {
-		t.AcceptTunnels(acceptTunnel(&state.sessions))
+		t.AcceptTunnels(acceptTunnel(state.sessions))
 	}
 	if p, ok := opened.(hub.Posts); ok {
-		p.AcceptPosts(acceptPost(&state.sessions))
+		p.AcceptPosts(acceptPost(state.sessions))
 	}
 	return nil
 }
@@ -197,17 +196,19 @@ func (h *Handler) openHub(ctx caddy.Context) error {
 // options as provisioned.
 func (h *Handler) useHub(opened hub.Hub, state *hubState) {
 	h.hub, h.state = opened, state
-	h.sessCfg = &sessionConfig{
-		hubName:        h.Hub,
-		hub:            opened,
-		logger:         h.logger,
-		metrics:        h.metrics,
-		limits:         h.Limits,
-		maxMessageSize: h.MaxMessageSize,
-		resumeWindow:   h.resumeWindow(),
-		sessions:       &state.sessions,
-		away:           &state.away,
-		resumedWelcome: h.resumedWelcome,
+	h.sessCfg = &session.Config{
+		HubName:         h.Hub,
+		Hub:             opened,
+		Logger:          h.logger,
+		Metrics:         h.metrics,
+		MaxMessageSize:  h.MaxMessageSize,
+		FramesPerSecond: h.Limits.FramesPerSecond,
+		Burst:           h.Limits.Burst,
+		ResumeWindow:    h.resumeWindow(),
+		Sessions:        state.sessions,
+		Away:            &state.away,
+		AwayPerAddr:     h.Limits.ConnectionsPerIP,
+		ResumedWelcome:  h.resumedWelcome,
 	}
 }
 
@@ -357,12 +358,4 @@ func containsControl(s string) bool {
 		}
 	}
 	return false
-}
-
-// newPeerID returns 128 random bits, URL-safe: unguessable, so a peer id
-// can double as a capability to address that peer.
-func newPeerID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -2,12 +2,6 @@ package signaling
 
 import (
 	"fmt"
-	"sync"
-	"time"
-
-	"golang.org/x/time/rate"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Defaults of the limits: far above what a six-person call needs (a join
@@ -17,11 +11,6 @@ const (
 	DefaultFramesPerSecond  = 20
 	DefaultBurst            = 100
 	DefaultConnectionsPerIP = 50
-	// sustainedAbuse is how long a peer may go on exceeding its frame rate,
-	// frames being dropped all along, before it is disconnected (4429).
-	sustainedAbuse = 10 * time.Second
-	// abuseGap: a pause in dropped frames this long ends a stretch of abuse.
-	abuseGap = time.Second
 )
 
 // Limits bound what one client may take from a hub.
@@ -69,80 +58,4 @@ func (l Limits) validate() error {
 		return fmt.Errorf("limits: max_rooms and max_peers_total must be 0 (unlimited) or more")
 	}
 	return nil
-}
-
-// frameRate is one peer's inbound frame budget.
-type frameRate struct {
-	bucket       *rate.Limiter
-	abusingSince time.Time // start of the current stretch of dropped frames
-	lastDropped  time.Time
-}
-
-func newFrameRate(l Limits) *frameRate {
-	return &frameRate{bucket: rate.NewLimiter(rate.Limit(l.FramesPerSecond), l.Burst)}
-}
-
-// admit reports whether a frame arriving now fits the budget, and whether
-// the peer has been over it for so long that it must go.
-func (f *frameRate) admit(now time.Time) (ok, abusive bool) {
-	if f.bucket.AllowN(now, 1) {
-		return true, false
-	}
-	if now.Sub(f.lastDropped) > abuseGap {
-		f.abusingSince = now
-	}
-	f.lastDropped = now
-	return false, now.Sub(f.abusingSince) >= sustainedAbuse
-}
-
-// frameGate holds one peer's frames to max_message_size and the frame
-// rate: a session's, and a front's for a client whose session lives on
-// another server (tunnel.go), so that a flood stops before it crosses to
-// that server.
-type frameGate struct {
-	rate *frameRate // made on the first frame: an idle peer needs none
-}
-
-// admit judges a frame of size bytes arriving now.
-func (g *frameGate) admit(size int, maxSize int64, l Limits, m *hubMetrics) verdict {
-	if int64(size) > maxSize {
-		return verdict{wire.CodeTooLarge, "message exceeds the maximum size", wire.CloseTooLarge}
-	}
-	if g.rate == nil {
-		g.rate = newFrameRate(l)
-	}
-	if ok, abusive := g.rate.admit(time.Now()); !ok {
-		m.rateLimited.Inc()
-		if abusive {
-			return verdict{wire.CodeRateLimited, "too many frames for too long", wire.CloseRateLimited}
-		}
-		return verdict{wire.CodeRateLimited, "too many frames: this one was dropped", 0}
-	}
-	return verdict{}
-}
-
-// ipConns counts what client IPs hold of one hub (see hubState).
-type ipConns struct {
-	mu    sync.Mutex
-	count map[string]int // made on first use
-}
-
-// acquire takes a slot for key unless max are taken; release gives it back.
-func (c *ipConns) acquire(key string, max int) (release func(), ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.count[key] >= max {
-		return nil, false
-	}
-	if c.count == nil {
-		c.count = make(map[string]int)
-	}
-	c.count[key]++
-	return sync.OnceFunc(func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.count[key]--; c.count[key] == 0 {
-			delete(c.count, key)
-		}
-	}), true
 }

@@ -91,15 +91,11 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	// Only hubs with sessions away have the gauge, as they always had.
 	rangeHubs(func(name string, ph pooledHub) {
-		if n := ph.state.sessions.away(); n > 0 {
+		if n := ph.state.sessions.Away(); n > 0 {
 			ch <- prometheus.MustNewConstMetric(c.away, prometheus.GaugeValue, float64(n), name)
 		}
 	})
 }
-
-// frameTypes are the label values of frames_in/frames_out; anything else
-// a peer sends counts as "invalid", so peers cannot mint label values.
-var frameTypes = []string{wire.TypeWelcome, wire.TypePeerJoined, wire.TypePeerLeft, wire.TypeSignal, wire.TypeBroadcast, wire.TypePing, wire.TypePong, wire.TypeError, wire.TypeLeave}
 
 // hubMetrics are one hub's counters, resolved once per handler so the
 // per-frame path does no label lookups.
@@ -123,18 +119,27 @@ func newHubMetrics(hub string) *hubMetrics {
 		framesIn:    make(map[string]prometheus.Counter),
 		framesOut:   make(map[string]prometheus.Counter),
 	}
-	for _, t := range append(frameTypes, "invalid") {
+	for _, t := range append(wire.Types[:len(wire.Types):len(wire.Types)], "invalid") {
 		hm.framesIn[t] = m.framesIn.WithLabelValues(hub, t)
 		hm.framesOut[t] = m.framesOut.WithLabelValues(hub, t)
 	}
 	return hm
 }
 
+// Left implements session.Metrics.
+func (hm *hubMetrics) Left() { hm.leaves.Inc() }
+
+// SlowDropped implements session.Metrics.
+func (hm *hubMetrics) SlowDropped() { hm.slow.Inc() }
+
+// RateLimited implements session.Metrics.
+func (hm *hubMetrics) RateLimited() { hm.rateLimited.Inc() }
+
 func (hm *hubMetrics) refused(code string) {
 	signalingMetrics.refusals.WithLabelValues(hm.hub, code).Inc()
 }
 
-func (hm *hubMetrics) resume(result string) {
+func (hm *hubMetrics) Resume(result string) {
 	signalingMetrics.resumes.WithLabelValues(hm.hub, result).Inc()
 }
 
@@ -142,7 +147,7 @@ func (hm *hubMetrics) tokenRefused(reason string) {
 	signalingMetrics.tokenFailures.WithLabelValues(hm.hub, reason).Inc()
 }
 
-func (hm *hubMetrics) frameIn(typ string, n int) {
+func (hm *hubMetrics) FrameIn(typ string, n int) {
 	c, ok := hm.framesIn[typ]
 	if !ok {
 		c = hm.framesIn["invalid"]
@@ -153,7 +158,7 @@ func (hm *hubMetrics) frameIn(typ string, n int) {
 
 // frameOut counts a frame the server wrote. Every server frame starts with
 // {"type":"<type>", so the type is read off its first bytes.
-func (hm *hubMetrics) frameOut(frame []byte) {
+func (hm *hubMetrics) FrameOut(frame []byte) {
 	c := hm.framesOut["invalid"]
 	if rest, ok := bytes.CutPrefix(frame, []byte(`{"type":"`)); ok {
 		if i := bytes.IndexByte(rest, '"'); i > 0 {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/gorilla/websocket"
 )
 
@@ -38,7 +39,7 @@ func (r *peerReader) take(b []byte) (end readEnd, done bool) {
 	r.alive = false
 	err := r.fr.feed(b, r)
 	if r.alive {
-		last = monoNow()
+		last = session.MonoNow()
 	}
 	r.c.lastRead.Store(last)
 	switch {
@@ -52,7 +53,7 @@ func (r *peerReader) take(b []byte) (end readEnd, done bool) {
 
 // message implements frameHandler.
 func (r *peerReader) message(text bool, data []byte) {
-	if r.closed || r.c.closing() {
+	if r.closed || r.c.Closing() {
 		return // discarded until the peer answers our close frame
 	}
 	r.alive = true
@@ -112,9 +113,9 @@ func (c *wsConn) readOwn(ended func(readEnd)) {
 // startJudging has the ping clock judge the peer's silence from now on
 // (see silentTooLong).
 func (c *wsConn) startJudging() {
-	c.lastRead.Store(monoNow())
+	c.lastRead.Store(session.MonoNow())
 	c.judged.Store(true)
-	if c.closing() {
+	if c.Closing() {
 		// Closed before its reader started: its close handshake began
 		// when no reader could be cut for ignoring it (see finish).
 		time.AfterFunc(closeGrace, c.endRead)

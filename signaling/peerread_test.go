@@ -203,7 +203,7 @@ func TestAConnectionClosedBeforeItsReaderIsStillCut(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			url, d, _ := pathServer(t, p.loops, false, time.Minute)
 			hook := func(c *wsConn) {
-				c.role.sess().end(wire.CloseGoingAway, "test", false)
+				c.role.sess().End(wire.CloseGoingAway, "test", false)
 				<-c.finished // its close frame is out before its reader starts
 			}
 			testHookOpened.Store(&hook)

@@ -69,7 +69,7 @@ func newServerWith(tb testing.TB, wrap func(net.Listener) net.Listener, configur
 		configure(h)
 		// What configure changed (the hub, its name, resume, limits)
 		// reaches the sessions only through their config, built again.
-		if h.Hub != h.sessCfg.hubName {
+		if h.Hub != h.sessCfg.HubName {
 			h.state = newHubState(h.Hub)
 		}
 		reconfigured(h)

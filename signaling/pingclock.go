@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 )
 
 // pingClock is the one timer behind every WebSocket connection's pings.
@@ -18,8 +20,8 @@ type pingClock struct {
 	mu       sync.Mutex
 	due      pingQueue
 	timer    *time.Timer
-	armedAt  int64 // monoNow the timer fires at; 0 when it is not armed
-	lastFire int64 // monoNow of the last firing
+	armedAt  int64 // session.MonoNow the timer fires at; 0 when it is not armed
+	lastFire int64 // session.MonoNow of the last firing
 }
 
 // pingClockGap is the least time between two firings of the pingClock.
@@ -28,7 +30,7 @@ const pingClockGap = 5 * time.Millisecond
 // pings is the process's pingClock.
 var pings pingClock
 
-// set makes the clock call c.pingTick at (monoNow), instead of when it
+// set makes the clock call c.pingTick at (session.MonoNow), instead of when it
 // was to.
 func (pc *pingClock) set(c *wsConn, at int64) {
 	pc.mu.Lock()
@@ -63,7 +65,7 @@ func (pc *pingClock) armLocked() {
 	if pc.armedAt != 0 && pc.armedAt <= at {
 		return // it fires soon enough
 	}
-	d := time.Duration(at - monoNow())
+	d := time.Duration(at - session.MonoNow())
 	if pc.timer == nil {
 		pc.timer = time.AfterFunc(d, pc.fire)
 	} else {
@@ -76,7 +78,7 @@ func (pc *pingClock) armLocked() {
 // takes the connection's locks and may write its ping.
 func (pc *pingClock) fire() {
 	pc.mu.Lock()
-	now := monoNow()
+	now := session.MonoNow()
 	pc.armedAt, pc.lastFire = 0, now
 	var due []*wsConn
 	for len(pc.due) > 0 && pc.due[0].at <= now {
@@ -125,9 +127,3 @@ func (q *pingQueue) Pop() any {
 	e.c.pingSlot = 0
 	return e
 }
-
-// monoNow is the monotonic clock in nanoseconds: as a field, 8 bytes
-// per connection instead of a time.Time's 24.
-func monoNow() int64 { return int64(time.Since(monoStart)) }
-
-var monoStart = time.Now()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 )
@@ -42,7 +43,7 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 			close(later)
 		}
 	}}
-	now := monoNow()
+	now := session.MonoNow()
 	due := make([]*wsConn, 100)
 	for i := range due {
 		due[i] = &wsConn{}
@@ -79,8 +80,8 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 	}
 	mu.Unlock()
 	moved := &wsConn{maxSize: 1}
-	pc.set(moved, monoNow()+int64(time.Hour))
-	pc.set(moved, monoNow()+int64(20*time.Millisecond)) // the timer must follow
+	pc.set(moved, session.MonoNow()+int64(time.Hour))
+	pc.set(moved, session.MonoNow()+int64(20*time.Millisecond)) // the timer must follow
 	select {
 	case <-later:
 	case <-time.After(10 * time.Second):

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -33,12 +34,12 @@ type hubState struct {
 	// away (their connection lost, resumable), which hold a room seat each
 	// and are capped at the same number, so that an address cannot pile up
 	// seats by dropping its connections. Both are per client IP.
-	conns, away ipConns
-	sessions    sessionRegistry
+	conns, away session.AddrSlots
+	sessions    *session.Registry
 }
 
 func newHubState(name string) *hubState {
-	return &hubState{sessions: sessionRegistry{hub: name, m: make(map[string]*session)}}
+	return &hubState{sessions: session.NewRegistry(name)}
 }
 
 // Destruct implements caddy.Destructor.

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -40,8 +41,8 @@ var ssePing = []byte(": ping\n\n")
 type sseConn struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
-	s       *session   // nil for a stream refused before joining, or a front
-	fwd     hub.Tunnel // a front's tunnel to the session's home server
+	s       *session.Session // nil for a stream refused before joining, or a front
+	fwd     hub.Tunnel       // a front's tunnel to the session's home server
 	metrics *hubMetrics
 	wakeup  chan struct{} // holds a token when frames may be waiting
 	// done closes when the stream starts closing, for the stream's
@@ -50,7 +51,7 @@ type sseConn struct {
 
 	// The preface, the locks' order, the batch step and the close state;
 	// finished is guarded by its mu too.
-	writerCore
+	session.WriterCore
 	finished bool // the request is over: its writer is not ours to touch
 }
 
@@ -67,25 +68,25 @@ func newSSEConn(w http.ResponseWriter, metrics *hubMetrics) *sseConn {
 }
 
 // attach implements peerTransport.
-func (c *sseConn) attach(s *session) { c.s = s }
+func (c *sseConn) attach(s *session.Session) { c.s = s }
 
 // say implements peerTransport.
 func (c *sseConn) say(frame []byte) {
-	c.queue(frame)
-	c.wake()
+	c.Queue(frame)
+	c.Wake()
 }
 
 // relay implements front. A client that does not read the home's frames
 // is cut off; it resumes.
 func (c *sseConn) relay(frame []byte) {
-	c.mu.Lock()
-	queued := c.relayLocked(frame)
-	c.mu.Unlock()
+	c.Mu.Lock()
+	queued := c.RelayLocked(frame)
+	c.Mu.Unlock()
 	if !queued {
 		c.end(false)
 		return
 	}
-	c.wake()
+	c.Wake()
 }
 
 // endFront implements front.
@@ -95,35 +96,35 @@ func (c *sseConn) endFront(int, string) { c.end(true) }
 // the session's home by themselves; only the stream's end goes through tun.
 func (c *sseConn) forward(link *frontLink) { c.fwd = link.tun }
 
-// wake implements transport. It takes no lock: its caller holds the
+// Wake implements transport. It takes no lock: its caller holds the
 // session's.
-func (c *sseConn) wake() {
+func (c *sseConn) Wake() {
 	select {
 	case c.wakeup <- struct{}{}:
 	default:
 	}
 }
 
-// send implements transport.
-func (c *sseConn) send() { c.wake() }
+// Send implements transport.
+func (c *sseConn) Send() { c.Wake() }
 
-// close implements transport.
-func (c *sseConn) close(_ int, _ string, flush bool) { c.end(flush) }
+// Close implements transport.
+func (c *sseConn) Close(_ int, _ string, flush bool) { c.end(flush) }
 
-// displace implements transport.
-func (c *sseConn) displace() { c.displaceBy(c) }
+// Displace implements transport.
+func (c *sseConn) Displace() { c.DisplaceBy(c) }
 
 // end makes the stream end, after the frames waiting when flush is set.
 // Without flush a write stuck on a peer that is not reading is cut short,
 // so that the session's end is not held up by it.
 func (c *sseConn) end(flush bool) {
-	c.closeOnce(0, "", flush, func() {
+	c.CloseOnce(0, "", flush, func() {
 		close(c.done)
 		if flush {
 			return
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
+		c.Mu.Lock()
+		defer c.Mu.Unlock()
 		if !c.finished {
 			_ = c.rc.SetWriteDeadline(time.Now())
 		}
@@ -139,7 +140,7 @@ func (c *sseConn) stream(ctx context.Context, stop <-chan struct{}, pingInterval
 	ticker := time.NewTicker(pingInterval)
 	defer ticker.Stop()
 	lost := false
-	for !lost && !c.closing() {
+	for !lost && !c.Closing() {
 		if err := c.writeWaiting(); err != nil {
 			lost = true
 			break
@@ -160,7 +161,7 @@ func (c *sseConn) stream(ctx context.Context, stop <-chan struct{}, pingInterval
 
 // writeWaiting writes what waits until nothing does or the stream closes.
 func (c *sseConn) writeWaiting() error {
-	var stack [64]outFrame
+	var stack [64]session.Frame
 	for {
 		frames := c.next(stack[:0], false)
 		if len(frames) == 0 {
@@ -175,13 +176,13 @@ func (c *sseConn) writeWaiting() error {
 // next takes the frames to write next: the stream's own, then the
 // session's. Unless flushing, a closing stream gets nothing more, so that
 // nothing more is written to a peer that reads nothing.
-func (c *sseConn) next(batch []outFrame, flushing bool) []outFrame {
-	c.lockWith(c.s)
-	defer c.unlockWith(c.s)
-	if c.closing() && !flushing {
+func (c *sseConn) next(batch []session.Frame, flushing bool) []session.Frame {
+	c.LockWith(c.s)
+	defer c.UnlockWith(c.s)
+	if c.Closing() && !flushing {
 		return batch
 	}
-	frames, _ := c.takeLocked(c.s, c, batch, false)
+	frames, _ := c.TakeLocked(c.s, c, batch, false)
 	return frames
 }
 
@@ -192,21 +193,21 @@ func (c *sseConn) next(batch []outFrame, flushing bool) []outFrame {
 func (c *sseConn) finish(lost bool) {
 	if lost {
 		if c.s != nil {
-			c.s.lost(c, false)
+			c.s.Lost(c, false)
 		}
 		if c.fwd != nil {
 			c.fwd.Close(1006, "")
 		}
 		// Closing, but with no deadline to cut a write short: there is
 		// none, and a stream the server ends (stop) ends cleanly.
-		c.closeOnce(0, "", false, func() { close(c.done) })
+		c.CloseOnce(0, "", false, func() { close(c.done) })
 	}
-	if c.s != nil && c.s.isEnded() {
-		c.s.leave()
+	if c.s != nil && c.s.IsEnded() {
+		c.s.Leave()
 	}
-	if c.flush {
+	if c.FlushOnClose {
 		deadline := time.Now().Add(closeGrace)
-		var stack [64]outFrame
+		var stack [64]session.Frame
 		for {
 			frames := c.next(stack[:0], true)
 			if len(frames) == 0 || c.writeEvents(frames, deadline) != nil {
@@ -214,9 +215,9 @@ func (c *sseConn) finish(lost bool) {
 			}
 		}
 	}
-	c.mu.Lock()
+	c.Mu.Lock()
 	c.finished = true
-	c.mu.Unlock()
+	c.Mu.Unlock()
 }
 
 // writeEvents writes frames as events, one write and one flush for all.
@@ -224,7 +225,7 @@ func (c *sseConn) finish(lost bool) {
 // closing gets nothing more: checked after the deadline is set, so that
 // the immediate deadline end sets to interrupt a stuck write cannot be
 // overwritten by this one.
-func (c *sseConn) writeEvents(frames []outFrame, deadline time.Time) error {
+func (c *sseConn) writeEvents(frames []session.Frame, deadline time.Time) error {
 	buf := batchBuffers.Get().(*[]byte)
 	defer batchBuffers.Put(buf)
 	b := (*buf)[:0]
@@ -236,7 +237,7 @@ func (c *sseConn) writeEvents(frames []outFrame, deadline time.Time) error {
 		return err
 	}
 	for _, f := range frames {
-		c.metrics.frameOut(f.b)
+		c.metrics.FrameOut(f.B)
 	}
 	return nil
 }
@@ -247,7 +248,7 @@ func (c *sseConn) write(b []byte, deadline time.Time) error {
 	// Not every writer supports deadlines (ErrNotSupported): then the
 	// write is bounded by the connection failing.
 	_ = c.rc.SetWriteDeadline(deadline)
-	if c.closing() && !c.flush {
+	if c.Closing() && !c.FlushOnClose {
 		return errClosing
 	}
 	if _, err := c.w.Write(b); err != nil {
@@ -266,21 +267,21 @@ func (c *sseConn) write(b []byte, deadline time.Time) error {
 // and the frame in "data:" lines. Relayed data may hold line breaks
 // between JSON tokens; each starts a new data line, and the client joins
 // them with "\n", which leaves the JSON as it was.
-func appendEvent(b []byte, f outFrame) []byte {
-	seq := f.seq
+func appendEvent(b []byte, f session.Frame) []byte {
+	seq := f.Seq
 	if seq == 0 {
-		seq = leadingSeq(f.b) // a frame relayed from the session's home
+		seq = leadingSeq(f.B) // a frame relayed from the session's home
 	}
 	if seq != 0 {
 		b = append(b, "id: "...)
 		b = strconv.AppendUint(b, seq, 10)
 		b = append(b, '\n')
 	}
-	if !bytes.ContainsAny(f.b, "\r\n") {
+	if !bytes.ContainsAny(f.B, "\r\n") {
 		b = append(b, "data: "...)
-		return append(f.sequenced(b), "\n\n"...)
+		return append(f.Sequenced(b), "\n\n"...)
 	}
-	rest := f.sequenced(nil)
+	rest := f.Sequenced(nil)
 	for {
 		b = append(b, "data: "...)
 		i := bytes.IndexAny(rest, "\r\n")
@@ -351,7 +352,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.origins.allowed(r) {
-		writeErrorFrame(w, http.StatusForbidden, wire.CodeForbiddenOrigin, "origin "+quote(r.Header.Get("Origin"))+" may not connect")
+		writeErrorFrame(w, http.StatusForbidden, wire.CodeForbiddenOrigin, "origin "+wire.Quote(r.Header.Get("Origin"))+" may not connect")
 		return
 	}
 	h.allowOrigin(w, r)
@@ -362,7 +363,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.URL.Query().Get("session")
-	status, answer, here := answerPost(&h.state.sessions, token, body)
+	status, answer, here := answerPost(h.state.sessions, token, body)
 	if !here {
 		status, answer = h.forwardPost(token, body)
 	}
@@ -378,23 +379,23 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 
 // answerPost acts on a frame posted for the session of sessions token
 // names, if this server holds it, and says how to answer the post.
-func answerPost(sessions *sessionRegistry, token string, body []byte) (status int, answer []byte, here bool) {
-	s := sessions.current(token)
-	if s == nil || s.isEnded() {
+func answerPost(sessions *session.Registry, token string, body []byte) (status int, answer []byte, here bool) {
+	s := sessions.Current(token)
+	if s == nil || s.IsEnded() {
 		return 0, nil, false
 	}
-	v := s.receive(nil, body, true)
-	status = sendStatus(v.code)
-	if status == 0 || v.closeCode != 0 {
-		s.reply(v)
+	v := s.Receive(nil, body, true)
+	status = sendStatus(v.Code)
+	if status == 0 || v.CloseCode != 0 {
+		s.Reply(v)
 	}
-	if v.code == "" || status == 0 {
-		if v.code != "" {
-			s.cfg.logger.Debug("frame refused on the stream", zap.String("peer", s.id), zap.String("code", v.code))
+	if v.Code == "" || status == 0 {
+		if v.Code != "" {
+			s.Logger().Debug("frame refused on the stream", zap.String("peer", s.ID()), zap.String("code", v.Code))
 		}
 		return http.StatusNoContent, nil, true
 	}
-	return status, wire.Error(v.code, v.message), true
+	return status, wire.Error(v.Code, v.Message), true
 }
 
 // forwardPost carries a post for a session this server does not hold to
@@ -402,7 +403,7 @@ func answerPost(sessions *sessionRegistry, token string, body []byte) (status in
 func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
 	unknown := wire.Error(wire.CodeUnknownSession, "no such session: reconnect")
 	p, ok := h.hub.(hub.Posts)
-	if !ok || !wellFormedToken(token) {
+	if !ok || !session.WellFormedToken(token) {
 		return http.StatusNotFound, unknown
 	}
 	answer, err := p.ForwardPost(encodePost(token, body))
@@ -418,7 +419,7 @@ func (h *Handler) forwardPost(token string, body []byte) (int, []byte) {
 
 // acceptPost answers, on the server holding a session, posts another
 // server forwarded.
-func acceptPost(sessions *sessionRegistry) func([]byte) ([]byte, bool) {
+func acceptPost(sessions *session.Registry) func([]byte) ([]byte, bool) {
 	return func(post []byte) ([]byte, bool) {
 		token, body, ok := decodePost(post)
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -36,14 +37,14 @@ func parseEvents(t *testing.T, stream string) (ids, data []string) {
 }
 
 func TestAppendEvent(t *testing.T) {
-	frames := []outFrame{
-		{seq: 1, b: []byte(`{"type":"welcome","id":"a"}`)},
-		{b: []byte(`{"type":"error","code":"resume_failed","message":"x"}`)},
+	frames := []session.Frame{
+		{Seq: 1, B: []byte(`{"type":"welcome","id":"a"}`)},
+		{B: []byte(`{"type":"error","code":"resume_failed","message":"x"}`)},
 		// Relayed data with line breaks between tokens, of every kind; a
 		// "\n" inside a string is escaped and stays as it is.
-		{seq: 12, b: []byte("{\"type\":\"signal\",\"from\":\"a\",\"data\":{\n  \"sdp\":\"v=0\\r\\n\",\r\n\"x\":\r[1,\n\n2]\n}}")},
+		{Seq: 12, B: []byte("{\"type\":\"signal\",\"from\":\"a\",\"data\":{\n  \"sdp\":\"v=0\\r\\n\",\r\n\"x\":\r[1,\n\n2]\n}}")},
 		// Relayed by a front from the session's home: sequenced already.
-		{b: []byte(`{"seq":13,"type":"pong"}`)},
+		{B: []byte(`{"seq":13,"type":"pong"}`)},
 	}
 	var b []byte
 	for _, f := range frames {
@@ -61,42 +62,12 @@ func TestAppendEvent(t *testing.T) {
 		if err := json.Unmarshal([]byte(data[i]), &got); err != nil {
 			t.Fatalf("event %d: %v in %q", i, err, data[i])
 		}
-		_ = json.Unmarshal(f.sequenced(nil), &want)
+		_ = json.Unmarshal(f.Sequenced(nil), &want)
 		if g, w := wire.Encode(got), wire.Encode(want); string(g) != string(w) {
 			t.Fatalf("event %d: %s, want %s", i, g, w)
 		}
 	}
 	if !strings.Contains(data[2], `"sdp":"v=0\r\n"`) {
 		t.Fatalf("escaped line breaks changed: %q", data[2])
-	}
-}
-
-func TestCurrentSessionToken(t *testing.T) {
-	h := &Handler{Hub: "current-test"}
-	h.useHub(nil, newHubState(h.Hub)) // no room is joined
-	sessions := &h.state.sessions
-	s := &session{id: newPeerID(), cfg: h.sessCfg, room: "r"}
-	sessions.add(s)
-	defer sessions.remove(s)
-	old := sessionToken(h.Hub, "r", s.id, 0)
-	if sessions.current(old) != s {
-		t.Fatal("the current token does not name its session")
-	}
-	s.gen = 1 // a resume moved the session on
-	if sessions.current(old) != nil {
-		t.Fatal("a token a resume replaced still names the session")
-	}
-	if sessions.current(sessionToken(h.Hub, "r", s.id, 1)) != s {
-		t.Fatal("the new token does not name the session")
-	}
-	for name, tok := range map[string]string{
-		"other hub":  sessionToken("other", "r", s.id, 1),
-		"other room": sessionToken(h.Hub, "r2", s.id, 1),
-		"no token":   "",
-		"garbage":    "x.y.z",
-	} {
-		if sessions.current(tok) != nil {
-			t.Errorf("%s: names a session", name)
-		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -50,27 +51,27 @@ type front interface {
 // servers, which every tunnel and room spanning them shares.
 type frontLink struct {
 	tun  hub.Tunnel
-	cfg  *sessionConfig // the front's handler's limits and metrics
-	gate frameGate
+	cfg  *session.Config // the front's handler's limits and metrics
+	gate session.Gate
 }
 
 // pass forwards a frame of the client's to the home, within the limits.
 // What they refuse is answered here; a fatal refusal ends the session at
 // the home too.
 func (f *frontLink) pass(c *wsConn, text bool, data []byte) {
-	v := f.gate.admit(len(data), f.cfg.maxMessageSize, f.cfg.limits, f.cfg.metrics)
-	if v.code == "" && !text {
-		v = binaryRefused
+	v := f.gate.Admit(len(data), f.cfg)
+	if v.Code == "" && !text {
+		v = session.BinaryRefused
 	}
 	switch {
-	case v.code == "":
+	case v.Code == "":
 		// Copied: the tunnel may hold it while the home is unreachable.
 		f.tun.Send(slices.Clone(data))
-	case v.closeCode != 0:
-		f.tun.Close(v.closeCode, v.code)
-		c.fail(v.code, v.message, v.closeCode)
+	case v.CloseCode != 0:
+		f.tun.Close(v.CloseCode, v.Code)
+		c.fail(v.Code, v.Message, v.CloseCode)
 	default:
-		c.say(wire.Error(v.code, v.message))
+		c.say(wire.Error(v.Code, v.Message))
 	}
 }
 
@@ -78,12 +79,12 @@ func (f *frontLink) pass(c *wsConn, text bool, data []byte) {
 // the hub spans servers and the session is not here.
 func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Request) bool {
 	tunnels, ok := h.hub.(hub.Tunnels)
-	n, valid := resumeSeq(lastSeq)
+	n, valid := session.ParseLastSeq(lastSeq)
 	id, _, _ := strings.Cut(token, ".")
-	if !ok || !valid || id == "" || len(token) > maxSessionTokenLen {
+	if !ok || !valid || id == "" || len(token) > session.MaxSessionTokenLen {
 		return false
 	}
-	if s, _ := h.state.sessions.lookup(room, token); s != nil {
+	if s, _ := h.state.sessions.Lookup(room, token); s != nil {
 		return false // here, and it could not resume
 	}
 	req := wire.Encode(tunnelRequest{Room: room, Token: token, LastSeq: n, Host: r.Host})
@@ -103,7 +104,7 @@ func (h *Handler) resumeRemote(c front, room, token, lastSeq string, r *http.Req
 		return false
 	}
 	c.forward(&frontLink{tun: tun, cfg: h.sessCfg})
-	h.metrics.resume("resumed")
+	h.metrics.Resume("resumed")
 	h.logger.Debug("peer resumed through another server", zap.String("room", room))
 	return true
 }
@@ -170,22 +171,21 @@ func (f *frontEnd) Closed(code int, reason string) {
 
 // acceptTunnel serves, on the home, tunnels fronts open to the sessions of
 // sessions.
-func acceptTunnel(sessions *sessionRegistry) func([]byte, hub.Tunnel) hub.TunnelEnd {
+func acceptTunnel(sessions *session.Registry) func([]byte, hub.Tunnel) hub.TunnelEnd {
 	return func(request []byte, back hub.Tunnel) hub.TunnelEnd {
 		var req tunnelRequest
 		if json.Unmarshal(request, &req) != nil {
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
-		s, gen := sessions.lookup(req.Room, req.Token)
+		s, gen := sessions.Lookup(req.Room, req.Token)
 		if s == nil {
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
 		t := &tunnelTransport{s: s, back: back}
-		w := s.resume(t, gen, req.LastSeq, s.cfg.resumedWelcome(s, &http.Request{Host: req.Host}))
+		w := s.ResumeFrom(t, gen, req.LastSeq, &http.Request{Host: req.Host})
 		if w == nil {
-			s.cfg.metrics.resume("failed")
 			back.Close(wire.CloseNormal, wire.CodeResumeFailed)
 			return nil
 		}
@@ -197,40 +197,40 @@ func acceptTunnel(sessions *sessionRegistry) func([]byte, hub.Tunnel) hub.Tunnel
 // tunnelTransport is a session's transport on its home while its client
 // is connected to a front: frames go through the tunnel, sequenced.
 type tunnelTransport struct {
-	s    *session
+	s    *session.Session
 	back hub.Tunnel
 
 	// The preface, the locks' order, the batch step and the close state;
 	// the fields below are guarded by its mu too.
-	writerCore
+	session.WriterCore
 	writing   bool // a pump is running
 	started   bool // the welcome is queued: frames may go
 	farClosed bool // the front closed: nothing more goes back
 }
 
 var (
-	_ transport     = (*tunnelTransport)(nil)
-	_ hub.TunnelEnd = (*tunnelTransport)(nil)
+	_ session.Transport = (*tunnelTransport)(nil)
+	_ hub.TunnelEnd     = (*tunnelTransport)(nil)
 )
 
 // start sends the welcome, then the frames waiting.
 func (t *tunnelTransport) start(welcome []byte) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.preface = append(t.preface, welcome)
+	t.Mu.Lock()
+	defer t.Mu.Unlock()
+	t.QueueLocked(welcome)
 	t.started = true
 	t.wakeLocked()
 }
 
-// wake implements transport.
-func (t *tunnelTransport) wake() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// Wake implements transport.
+func (t *tunnelTransport) Wake() {
+	t.Mu.Lock()
+	defer t.Mu.Unlock()
 	t.wakeLocked()
 }
 
-// send implements transport.
-func (t *tunnelTransport) send() { t.wake() }
+// Send implements transport.
+func (t *tunnelTransport) Send() { t.Wake() }
 
 func (t *tunnelTransport) wakeLocked() {
 	if t.writing || !t.started {
@@ -240,33 +240,33 @@ func (t *tunnelTransport) wakeLocked() {
 	go t.pump()
 }
 
-// close implements transport.
-func (t *tunnelTransport) close(code int, reason string, flush bool) {
-	t.closeOnce(code, reason, flush, t.wake) // a pump sees it out
+// Close implements transport.
+func (t *tunnelTransport) Close(code int, reason string, flush bool) {
+	t.CloseOnce(code, reason, flush, t.Wake) // a pump sees it out
 }
 
-// displace implements transport.
-func (t *tunnelTransport) displace() { t.displaceBy(t) }
+// Displace implements transport.
+func (t *tunnelTransport) Displace() { t.DisplaceBy(t) }
 
 // pump sends frames through the tunnel while there are any, and the close
 // once the transport is closing.
 func (t *tunnelTransport) pump() {
-	var stack [64]outFrame
+	var stack [64]session.Frame
 	for {
 		frames, closing := t.next(stack[:0])
 		for _, f := range frames {
-			t.back.Send(f.sequenced(nil))
-			t.s.cfg.metrics.frameOut(f.b)
+			t.back.Send(f.Sequenced(nil))
+			t.s.Metrics().FrameOut(f.B)
 		}
 		if closing {
-			if t.s.isEnded() {
-				t.s.leave()
+			if t.s.IsEnded() {
+				t.s.Leave()
 			}
-			t.mu.Lock()
+			t.Mu.Lock()
 			far := t.farClosed
-			t.mu.Unlock()
+			t.Mu.Unlock()
 			if !far {
-				t.back.Close(t.closeCode, t.closeReason)
+				t.back.Close(t.CloseCode, t.CloseReason)
 			}
 			return
 		}
@@ -278,17 +278,17 @@ func (t *tunnelTransport) pump() {
 
 // next takes the frames to send; on a closing transport, only those a
 // flush is to send, and closing is then true.
-func (t *tunnelTransport) next(batch []outFrame) ([]outFrame, bool) {
-	t.lockWith(t.s)
-	defer t.unlockWith(t.s)
-	closing := t.closing()
-	if closing && !t.flush {
+func (t *tunnelTransport) next(batch []session.Frame) ([]session.Frame, bool) {
+	t.LockWith(t.s)
+	defer t.UnlockWith(t.s)
+	closing := t.Closing()
+	if closing && !t.FlushOnClose {
 		return batch, true
 	}
 	// All the own frames at once, not a batch's worth: each goes in a
 	// send of its own, so a batch bounds nothing here, and a close that
 	// comes meanwhile does not cut the welcome's followers short.
-	batch, _ = t.takeLocked(t.s, t, batch, true)
+	batch, _ = t.TakeLocked(t.s, t, batch, true)
 	if len(batch) == 0 && !closing {
 		t.writing = false
 	}
@@ -296,7 +296,7 @@ func (t *tunnelTransport) next(batch []outFrame) ([]outFrame, bool) {
 }
 
 // Frame implements TunnelEnd: a frame the client sent through the front.
-func (t *tunnelTransport) Frame(frame []byte) { t.s.reply(t.s.receive(t, frame, true)) }
+func (t *tunnelTransport) Frame(frame []byte) { t.s.Reply(t.s.Receive(t, frame, true)) }
 
 // Closed implements TunnelEnd: the client's connection to the front ended
 // (1000: it said goodbye; 1006: it was lost), the front is gone (1001,
@@ -304,16 +304,16 @@ func (t *tunnelTransport) Frame(frame []byte) { t.s.reply(t.s.receive(t, frame, 
 // error, a frame over the limits), which ends the session at once as it
 // would here.
 func (t *tunnelTransport) Closed(code int, reason string) {
-	t.mu.Lock()
+	t.Mu.Lock()
 	t.farClosed = true
-	t.mu.Unlock()
+	t.Mu.Unlock()
 	switch code {
 	case wire.CloseNormal, wire.CloseGoingAway, websocket.CloseAbnormalClosure, 0:
-		t.s.lost(t, code == wire.CloseNormal)
+		t.s.Lost(t, code == wire.CloseNormal)
 	default:
-		if t.s.carriedBy(t) {
-			t.s.end(code, reason, false)
+		if t.s.CarriedBy(t) {
+			t.s.End(code, reason, false)
 		}
 	}
-	t.close(code, "", false)
+	t.Close(code, "", false)
 }

@@ -1,6 +1,10 @@
 package signaling
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+)
 
 // wsRole is what a WebSocket connection's frames and its end mean; wsConn
 // itself is only the mechanics (socket, writer, pings, reads). A
@@ -18,13 +22,13 @@ type wsRole interface {
 	// sess is the session whose lock the writer takes first and whose
 	// outbox it takes from once the connection's own frames are out; nil
 	// when frames come from nowhere else (see writerCore.takeLocked).
-	sess() *session
+	sess() *session.Session
 	// process handles a whole message of the peer's; data is not kept.
 	process(c *wsConn, text bool, data []byte)
 	// acked lets go of the frames a pong carrying seq proves arrived.
 	acked(c *wsConn, seq uint64)
 	// ackWait is since when frames written on c have waited for an
-	// acknowledgement (monoNow), or 0; the caller holds the session's lock.
+	// acknowledgement (session.MonoNow), or 0; the caller holds the session's lock.
 	ackWait(c *wsConn) int64
 	// pingSeq is what a ping carries: the seq of the last frame written on
 	// c, which its pong proves arrived; the caller holds both locks.
@@ -38,38 +42,30 @@ type wsRole interface {
 }
 
 // sessionRole is a connection carrying its session.
-type sessionRole struct{ s *session }
+type sessionRole struct{ s *session.Session }
 
-func (r sessionRole) sess() *session { return r.s }
+func (r sessionRole) sess() *session.Session { return r.s }
 
 func (r sessionRole) process(c *wsConn, text bool, data []byte) {
-	r.s.reply(r.s.receive(c, data, text))
+	r.s.Reply(r.s.Receive(c, data, text))
 }
 
-func (r sessionRole) acked(c *wsConn, seq uint64) { r.s.acked(c, seq) }
+func (r sessionRole) acked(c *wsConn, seq uint64) { r.s.Acked(c, seq) }
 
 // ackWait is 0 once a resume moved the session to another transport:
 // what waits is that one's.
-func (r sessionRole) ackWait(c *wsConn) int64 {
-	if r.s.tr != c {
-		return 0
-	}
-	return r.s.out.ackWait()
-}
+func (r sessionRole) ackWait(c *wsConn) int64 { return r.s.AckWaitLocked(c) }
 
 // pingSeq is "0" on a displaced connection, whose pong must not
 // acknowledge frames written on the session's new transport.
 func (r sessionRole) pingSeq(c *wsConn) string {
-	if r.s.tr != c {
-		return "0"
-	}
-	return strconv.FormatUint(r.s.out.lastTaken(), 10)
+	return strconv.FormatUint(r.s.WrittenLocked(c), 10)
 }
 
 // writerClosed sees an ended session out of its room.
 func (r sessionRole) writerClosed() {
-	if r.s.isEnded() {
-		r.s.leave()
+	if r.s.IsEnded() {
+		r.s.Leave()
 	}
 }
 
@@ -78,14 +74,14 @@ func (r sessionRole) writerClosed() {
 // close frame goes out.
 func (r sessionRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
 	if end.fatal {
-		r.s.end(end.code, end.reason, false)
+		r.s.End(end.code, end.reason, false)
 	} else {
-		r.s.lost(c, end.goodbye)
+		r.s.Lost(c, end.goodbye)
 	}
 	c.disconnect(end.code, end.reason, false) // no-op when already closing
 	<-writerDone
-	if r.s.isEnded() {
-		r.s.leave() // normally done by the writer already
+	if r.s.IsEnded() {
+		r.s.Leave() // normally done by the writer already
 	}
 }
 
@@ -93,7 +89,7 @@ func (r sessionRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{
 // frames goes out, and nothing it reads goes anywhere.
 type refusedRole struct{}
 
-func (refusedRole) sess() *session                { return nil }
+func (refusedRole) sess() *session.Session        { return nil }
 func (refusedRole) process(*wsConn, bool, []byte) {}
 func (refusedRole) acked(*wsConn, uint64)         {}
 func (refusedRole) ackWait(*wsConn) int64         { return 0 }
@@ -108,7 +104,7 @@ func (refusedRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{})
 // session, with its outbox and acknowledgements, is the home's business.
 type frontRole struct{ link *frontLink }
 
-func (frontRole) sess() *session { return nil }
+func (frontRole) sess() *session.Session { return nil }
 
 func (r frontRole) process(c *wsConn, text bool, data []byte) { r.link.pass(c, text, data) }
 

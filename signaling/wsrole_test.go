@@ -35,8 +35,8 @@ func TestADisplacedConnectionsPingsCarryZero(t *testing.T) {
 	s := joined(t, h, "room", "192.0.2.1", newHeldTransport())
 	c, _ := connPair(t)
 	c.attach(s)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	c.LockWith(s)
+	defer c.UnlockWith(s)
 	if got := c.role.pingSeq(c); got != "0" {
 		t.Errorf("pingSeq = %q, want 0", got)
 	}

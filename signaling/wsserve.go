@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -91,30 +92,29 @@ func (h *Handler) openWebSocket(ws *websocket.Conn, r *http.Request) (*wsConn, <
 // resume attaches t to the session token names, for a client that
 // processed its frames up to lastSeq.
 func (h *Handler) resume(t peerTransport, room, token, lastSeq string, r *http.Request) bool {
-	s, gen := h.state.sessions.lookup(room, token)
-	n, ok := resumeSeq(lastSeq)
+	s, gen := h.state.sessions.Lookup(room, token)
+	n, ok := session.ParseLastSeq(lastSeq)
 	if s == nil || !ok {
-		h.metrics.resume("failed")
+		h.metrics.Resume("failed")
 		return false
 	}
 	t.attach(s)
-	w := s.resume(t, gen, n, h.resumedWelcome(s, r))
+	w := s.Resume(t, gen, n, h.resumedWelcome(s, r))
 	if w == nil {
 		t.attach(nil)
-		h.metrics.resume("failed")
+		h.metrics.Resume("failed")
 		return false
 	}
 	t.say(w)
-	h.metrics.resume("resumed")
-	h.logger.Debug("peer resumed", zap.String("room", room), zap.String("peer", s.id))
+	h.metrics.Resume("resumed")
+	h.logger.Debug("peer resumed", zap.String("room", room), zap.String("peer", s.ID()))
 	return true
 }
 
 // join puts a fresh session in its room, taking over the seat of its own
 // stale connection when resume is off and the request presents that
-// session's token. It reports false when the peer may not join, with
-// s.refusal saying why.
-func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.Request) bool {
+// session's token. The error says why the peer may not join (joinRefusal).
+func (h *Handler) join(s *session.Session, roomName string, info wire.PeerInfo, r *http.Request) error {
 	req := hub.JoinRequest{
 		Info:          info,
 		MaxPeers:      h.MaxPeers,
@@ -125,46 +125,40 @@ func (h *Handler) join(s *session, roomName string, info wire.PeerInfo, r *http.
 	if q := r.URL.Query(); q.Get("resume") != "" && !q.Has("last_seq") {
 		req.Replace = h.takeover(q.Get("resume"), roomName)
 	}
-	replaced, err := h.hub.Join(roomName, s, req)
-	for errors.Is(err, hub.ErrDuplicateID) { // practically impossible with 128-bit ids
-		s.id = newPeerID()
-		replaced, err = h.hub.Join(roomName, s, req)
-	}
+	replaced, err := s.Join(req)
 	if err != nil {
-		s.joinErr = err
-		return false
+		return err
 	}
-	h.state.sessions.add(s)
 	if replaced != nil {
 		h.logger.Debug("peer took over its session's seat", zap.String("room", roomName), zap.String("replaced", replaced.ID()))
 		evict(replaced, wire.CodeReplaced, wire.ReplacedReason, wire.CloseReplaced)
 	}
-	return true
+	return nil
 }
 
 // takeover returns the peer id whose seat a new client instance (a
 // reloaded page) may take over with its stored token: only the session's
 // current token does, where the session is known here.
 func (h *Handler) takeover(token, room string) string {
-	id, gen, ok := parseSessionToken(token, h.Hub, room)
+	id, gen, ok := session.ParseToken(token, h.Hub, room)
 	if !ok {
 		return ""
 	}
-	if s, _ := h.state.sessions.lookup(room, token); s != nil && gen != s.currentGen() {
+	if s, _ := h.state.sessions.Lookup(room, token); s != nil && gen != s.CurrentGen() {
 		return ""
 	}
 	return id
 }
 
-// lastRefusal says why s could not join.
-func (h *Handler) lastRefusal(s *session) refusal {
-	switch err := s.joinErr; {
+// joinRefusal says why a session could not join room.
+func (h *Handler) joinRefusal(err error, room string) refusal {
+	switch {
 	case errors.Is(err, hub.ErrRoomFull):
 		return refusal{wire.CodeRoomFull, fmt.Sprintf("room is full (%d peers)", h.MaxPeers), wire.CloseRoomFull}
 	case errors.Is(err, hub.ErrHubFull):
 		return refusal{wire.CodeUnavailable, "the server holds as many rooms or peers as it may", wire.CloseGoingAway}
 	default:
-		h.logger.Error("joining room", zap.String("room", s.room), zap.Error(err))
+		h.logger.Error("joining room", zap.String("room", room), zap.Error(err))
 		return refusal{wire.CodeUnavailable, "signaling is shutting down", wire.CloseGoingAway}
 	}
 }
@@ -172,8 +166,8 @@ func (h *Handler) lastRefusal(s *session) refusal {
 // evict disconnects a peer the hub handed back, with an error frame where
 // the peer can carry one.
 func evict(p hub.Peer, code, msg string, closeCode int) {
-	if s, ok := p.(*session); ok {
-		s.fatal(code, msg, closeCode)
+	if s, ok := p.(*session.Session); ok {
+		s.Fatal(code, msg, closeCode)
 		return
 	}
 	p.Close(closeCode, code)
@@ -181,12 +175,12 @@ func evict(p hub.Peer, code, msg string, closeCode int) {
 
 // welcomeBuilder returns the function that renders a fresh session's
 // welcome frame.
-func (h *Handler) welcomeBuilder(s *session, room, user string, r *http.Request) func([]wire.PeerInfo) []byte {
+func (h *Handler) welcomeBuilder(s *session.Session, room, user string, r *http.Request) func([]wire.PeerInfo) []byte {
 	ice := h.iceServers(r, user)
 	return func(members []wire.PeerInfo) []byte {
 		return wire.Encode(wire.Welcome{
-			Type: wire.TypeWelcome, ID: s.id, Room: room, Peers: members, ICEServers: ice,
-			Resume: sessionToken(h.Hub, room, s.id, 0), ResumeWindow: h.resumeWindowSeconds(),
+			Type: wire.TypeWelcome, ID: s.ID(), Room: room, Peers: members, ICEServers: ice,
+			Resume: session.Token(h.Hub, room, s.ID(), 0), ResumeWindow: h.resumeWindowSeconds(),
 		})
 
 	}
@@ -194,11 +188,11 @@ func (h *Handler) welcomeBuilder(s *session, room, user string, r *http.Request)
 
 // resumedWelcome returns the function that renders the welcome answering
 // a resume.
-func (h *Handler) resumedWelcome(s *session, r *http.Request) func([]wire.PeerInfo, string, uint64) []byte {
-	ice := h.iceServers(r, s.user)
+func (h *Handler) resumedWelcome(s *session.Session, r *http.Request) func([]wire.PeerInfo, string, uint64) []byte {
+	ice := h.iceServers(r, s.User())
 	return func(members []wire.PeerInfo, token string, ack uint64) []byte {
 		return wire.Encode(wire.Welcome{
-			Type: wire.TypeWelcome, ID: s.id, Room: s.room, Peers: members, ICEServers: ice,
+			Type: wire.TypeWelcome, ID: s.ID(), Room: s.Room(), Peers: members, ICEServers: ice,
 			Resume: token, ResumeWindow: h.resumeWindowSeconds(), Resumed: true, Ack: &ack,
 		})
 

@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -207,7 +208,7 @@ func TestResumeReattachesTheSessionAndReplaysWhatFollowsLastSeq(t *testing.T) {
 func TestResumeWithAnUnknownTokenJoinsAfresh(t *testing.T) {
 	base, _ := testServer(t, withResume)
 	b, _ := join(t, base, "fresh")
-	for _, token := range []string{"garbage", sessionToken("test:"+t.Name(), "fresh", newPeerID(), 0)} {
+	for _, token := range []string{"garbage", session.Token("test:"+t.Name(), "fresh", session.NewPeerID(), 0)} {
 		ws := dialWS(t, base, "room=fresh&last_seq=0&resume="+url.QueryEscape(token), nil)
 		if f := nextFrame(t, ws); f.Type != wire.TypeError || f.Code != wire.CodeResumeFailed {
 			t.Fatalf("token %q: first frame %+v, want resume_failed", token, f)

@@ -13,6 +13,11 @@ const (
 	TypeLeave      = "leave"
 )
 
+// Types lists the frame types, for whoever must tell a known type from
+// anything else a peer sends (the metrics' labels, the frame parser's
+// interning). Read it, never write it.
+var Types = []string{TypeWelcome, TypePeerJoined, TypePeerLeft, TypeSignal, TypeBroadcast, TypePing, TypePong, TypeError, TypeLeave}
+
 // Error codes carried by error frames. client.d.ts's ServerErrorCode lists
 // the same codes (a test of signaling/webclient reads this file to check).
 const (

@@ -49,3 +49,13 @@ const ReplacedReason = "a newer connection of this session took its place"
 func Replaced() []byte {
 	return Error(CodeReplaced, ReplacedReason)
 }
+
+// Quote renders a peer-supplied string safely inside an error message.
+func Quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,4 +1,4 @@
-package signaling
+package session
 
 import (
 	"crypto/hmac"
@@ -30,18 +30,18 @@ var sessionKey = func() []byte {
 // sessionMACLen is the MAC's length in bytes: 128 bits cannot be guessed.
 const sessionMACLen = 16
 
-// maxSessionTokenLen bounds what is parsed from a query parameter.
-const maxSessionTokenLen = 128
+// MaxSessionTokenLen bounds what is parsed from a query parameter.
+const MaxSessionTokenLen = 128
 
-// sessionToken returns the token for generation gen of peer id in room of hub.
-func sessionToken(hub, room, id string, gen uint64) string {
+// Token returns the token for generation gen of peer id in room of hub.
+func Token(hub, room, id string, gen uint64) string {
 	return id + "." + strconv.FormatUint(gen, 10) + "." + base64.RawURLEncoding.EncodeToString(sessionMAC(hub, room, id, gen))
 }
 
-// parseSessionToken returns the peer id and generation a token was issued
+// ParseToken returns the peer id and generation a token was issued
 // for, if the token is genuine and was issued for this hub and room.
-func parseSessionToken(token, hub, room string) (id string, gen uint64, ok bool) {
-	if len(token) > maxSessionTokenLen {
+func ParseToken(token, hub, room string) (id string, gen uint64, ok bool) {
+	if len(token) > MaxSessionTokenLen {
 		return "", 0, false
 	}
 	id, rest, found := strings.Cut(token, ".")
@@ -63,10 +63,10 @@ func parseSessionToken(token, hub, room string) (id string, gen uint64, ok bool)
 	return id, gen, true
 }
 
-// wellFormedToken reports whether token has a token's shape (only its
+// WellFormedToken reports whether token has a token's shape (only its
 // issuer can tell whether it is genuine): forged garbage is not worth
 // asking the other servers about.
-func wellFormedToken(token string) bool {
+func WellFormedToken(token string) bool {
 	id, rest, ok := strings.Cut(token, ".")
 	gen, mac, ok2 := strings.Cut(rest, ".")
 	_, err := strconv.ParseUint(gen, 10, 64)
@@ -83,14 +83,14 @@ func sessionMAC(hub, room, id string, gen uint64) []byte {
 	return m.Sum(nil)[:sessionMACLen]
 }
 
-// sessionRegistry finds one hub's live sessions in this process by peer
+// Registry finds one hub's live sessions in this process by peer
 // id (ids are 128 random bits), for resumes and for frames posted by the
 // SSE transport. Keyed by the id the session already holds, it allocates
 // no key per peer.
-type sessionRegistry struct {
+type Registry struct {
 	hub string // the hub's name, which its tokens are bound to
 	mu  sync.Mutex
-	m   map[string]*session
+	m   map[string]*Session
 }
 
 // liveSessions counts the sessions of every hub's registry. It is the
@@ -99,7 +99,12 @@ type sessionRegistry struct {
 // until they are gone.
 var liveSessions atomic.Int64
 
-func (r *sessionRegistry) add(s *session) {
+// NewRegistry makes the registry of the sessions of the hub named hub.
+func NewRegistry(hub string) *Registry {
+	return &Registry{hub: hub, m: make(map[string]*Session)}
+}
+
+func (r *Registry) Add(s *Session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, taken := r.m[s.id]; !taken {
@@ -108,7 +113,7 @@ func (r *sessionRegistry) add(s *session) {
 	r.m[s.id] = s
 }
 
-func (r *sessionRegistry) remove(s *session) {
+func (r *Registry) Remove(s *Session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m[s.id] == s {
@@ -117,10 +122,10 @@ func (r *sessionRegistry) remove(s *session) {
 	}
 }
 
-// lookup returns the session a token names, if the token is genuine and,
+// Lookup returns the session a token names, if the token is genuine and,
 // when room is not empty, was issued for that room; and the token's
 // generation.
-func (r *sessionRegistry) lookup(room, token string) (*session, uint64) {
+func (r *Registry) Lookup(room, token string) (*Session, uint64) {
 	id, _, found := strings.Cut(token, ".")
 	if !found {
 		return nil, 0
@@ -131,17 +136,17 @@ func (r *sessionRegistry) lookup(room, token string) (*session, uint64) {
 	if s == nil || (room != "" && s.room != room) {
 		return nil, 0
 	}
-	if _, gen, ok := parseSessionToken(token, r.hub, s.room); ok {
+	if _, gen, ok := ParseToken(token, r.hub, s.room); ok {
 		return s, gen
 	}
 	return nil, 0
 }
 
-// current returns the live session whose current token this is: the token
+// Current returns the live session whose Current token this is: the token
 // of a generation a resume moved past names nothing.
-func (r *sessionRegistry) current(token string) *session {
-	s, gen := r.lookup("", token)
-	if s == nil || gen != s.currentGen() {
+func (r *Registry) Current(token string) *Session {
+	s, gen := r.Lookup("", token)
+	if s == nil || gen != s.CurrentGen() {
 		return nil
 	}
 	return s
@@ -151,10 +156,10 @@ func (r *sessionRegistry) current(token string) *session {
 // away, over all hubs.
 func LiveSessions() int { return int(liveSessions.Load()) }
 
-// away counts the sessions waiting for a resume.
-func (r *sessionRegistry) away() int {
+// Away counts the sessions waiting for a resume.
+func (r *Registry) Away() int {
 	r.mu.Lock()
-	all := make([]*session, 0, len(r.m))
+	all := make([]*Session, 0, len(r.m))
 	for _, s := range r.m {
 		all = append(all, s)
 	}
@@ -162,7 +167,7 @@ func (r *sessionRegistry) away() int {
 	n := 0
 	for _, s := range all {
 		s.mu.Lock()
-		if s.tr == nil && !s.isEnded() {
+		if s.tr == nil && !s.IsEnded() {
 			n++
 		}
 		s.mu.Unlock()

@@ -1,4 +1,4 @@
-package signaling
+package session
 
 import "strconv"
 
@@ -17,10 +17,10 @@ const (
 	queueBytes = replayBytes
 )
 
-// outFrame is a server→peer frame with its sequence number.
-type outFrame struct {
-	seq uint64
-	b   []byte
+// Frame is a server→peer frame with its sequence number.
+type Frame struct {
+	Seq uint64
+	B   []byte
 }
 
 // outbox is a session's outbound frames in sequence order: those written
@@ -30,14 +30,14 @@ type outFrame struct {
 // ping sent after it, or last_seq on resume) or the bounds push it out.
 // Without resume nothing is kept: an idle peer then holds no slice at all.
 type outbox struct {
-	frames []outFrame
+	frames []Frame
 	start  int    // first frame kept
 	head   int    // first frame not yet written
 	bytes  int    // of frames[start:]
 	queued int    // bytes of frames[head:], those waiting
 	next   uint64 // seq of the next frame; the first is 1
 	retain bool   // keep written frames for replay
-	// waitingSince is since when (monoNow) the written frames have
+	// waitingSince is since when (MonoNow) the written frames have
 	// waited for an acknowledgement with none coming; see ackWait.
 	waitingSince int64
 }
@@ -56,7 +56,7 @@ func (o *outbox) pendingBytes() int { return o.queued }
 // queue takes any one frame, however large max_message_size allows).
 func (o *outbox) queueFull(size int) bool {
 	n := o.pending()
-	return n >= sendQueueSize || n > 0 && o.queued+size > queueBytes
+	return n >= SendQueueSize || n > 0 && o.queued+size > queueBytes
 }
 
 // awayFull tells whether an away peer may be kept no frame of size bytes
@@ -75,7 +75,7 @@ func (o *outbox) push(b []byte) {
 		clear(o.frames[n:])
 		o.frames, o.head, o.start = o.frames[:n], o.head-o.start, 0
 	}
-	o.frames = append(o.frames, outFrame{seq: o.next, b: b})
+	o.frames = append(o.frames, Frame{Seq: o.next, B: b})
 	o.next++
 	o.bytes += len(b)
 	o.queued += len(b)
@@ -86,15 +86,15 @@ func (o *outbox) push(b []byte) {
 
 // take marks up to max frames, at most maxBytes after the first, written and
 // appends them to dst.
-func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
+func (o *outbox) take(dst []Frame, maxBytes int) []Frame {
 	waiting := o.written()
 	size := 0
 	for o.head < len(o.frames) && len(dst) < cap(dst) {
 		f := o.frames[o.head]
-		if len(dst) > 0 && size+len(f.b) > maxBytes {
+		if len(dst) > 0 && size+len(f.B) > maxBytes {
 			break
 		}
-		size += len(f.b)
+		size += len(f.B)
 		dst = append(dst, f)
 		o.head++
 	}
@@ -104,7 +104,7 @@ func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
 			o.drop()
 		}
 	} else if !waiting && o.written() {
-		o.waitingSince = monoNow()
+		o.waitingSince = MonoNow()
 	}
 	o.shrink()
 	return dst
@@ -112,20 +112,20 @@ func (o *outbox) take(dst []outFrame, maxBytes int) []outFrame {
 
 // acked lets go of the written frames up to seq, which the peer has.
 func (o *outbox) acked(seq uint64) {
-	if !o.written() || o.frames[o.start].seq > seq {
+	if !o.written() || o.frames[o.start].Seq > seq {
 		return // nothing new
 	}
-	for o.start < o.head && o.frames[o.start].seq <= seq {
+	for o.start < o.head && o.frames[o.start].Seq <= seq {
 		o.drop()
 	}
-	o.waitingSince = monoNow() // progress: what is left waits from now
+	o.waitingSince = MonoNow() // progress: what is left waits from now
 	o.shrink()
 }
 
 // written tells whether written frames are kept.
 func (o *outbox) written() bool { return o.start < o.head }
 
-// ackWait is since when (monoNow) the written frames kept have waited
+// ackWait is since when (MonoNow) the written frames kept have waited
 // for an acknowledgement with none coming, or 0 when none are kept.
 func (o *outbox) ackWait() int64 {
 	if !o.written() {
@@ -141,16 +141,16 @@ func (o *outbox) rewind(seq uint64) bool {
 	if seq > o.lastTaken() {
 		return false
 	}
-	if seq+1 < o.nextSeq() && (o.held() == 0 || o.frames[o.start].seq > seq+1) {
+	if seq+1 < o.nextSeq() && (o.held() == 0 || o.frames[o.start].Seq > seq+1) {
 		return false // frames after seq were let go
 	}
 	i := o.start
-	for i < len(o.frames) && o.frames[i].seq <= seq {
+	for i < len(o.frames) && o.frames[i].Seq <= seq {
 		i++
 	}
 	o.head, o.queued = i, 0
 	for _, f := range o.frames[i:] {
-		o.queued += len(f.b)
+		o.queued += len(f.B)
 	}
 	o.acked(seq)
 	return true
@@ -161,8 +161,8 @@ func (o *outbox) nextSeq() uint64 { return max(o.next, 1) }
 
 // drop lets go of the oldest kept frame.
 func (o *outbox) drop() {
-	o.bytes -= len(o.frames[o.start].b)
-	o.frames[o.start] = outFrame{}
+	o.bytes -= len(o.frames[o.start].B)
+	o.frames[o.start] = Frame{}
 	o.start++
 }
 
@@ -181,7 +181,7 @@ func (o *outbox) shrink() {
 // lastTaken is the seq of the last frame written, 0 if none.
 func (o *outbox) lastTaken() uint64 {
 	if o.head < len(o.frames) {
-		return o.frames[o.head].seq - 1
+		return o.frames[o.head].Seq - 1
 	}
 	return o.nextSeq() - 1
 }
@@ -194,19 +194,19 @@ func appendSeqPrefix(b []byte, seq uint64) []byte {
 	return append(b, ',')
 }
 
-// sequenced returns frame as the peer receives it, seq first.
-func (f outFrame) sequenced(dst []byte) []byte {
-	if f.seq == 0 {
-		return append(dst, f.b...)
+// Sequenced returns frame as the peer receives it, seq first.
+func (f Frame) Sequenced(dst []byte) []byte {
+	if f.Seq == 0 {
+		return append(dst, f.B...)
 	}
-	return append(appendSeqPrefix(dst, f.seq), f.b[1:]...)
+	return append(appendSeqPrefix(dst, f.Seq), f.B[1:]...)
 }
 
-// wireLen is the sequenced frame's length.
-func (f outFrame) wireLen() int {
-	if f.seq == 0 {
-		return len(f.b)
+// WireLen is the sequenced frame's length.
+func (f Frame) WireLen() int {
+	if f.Seq == 0 {
+		return len(f.B)
 	}
 	var tmp [32]byte
-	return len(appendSeqPrefix(tmp[:0], f.seq)) + len(f.b) - 1
+	return len(appendSeqPrefix(tmp[:0], f.Seq)) + len(f.B) - 1
 }

@@ -1,12 +1,10 @@
-package signaling
+package wire
 
 import (
 	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 var inboundSamples = []string{
@@ -48,8 +46,8 @@ func FuzzDecodeInbound(f *testing.F) {
 
 func checkDecode(t *testing.T, data []byte) {
 	t.Helper()
-	var got, want wire.Inbound
-	errGot := decodeInbound(data, &got)
+	var got, want Inbound
+	errGot := DecodeInbound(data, &got)
 	errWant := json.Unmarshal(data, &want)
 	if (errGot == nil) != (errWant == nil) || (errGot != nil && errGot.Error() != errWant.Error()) {
 		t.Fatalf("%q: error %v, json.Unmarshal says %v", data, errGot, errWant)
@@ -67,29 +65,12 @@ func checkDecode(t *testing.T, data []byte) {
 func TestRelayFrameMatchesEncode(t *testing.T) {
 	for _, d := range []string{`{"candidate":"a<b>&c"}`, `null`, `[1, 2 ]`, `"é\u2028"`} {
 		var got, want any
-		if err := json.Unmarshal(relayFrame(wire.TypeSignal, "ID_x-1", []byte(d)), &got); err != nil {
+		if err := json.Unmarshal(RelayFrame(TypeSignal, "ID_x-1", []byte(d)), &got); err != nil {
 			t.Fatal(err)
 		}
-		_ = json.Unmarshal(wire.Encode(wire.Outbound{Type: wire.TypeSignal, From: "ID_x-1", Data: json.RawMessage(d)}), &want)
+		_ = json.Unmarshal(Encode(Outbound{Type: TypeSignal, From: "ID_x-1", Data: json.RawMessage(d)}), &want)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: %v, want %v", d, got, want)
-		}
-	}
-}
-
-// TestAppendTextFrame checks the three header lengths of RFC 6455 5.2.
-func TestAppendTextFrame(t *testing.T) {
-	for n, header := range map[int][]byte{
-		0:     {0x81, 0},
-		125:   {0x81, 125},
-		126:   {0x81, 126, 0, 126},
-		65535: {0x81, 126, 0xff, 0xff},
-		65536: {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
-	} {
-		payload := bytes.Repeat([]byte("x"), n)
-		got := appendTextFrame([]byte("prev"), outFrame{b: payload})
-		if want := append(append([]byte("prev"), header...), payload...); !bytes.Equal(got, want) {
-			t.Errorf("%d bytes: header %v, want %v", n, got[4:4+len(header)], header)
 		}
 	}
 }

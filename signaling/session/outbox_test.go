@@ -1,4 +1,4 @@
-package signaling
+package session
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ func TestOutboxReplaysWhatThePeerMissed(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		o.push([]byte(`{"type":"x"}`))
 	}
-	got := o.take(make([]outFrame, 0, 3), maxBatch)
+	got := o.take(make([]Frame, 0, 3), MaxBatch)
 	if seqs(got) != "[1 2 3]" || o.pending() != 2 || o.held() != 5 {
 		t.Fatalf("took %s, pending %d, held %d", seqs(got), o.pending(), o.held())
 	}
@@ -24,7 +24,7 @@ func TestOutboxReplaysWhatThePeerMissed(t *testing.T) {
 	if !o.rewind(2) {
 		t.Fatal("cannot rewind to 2")
 	}
-	if got := o.take(make([]outFrame, 0, 8), maxBatch); seqs(got) != "[3 4 5]" {
+	if got := o.take(make([]Frame, 0, 8), MaxBatch); seqs(got) != "[3 4 5]" {
 		t.Fatalf("replayed %s", seqs(got))
 	}
 	if o.rewind(1) {
@@ -42,7 +42,7 @@ func TestOutboxBoundsWhatItKeeps(t *testing.T) {
 	o := outbox{retain: true}
 	for i := 0; i < 3*replayFrames; i++ {
 		o.push([]byte(`{"type":"x"}`))
-		o.take(make([]outFrame, 0, 1), maxBatch)
+		o.take(make([]Frame, 0, 1), MaxBatch)
 	}
 	if o.held() != replayFrames {
 		t.Fatalf("held %d, want %d", o.held(), replayFrames)
@@ -50,22 +50,22 @@ func TestOutboxBoundsWhatItKeeps(t *testing.T) {
 	big := make([]byte, 300<<10)
 	for i := 0; i < 5; i++ {
 		o.push(big)
-		o.take(make([]outFrame, 0, 1), maxBatch)
+		o.take(make([]Frame, 0, 1), MaxBatch)
 	}
 	if o.bytes > replayBytes {
 		t.Fatalf("holds %d bytes", o.bytes)
 	}
 	plain := outbox{}
 	plain.push([]byte(`{"type":"x"}`))
-	plain.take(make([]outFrame, 0, 1), maxBatch)
+	plain.take(make([]Frame, 0, 1), MaxBatch)
 	if plain.held() != 0 {
 		t.Fatal("kept a frame without resume")
 	}
 }
 
 func TestSequencedFrame(t *testing.T) {
-	f := outFrame{seq: 12, b: []byte(`{"type":"pong"}`)}
-	if got := string(f.sequenced(nil)); got != `{"seq":12,"type":"pong"}` || f.wireLen() != len(got) {
-		t.Fatalf("%s (wireLen %d)", got, f.wireLen())
+	f := Frame{Seq: 12, B: []byte(`{"type":"pong"}`)}
+	if got := string(f.Sequenced(nil)); got != `{"seq":12,"type":"pong"}` || f.WireLen() != len(got) {
+		t.Fatalf("%s (wireLen %d)", got, f.WireLen())
 	}
 }

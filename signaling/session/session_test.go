@@ -1,11 +1,10 @@
-package signaling
+package session
 
 import (
 	"bytes"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
@@ -17,33 +16,47 @@ type heldTransport struct{}
 
 func newHeldTransport() *heldTransport { return &heldTransport{} }
 
-func (*heldTransport) wake()                   {}
-func (*heldTransport) send()                   {}
-func (*heldTransport) displace()               {}
-func (*heldTransport) close(int, string, bool) {}
+func (*heldTransport) Wake()                   {}
+func (*heldTransport) Send()                   {}
+func (*heldTransport) Displace()               {}
+func (*heldTransport) Close(int, string, bool) {}
 
-// sessionHandler is a handler with a memory hub, resume on, and at most
-// perIP connections per address.
-func sessionHandler(perIP int) *Handler {
-	window := caddy.Duration(time.Minute)
-	h := &Handler{
-		Hub:            "session-test",
-		MaxMessageSize: DefaultMaxMessageSize,
-		ResumeWindow:   &window,
-		Limits:         Limits{ConnectionsPerIP: perIP}.withDefaults(),
-		metrics:        newHubMetrics("session-test"),
-		logger:         zap.NewNop(),
+// testConfig is the config of sessions of a memory hub, resume on, with
+// at most perIP sessions away per address (unlimited for 0).
+func testConfig(perIP int) *Config {
+	if perIP == 0 {
+		perIP = 1 << 20
 	}
-	h.useHub(hub.NewMemoryHub(), newHubState(h.Hub))
-	return h
+	return &Config{
+		HubName:         "session-test",
+		Hub:             hub.NewMemoryHub(),
+		Logger:          zap.NewNop(),
+		Metrics:         nopMetrics{},
+		MaxMessageSize:  64 << 10,
+		FramesPerSecond: 20,
+		Burst:           100,
+		ResumeWindow:    time.Minute,
+		Sessions:        NewRegistry("session-test"),
+		Away:            new(AddrSlots),
+		AwayPerAddr:     perIP,
+	}
 }
 
-// joined is a session of h in room, carried by t, member of the hub.
-func joined(tb testing.TB, h *Handler, room, ip string, t transport) *session {
+// nopMetrics counts nothing.
+type nopMetrics struct{}
+
+func (nopMetrics) FrameIn(string, int) {}
+func (nopMetrics) FrameOut([]byte)     {}
+func (nopMetrics) Resume(string)       {}
+func (nopMetrics) Left()               {}
+func (nopMetrics) SlowDropped()        {}
+func (nopMetrics) RateLimited()        {}
+
+// joined is a session of cfg in room, carried by t, member of the hub.
+func joined(tb testing.TB, cfg *Config, room, ip string, t Transport) *Session {
 	tb.Helper()
-	s := newSession(h.sessCfg, room, wire.PeerInfo{})
-	s.ip, s.tr = ip, t
-	if _, err := h.hub.Join(room, s, hub.JoinRequest{Welcome: func([]wire.PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
+	s := New(cfg, room, wire.PeerInfo{}, ip, t)
+	if _, err := s.Join(hub.JoinRequest{Welcome: func([]wire.PeerInfo) []byte { return []byte(`{"type":"welcome"}`) }}); err != nil {
 		tb.Fatal(err)
 	}
 	return s
@@ -66,7 +79,7 @@ func TestTheQueueIsBoundedInBytes(t *testing.T) {
 	if o.pendingBytes() != n*len(big) {
 		t.Fatalf("counts %d bytes waiting, holds %d", o.pendingBytes(), n*len(big))
 	}
-	got := o.take(make([]outFrame, 0, 4), maxBatch)
+	got := o.take(make([]Frame, 0, 4), MaxBatch)
 	if o.pendingBytes() != (n-len(got))*len(big) {
 		t.Fatalf("after taking %d: counts %d bytes waiting", len(got), o.pendingBytes())
 	}
@@ -78,9 +91,9 @@ func TestTheQueueIsBoundedInBytes(t *testing.T) {
 // TrySend never waits and never drops: a frame to a full queue is not
 // queued, and the peer stays.
 func TestTrySendQueuesOnlyWhatFits(t *testing.T) {
-	h := sessionHandler(0)
+	cfg := testConfig(0)
 	tr := newHeldTransport()
-	s := joined(t, h, "try", "192.0.2.1", tr)
+	s := joined(t, cfg, "try", "192.0.2.1", tr)
 	frame := bytes.Repeat([]byte("y"), 1000)
 	queued := 1 // the welcome
 	start := time.Now()
@@ -90,10 +103,10 @@ func TestTrySendQueuesOnlyWhatFits(t *testing.T) {
 	if took := time.Since(start); took > time.Second {
 		t.Fatalf("TrySend waited %v", took)
 	}
-	if queued != sendQueueSize {
-		t.Fatalf("refused a frame with %d queued, want %d", queued, sendQueueSize)
+	if queued != SendQueueSize {
+		t.Fatalf("refused a frame with %d queued, want %d", queued, SendQueueSize)
 	}
-	if s.isEnded() {
+	if s.IsEnded() {
 		t.Fatal("a frame TrySend could not queue ended the session")
 	}
 }
@@ -101,14 +114,14 @@ func TestTrySendQueuesOnlyWhatFits(t *testing.T) {
 // A peer whose connection is lost while more waits for it than an away
 // peer may hold is dropped at once, not on the next frame.
 func TestAPeerLostWithTooMuchWaitingIsDropped(t *testing.T) {
-	h := sessionHandler(0)
+	cfg := testConfig(0)
 	tr := newHeldTransport()
-	s := joined(t, h, "lost", "192.0.2.1", tr)
-	for range sendQueueSize {
+	s := joined(t, cfg, "lost", "192.0.2.1", tr)
+	for range SendQueueSize {
 		s.TrySend([]byte(`{"type":"x"}`))
 	}
-	s.lost(tr, false)
-	if !s.isEnded() {
+	s.Lost(tr, false)
+	if !s.IsEnded() {
 		t.Fatal("the session is away with a full queue")
 	}
 }
@@ -116,44 +129,44 @@ func TestAPeerLostWithTooMuchWaitingIsDropped(t *testing.T) {
 // An address holds at most connections_per_ip sessions away; a session
 // lost beyond that ends at once, and a resume gives its place back.
 func TestAwaySessionsAreCappedPerAddress(t *testing.T) {
-	h := sessionHandler(2)
-	var ss []*session
+	cfg := testConfig(2)
+	var ss []*Session
 	var trs []*heldTransport
 	for range 3 {
 		tr := newHeldTransport()
 		trs = append(trs, tr)
-		ss = append(ss, joined(t, h, "away", "192.0.2.7", tr))
+		ss = append(ss, joined(t, cfg, "away", "192.0.2.7", tr))
 	}
-	other := joined(t, h, "away", "192.0.2.8", newHeldTransport())
+	other := joined(t, cfg, "away", "192.0.2.8", newHeldTransport())
 	for i, s := range ss {
-		s.lost(trs[i], false)
+		s.Lost(trs[i], false)
 	}
-	if ss[0].isEnded() || ss[1].isEnded() || !ss[2].isEnded() {
-		t.Fatalf("ended: %v %v %v; want only the third, beyond the cap of 2", ss[0].isEnded(), ss[1].isEnded(), ss[2].isEnded())
+	if ss[0].IsEnded() || ss[1].IsEnded() || !ss[2].IsEnded() {
+		t.Fatalf("ended: %v %v %v; want only the third, beyond the cap of 2", ss[0].IsEnded(), ss[1].IsEnded(), ss[2].IsEnded())
 	}
 	otherTr := newHeldTransport()
 	other.tr = otherTr
-	other.lost(otherTr, false)
-	if other.isEnded() {
+	other.Lost(otherTr, false)
+	if other.IsEnded() {
 		t.Fatal("another address's session was refused its away place")
 	}
 	// A resume gives the place back: the next lost session may go away.
-	w := ss[0].resume(newHeldTransport(), ss[0].currentGen(), 0, func([]wire.PeerInfo, string, uint64) []byte { return []byte("{}") })
+	w := ss[0].Resume(newHeldTransport(), ss[0].CurrentGen(), 0, func([]wire.PeerInfo, string, uint64) []byte { return []byte("{}") })
 	if w == nil {
 		t.Fatal("resume failed")
 	}
 	tr := newHeldTransport()
-	s := joined(t, h, "away", "192.0.2.7", tr)
-	s.lost(tr, false)
-	if s.isEnded() {
+	s := joined(t, cfg, "away", "192.0.2.7", tr)
+	s.Lost(tr, false)
+	if s.IsEnded() {
 		t.Fatal("a session lost after a resume freed a place was refused")
 	}
 	for _, s := range append(ss, other, s) {
-		s.end(wire.CloseNormal, "", false)
+		s.End(wire.CloseNormal, "", false)
 	}
-	h.state.away.mu.Lock()
-	defer h.state.away.mu.Unlock()
-	if n := h.state.away.count["192.0.2.7"]; n != 0 {
+	cfg.Away.mu.Lock()
+	defer cfg.Away.mu.Unlock()
+	if n := cfg.Away.count["192.0.2.7"]; n != 0 {
 		t.Fatalf("%d away places still taken after every session ended", n)
 	}
 }

@@ -1,4 +1,4 @@
-package signaling
+package session
 
 import (
 	"bytes"
@@ -11,29 +11,29 @@ import (
 // coreTransport is a transport that is nothing but the writer core, so
 // that the core is tested without any writer around it.
 type coreTransport struct {
-	writerCore
+	WriterCore
 	closes []string // each close asked for: code, reason, flush
 	ran    int      // how often closeOnce ran its then
 }
 
-func (c *coreTransport) wake()     {}
-func (c *coreTransport) send()     {}
-func (c *coreTransport) displace() { c.displaceBy(c) }
-func (c *coreTransport) close(code int, reason string, flush bool) {
+func (c *coreTransport) Wake()     {}
+func (c *coreTransport) Send()     {}
+func (c *coreTransport) Displace() { c.DisplaceBy(c) }
+func (c *coreTransport) Close(code int, reason string, flush bool) {
 	c.closes = append(c.closes, fmt.Sprint(code, " ", reason, " ", flush))
-	c.closeOnce(code, reason, flush, func() { c.ran++ })
+	c.CloseOnce(code, reason, flush, func() { c.ran++ })
 }
 
 // take is one batch, taken as a writer takes it: both locks held.
-func (c *coreTransport) take(s *session, batch []outFrame, all bool) ([]outFrame, bool) {
-	c.lockWith(s)
-	defer c.unlockWith(s)
-	return c.takeLocked(s, c, batch, all)
+func (c *coreTransport) take(s *Session, batch []Frame, all bool) ([]Frame, bool) {
+	c.LockWith(s)
+	defer c.UnlockWith(s)
+	return c.TakeLocked(s, c, batch, all)
 }
 
 // coreSession is a session carried by t with n frames in its outbox.
-func coreSession(t transport, n int) *session {
-	s := &session{tr: t}
+func coreSession(t Transport, n int) *Session {
+	s := &Session{tr: t}
 	for i := range n {
 		s.out.push([]byte(fmt.Sprintf(`{"n":%d}`, i)))
 	}
@@ -41,13 +41,13 @@ func coreSession(t transport, n int) *session {
 }
 
 // coreFrames renders a batch: an own frame as it is, a session's by seq.
-func coreFrames(frames []outFrame) string {
+func coreFrames(frames []Frame) string {
 	var b bytes.Buffer
 	for _, f := range frames {
-		if f.seq != 0 {
-			fmt.Fprintf(&b, "#%d ", f.seq)
+		if f.Seq != 0 {
+			fmt.Fprintf(&b, "#%d ", f.Seq)
 		} else {
-			fmt.Fprintf(&b, "%s ", f.b)
+			fmt.Fprintf(&b, "%s ", f.B)
 		}
 	}
 	return b.String()
@@ -56,17 +56,17 @@ func coreFrames(frames []outFrame) string {
 func TestWriterCoreOwnFramesGoBeforeTheOutbox(t *testing.T) {
 	c := &coreTransport{}
 	s := coreSession(c, 2)
-	c.queue([]byte("a"))
-	c.queue([]byte("b"))
-	got, fromOutbox := c.take(s, make([]outFrame, 0, 8), false)
+	c.Queue([]byte("a"))
+	c.Queue([]byte("b"))
+	got, fromOutbox := c.take(s, make([]Frame, 0, 8), false)
 	if coreFrames(got) != "a b " || fromOutbox {
 		t.Fatalf("first batch %q (from the outbox: %v), want the own frames alone", coreFrames(got), fromOutbox)
 	}
-	got, fromOutbox = c.take(s, make([]outFrame, 0, 8), false)
+	got, fromOutbox = c.take(s, make([]Frame, 0, 8), false)
 	if coreFrames(got) != "#1 #2 " || !fromOutbox {
 		t.Fatalf("second batch %q (from the outbox: %v), want the session's", coreFrames(got), fromOutbox)
 	}
-	if got, _ = c.take(s, make([]outFrame, 0, 8), false); len(got) != 0 {
+	if got, _ = c.take(s, make([]Frame, 0, 8), false); len(got) != 0 {
 		t.Fatalf("third batch %q, want nothing", coreFrames(got))
 	}
 	if c.preface != nil && len(c.preface) != 0 {
@@ -78,25 +78,25 @@ func TestWriterCoreBatchHoldsWhatFitsUnlessAll(t *testing.T) {
 	c := &coreTransport{}
 	s := coreSession(c, 1)
 	for _, f := range []string{"a", "b", "c"} {
-		c.queue([]byte(f))
+		c.Queue([]byte(f))
 	}
 	held := c.preface // the array the frames taken leave
-	if got, _ := c.take(s, make([]outFrame, 0, 2), false); coreFrames(got) != "a b " {
+	if got, _ := c.take(s, make([]Frame, 0, 2), false); coreFrames(got) != "a b " {
 		t.Fatalf("bounded batch %q, want a b", coreFrames(got))
 	}
 	if held[0] != nil || held[1] != nil {
 		t.Fatal("frames taken are still held by the queue's array")
 	}
-	if got, _ := c.take(s, make([]outFrame, 0, 2), false); coreFrames(got) != "c " {
+	if got, _ := c.take(s, make([]Frame, 0, 2), false); coreFrames(got) != "c " {
 		t.Fatalf("next bounded batch %q, want c alone, before the outbox", coreFrames(got))
 	}
 	for _, f := range []string{"d", "e", "f"} {
-		c.queue([]byte(f))
+		c.Queue([]byte(f))
 	}
-	if got, _ := c.take(s, make([]outFrame, 0, 2), true); coreFrames(got) != "d e f " || c.preface != nil {
+	if got, _ := c.take(s, make([]Frame, 0, 2), true); coreFrames(got) != "d e f " || c.preface != nil {
 		t.Fatalf("flush batch %q, left %q; want all own frames", coreFrames(got), c.preface)
 	}
-	if got, _ := c.take(s, make([]outFrame, 0, 2), true); coreFrames(got) != "#1 " {
+	if got, _ := c.take(s, make([]Frame, 0, 2), true); coreFrames(got) != "#1 " {
 		t.Fatalf("after the own frames %q, want the outbox", coreFrames(got))
 	}
 }
@@ -104,10 +104,10 @@ func TestWriterCoreBatchHoldsWhatFitsUnlessAll(t *testing.T) {
 func TestWriterCoreTakesNothingForAnotherTransport(t *testing.T) {
 	c := &coreTransport{}
 	s := coreSession(&coreTransport{}, 2) // carried by a newer transport
-	if got, _ := c.take(s, make([]outFrame, 0, 8), false); len(got) != 0 {
+	if got, _ := c.take(s, make([]Frame, 0, 8), false); len(got) != 0 {
 		t.Fatalf("a displaced transport took %q", coreFrames(got))
 	}
-	if got, fromOutbox := c.take(nil, make([]outFrame, 0, 8), false); len(got) != 0 || fromOutbox {
+	if got, fromOutbox := c.take(nil, make([]Frame, 0, 8), false); len(got) != 0 || fromOutbox {
 		t.Fatalf("without a session: %q, %v", coreFrames(got), fromOutbox)
 	}
 	if s.out.pending() != 2 {
@@ -117,21 +117,21 @@ func TestWriterCoreTakesNothingForAnotherTransport(t *testing.T) {
 
 func TestWriterCoreRelayIsBounded(t *testing.T) {
 	c := &coreTransport{}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range sendQueueSize {
-		if !c.relayLocked([]byte{byte(i)}) {
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
+	for i := range SendQueueSize {
+		if !c.RelayLocked([]byte{byte(i)}) {
 			t.Fatalf("frame %d refused below the bound", i)
 		}
 	}
-	if c.relayLocked([]byte("over")) {
+	if c.RelayLocked([]byte("over")) {
 		t.Fatal("frame over the bound queued")
 	}
-	if len(c.preface) != sendQueueSize || c.preface[sendQueueSize-1][0] != byte(sendQueueSize-1) {
-		t.Fatalf("%d frames queued, want %d in order", len(c.preface), sendQueueSize)
+	if len(c.preface) != SendQueueSize || c.preface[SendQueueSize-1][0] != byte(SendQueueSize-1) {
+		t.Fatalf("%d frames queued, want %d in order", len(c.preface), SendQueueSize)
 	}
 	c.preface = c.preface[1:] // the writer took one: room again
-	if !c.relayLocked([]byte("next")) {
+	if !c.RelayLocked([]byte("next")) {
 		t.Fatal("frame refused with room")
 	}
 }
@@ -139,16 +139,16 @@ func TestWriterCoreRelayIsBounded(t *testing.T) {
 func TestWriterCoreClosesOnce(t *testing.T) {
 	for _, flush := range []bool{true, false} {
 		c := &coreTransport{}
-		if c.closing() {
+		if c.Closing() {
 			t.Fatal("closing before any close")
 		}
-		c.close(4000, "first", flush)
-		c.close(4001, "second", !flush)
-		if !c.closing() || c.ran != 1 {
-			t.Fatalf("flush %v: closing %v, then ran %d times", flush, c.closing(), c.ran)
+		c.Close(4000, "first", flush)
+		c.Close(4001, "second", !flush)
+		if !c.Closing() || c.ran != 1 {
+			t.Fatalf("flush %v: closing %v, then ran %d times", flush, c.Closing(), c.ran)
 		}
-		if c.closeCode != 4000 || c.closeReason != "first" || c.flush != flush {
-			t.Fatalf("flush %v: kept %d %q flush %v, want the first close's", flush, c.closeCode, c.closeReason, c.flush)
+		if c.CloseCode != 4000 || c.CloseReason != "first" || c.FlushOnClose != flush {
+			t.Fatalf("flush %v: kept %d %q flush %v, want the first close's", flush, c.CloseCode, c.CloseReason, c.FlushOnClose)
 		}
 	}
 }
@@ -156,8 +156,8 @@ func TestWriterCoreClosesOnce(t *testing.T) {
 func TestWriterCoreDisplaceSaysReplacedThenFlushes(t *testing.T) {
 	c := &coreTransport{}
 	s := coreSession(&coreTransport{}, 1) // the session moved on
-	c.queue([]byte("welcome"))
-	c.displace()
+	c.Queue([]byte("welcome"))
+	c.Displace()
 	if len(c.closes) != 1 || c.closes[0] != fmt.Sprint(wire.CloseReplaced, " ", wire.CodeReplaced, " true") {
 		t.Fatalf("closes %q, want one flushing close with %d %s", c.closes, wire.CloseReplaced, wire.CodeReplaced)
 	}

@@ -1,4 +1,4 @@
-package signaling
+package wire
 
 import (
 	"bytes"
@@ -6,11 +6,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-// decodeInbound parses a peer's frame into in. The common frame, a JSON
+// DecodeInbound parses a peer's frame into in. The common frame, a JSON
 // object whose "type", "to" and "data" keys are spelled exactly so and
 // whose strings carry no escapes, is parsed in place (in.Data then points
 // into data) after one validating pass, with no allocations; anything else
@@ -25,18 +23,18 @@ import (
 // 7493 (I-JSON), stricter than json.Valid (no invalid UTF-8, no duplicate
 // names), so what it refuses still goes to json.Unmarshal and is judged
 // exactly as before.
-func decodeInbound(data []byte, in *wire.Inbound) error {
+func DecodeInbound(data []byte, in *Inbound) error {
 	if jsontext.Value(data).IsValid() && parseSimpleObject(data, in) {
 		return nil
 	}
-	*in = wire.Inbound{}
+	*in = Inbound{}
 	return json.Unmarshal(data, in)
 }
 
 // parseSimpleObject reads a syntactically valid JSON object's top-level
 // members, or reports false when the frame is not one it handles exactly
 // as json.Unmarshal would.
-func parseSimpleObject(data []byte, in *wire.Inbound) bool {
+func parseSimpleObject(data []byte, in *Inbound) bool {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false // valid JSON but not an object: json.Unmarshal says so
@@ -98,7 +96,7 @@ var inboundKeys = [...]string{"type", "to", "data", "seq", "ack"}
 // internType returns the constant for a known type, so that the common
 // frames allocate no string.
 func internType(s []byte) string {
-	for _, t := range frameTypes {
+	for _, t := range Types {
 		if string(s) == t {
 			return t
 		}
@@ -192,11 +190,11 @@ func skipString(data []byte, i int) int {
 	return i
 }
 
-// relayFrame builds {"type":"<typ>","from":"<from>","data":<data>} by
+// RelayFrame builds {"type":"<typ>","from":"<from>","data":<data>} by
 // splicing: data is a JSON value the peer sent, already checked to be valid
 // JSON and valid UTF-8, and ids are URL-safe base64, so no re-encoding is
 // needed. One allocation, shared by every recipient.
-func relayFrame(typ, from string, data []byte) []byte {
+func RelayFrame(typ, from string, data []byte) []byte {
 	const a, b, c = `{"type":"`, `","from":"`, `","data":`
 	out := make([]byte, 0, len(a)+len(typ)+len(b)+len(from)+len(c)+len(data)+1)
 	out = append(out, a...)
