@@ -14,17 +14,18 @@ const modulePath = "github.com/caddy-webrtc/caddy-webrtc"
 // import only packages of a lower rank. Packages not listed are the top
 // layer, which may import anything.
 var layers = map[string]int{
-	"signaling/wire":         0,
-	"signaling/natshub/link": 0,
-	"signaling/webclient":    0,
-	"internal/caddyfileopt":  0,
-	"signaling/hub":          1,
-	"turncreds":              1,
-	"signaling/session":      2,
-	"signaling":              5,
-	"signaling/natshub":      5,
-	"signaling/hub/hubtest":  2,
-	"turnapp":                2,
+	"signaling/wire":             0,
+	"signaling/natshub/link":     0,
+	"signaling/webclient":        0,
+	"internal/caddyfileopt":      0,
+	"signaling/hub":              1,
+	"turncreds":                  1,
+	"signaling/session":          2,
+	"signaling/transport/tunnel": 3,
+	"signaling":                  5,
+	"signaling/natshub":          5,
+	"signaling/hub/hubtest":      2,
+	"turnapp":                    2,
 }
 
 const top = 1 << 10

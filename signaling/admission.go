@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -15,11 +16,11 @@ import (
 // attached to a session and carry frames of its own before the session's.
 type peerTransport interface {
 	session.Transport
-	// attach makes s the session the transport carries; nil detaches it.
-	attach(s *session.Session)
-	// say queues an unsequenced frame of the transport's own (resume_failed,
+	// Attach makes s the session the transport carries; nil detaches it.
+	Attach(s *session.Session)
+	// Say queues an unsequenced frame of the transport's own (resume_failed,
 	// a resume's welcome), to go out before the session's frames.
-	say(frame []byte)
+	Say(frame []byte)
 }
 
 // acquireConnection counts a connection (a WebSocket or an event stream)
@@ -56,15 +57,15 @@ func (h *Handler) open(t peerTransport, r *http.Request) refusal {
 			return refusal{}
 		}
 		// Through the server holding the session, if it is another one.
-		if f, ok := t.(front); ok && h.resumeRemote(f, roomName, token, q.Get("last_seq"), r) {
+		if f, ok := t.(tunnel.Front); ok && h.resumeRemote(f, roomName, token, q.Get("last_seq"), r) {
 			return refusal{}
 		}
-		t.say(wire.Error(wire.CodeResumeFailed, "the session cannot be resumed: joining afresh"))
+		t.Say(wire.Error(wire.CodeResumeFailed, "the session cannot be resumed: joining afresh"))
 	}
 	s := session.New(h.sessCfg, roomName, info, clientIP(r), t)
-	t.attach(s)
+	t.Attach(s)
 	if err := h.join(s, roomName, info, r); err != nil {
-		t.attach(nil)
+		t.Attach(nil)
 		return h.joinRefusal(err, roomName)
 	}
 	h.metrics.joins.Inc()
@@ -101,4 +102,15 @@ func (h *Handler) admit(r *http.Request, repl *caddy.Replacer, room string) (wir
 		return wire.PeerInfo{User: identity(claims.Subject), Name: identity(claims.Name)}, refusal{}
 	}
 	return wire.PeerInfo{User: identity(repl.ReplaceAll(h.User, "")), Name: identity(repl.ReplaceAll(h.Name, ""))}, refusal{}
+}
+
+// resumeRemote resumes a session that lives on another server of the hub
+// through a tunnel to it (tunnel.Resume), c being the tunnel's front.
+func (h *Handler) resumeRemote(c tunnel.Front, room, token, lastSeq string, r *http.Request) bool {
+	if !tunnel.Resume(h.sessCfg, c, room, token, lastSeq, r.Host) {
+		return false
+	}
+	h.metrics.Resume("resumed")
+	h.logger.Debug("peer resumed through another server", zap.String("room", room))
+	return true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -80,7 +81,12 @@ type wsConn struct {
 	pongDue bool
 }
 
-var _ session.Transport = (*wsConn)(nil)
+var (
+	_ session.Transport = (*wsConn)(nil)
+	_ peerTransport     = (*wsConn)(nil)
+	_ tunnel.Front      = (*wsConn)(nil)
+	_ tunnel.Client     = (*wsConn)(nil)
+)
 
 func newWSConn(ws *websocket.Conn, metrics *hubMetrics) *wsConn {
 	c := &wsConn{ws: ws, role: refusedRole{}, metrics: metrics}
@@ -232,9 +238,9 @@ func (c *wsConn) pingSoon(now int64) {
 	}
 }
 
-// attach implements peerTransport; it is called before start. Detached,
+// Attach implements peerTransport; it is called before start. Detached,
 // the connection is back to having no session.
-func (c *wsConn) attach(s *session.Session) {
+func (c *wsConn) Attach(s *session.Session) {
 	if s == nil {
 		c.role = refusedRole{}
 		return
@@ -242,17 +248,17 @@ func (c *wsConn) attach(s *session.Session) {
 	c.role = sessionRole{s}
 }
 
-// say queues an unsequenced frame of the connection's own.
-func (c *wsConn) say(frame []byte) {
+// Say queues an unsequenced frame of the connection's own.
+func (c *wsConn) Say(frame []byte) {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
 	c.QueueLocked(frame)
 	c.wakeLocked()
 }
 
-// relay queues a frame a front received from the session's home. A
+// Relay queues a frame a front received from the session's home. A
 // client that does not read them is cut off; it resumes.
-func (c *wsConn) relay(frame []byte) {
+func (c *wsConn) Relay(frame []byte) {
 	c.Mu.Lock()
 	queued := c.RelayLocked(frame)
 	if queued {
@@ -264,11 +270,11 @@ func (c *wsConn) relay(frame []byte) {
 	}
 }
 
-// endFront implements front.
-func (c *wsConn) endFront(code int, reason string) { c.disconnect(code, reason, true) }
+// EndFront implements tunnel.Front.
+func (c *wsConn) EndFront(code int, reason string) { c.disconnect(code, reason, true) }
 
-// forward implements front.
-func (c *wsConn) forward(link *frontLink) { c.role = frontRole{link} }
+// Forward implements tunnel.Front.
+func (c *wsConn) Forward(link *tunnel.Link) { c.role = frontRole{link} }
 
 // Wake implements transport.
 func (c *wsConn) Wake() {
@@ -385,9 +391,9 @@ func (c *wsConn) Close(code int, reason string, flush bool) { c.disconnect(code,
 // Displace implements transport.
 func (c *wsConn) Displace() { c.DisplaceBy(c) }
 
-// fail tells the peer of a connection that never joined why, and closes.
-func (c *wsConn) fail(code, msg string, closeCode int) {
-	c.say(wire.Error(code, msg))
+// Fail tells the peer of a connection that never joined why, and closes.
+func (c *wsConn) Fail(code, msg string, closeCode int) {
+	c.Say(wire.Error(code, msg))
 	c.disconnect(closeCode, code, true)
 }
 

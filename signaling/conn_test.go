@@ -52,12 +52,12 @@ func connPair(t *testing.T) (*wsConn, *websocket.Conn) {
 func TestFramesSaidBeforeTheStartGoOutInOrder(t *testing.T) {
 	c, client := connPair(t)
 	for i := range 3 {
-		c.say(fmt.Appendf(nil, `{"type":"x","n":%d}`, i))
+		c.Say(fmt.Appendf(nil, `{"type":"x","n":%d}`, i))
 	}
 	c.start(time.Minute)
 	for i := range 4 {
 		if i == 3 {
-			c.say([]byte(`{"type":"x","n":3}`))
+			c.Say([]byte(`{"type":"x","n":3}`))
 		}
 		if got, want := string(readMessage(t, client)), fmt.Sprintf(`{"type":"x","n":%d}`, i); got != want {
 			t.Fatalf("frame %d: %s, want %s", i, got, want)
@@ -73,7 +73,7 @@ func TestAClosedConnectionRefusesSends(t *testing.T) {
 		c, client := connPair(t)
 		c.start(time.Minute)
 		c.disconnect(4000, "bye", false)
-		c.say([]byte(`{"type":"late"}`))
+		c.Say([]byte(`{"type":"late"}`))
 		c.Send()
 		if code := closeCode(t, client); code != 4000 {
 			t.Fatalf("closed with %d, want 4000", code)
@@ -82,7 +82,7 @@ func TestAClosedConnectionRefusesSends(t *testing.T) {
 	t.Run("failed", func(t *testing.T) {
 		c, client := connPair(t)
 		c.start(time.Minute)
-		c.fail(wire.CodeMissingRoom, "no room", wire.CloseMissingRoom)
+		c.Fail(wire.CodeMissingRoom, "no room", wire.CloseMissingRoom)
 		if got, want := string(readMessage(t, client)), string(wire.Error(wire.CodeMissingRoom, "no room")); got != want {
 			t.Fatalf("first frame %s, want %s", got, want)
 		}

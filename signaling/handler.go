@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -183,7 +184,7 @@ func (h *Handler) openHub(ctx caddy.Context) error {
 	}
 	h.useHub(opened, state)
 	if t, ok := opened.(hub.Tunnels); ok {
-		t.AcceptTunnels(acceptTunnel(state.sessions))
+		t.AcceptTunnels(tunnel.Accept(state.sessions))
 	}
 	if p, ok := opened.(hub.Posts); ok {
 		p.AcceptPosts(acceptPost(state.sessions))

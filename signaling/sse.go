@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -42,7 +43,7 @@ type sseConn struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	s       *session.Session // nil for a stream refused before joining, or a front
-	fwd     hub.Tunnel       // a front's tunnel to the session's home server
+	fwd     *tunnel.Link     // a front's tunnel to the session's home server
 	metrics *hubMetrics
 	wakeup  chan struct{} // holds a token when frames may be waiting
 	// done closes when the stream starts closing, for the stream's
@@ -55,7 +56,10 @@ type sseConn struct {
 	finished bool // the request is over: its writer is not ours to touch
 }
 
-var _ peerTransport = (*sseConn)(nil)
+var (
+	_ peerTransport = (*sseConn)(nil)
+	_ tunnel.Front  = (*sseConn)(nil)
+)
 
 func newSSEConn(w http.ResponseWriter, metrics *hubMetrics) *sseConn {
 	return &sseConn{
@@ -67,18 +71,18 @@ func newSSEConn(w http.ResponseWriter, metrics *hubMetrics) *sseConn {
 	}
 }
 
-// attach implements peerTransport.
-func (c *sseConn) attach(s *session.Session) { c.s = s }
+// Attach implements peerTransport.
+func (c *sseConn) Attach(s *session.Session) { c.s = s }
 
-// say implements peerTransport.
-func (c *sseConn) say(frame []byte) {
+// Say implements peerTransport.
+func (c *sseConn) Say(frame []byte) {
 	c.Queue(frame)
 	c.Wake()
 }
 
-// relay implements front. A client that does not read the home's frames
+// Relay implements tunnel.Front. A client that does not read the home's frames
 // is cut off; it resumes.
-func (c *sseConn) relay(frame []byte) {
+func (c *sseConn) Relay(frame []byte) {
 	c.Mu.Lock()
 	queued := c.RelayLocked(frame)
 	c.Mu.Unlock()
@@ -89,12 +93,12 @@ func (c *sseConn) relay(frame []byte) {
 	c.Wake()
 }
 
-// endFront implements front.
-func (c *sseConn) endFront(int, string) { c.end(true) }
+// EndFront implements tunnel.Front.
+func (c *sseConn) EndFront(int, string) { c.end(true) }
 
-// forward implements front: the peer's frames come as POSTs, which find
+// Forward implements tunnel.Front: the peer's frames come as POSTs, which find
 // the session's home by themselves; only the stream's end goes through tun.
-func (c *sseConn) forward(link *frontLink) { c.fwd = link.tun }
+func (c *sseConn) Forward(link *tunnel.Link) { c.fwd = link }
 
 // Wake implements transport. It takes no lock: its caller holds the
 // session's.
@@ -335,7 +339,7 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	c := newSSEConn(w, h.metrics)
 	if why := h.open(c, r); why.code != "" {
 		h.metrics.refused(why.code)
-		c.say(wire.Error(why.code, why.reason))
+		c.Say(wire.Error(why.code, why.reason))
 		c.end(true)
 	}
 	c.stream(r.Context(), h.streamsStop, time.Duration(h.PingInterval))

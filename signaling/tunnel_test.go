@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -133,7 +134,7 @@ func tunneled(t *testing.T) (home *Handler, b, a *websocket.Conn, aID, bID strin
 	frontURL, _ := testServer(t, func(h *Handler) {
 		withResume(h)
 		h.Hub += ":front" // so that the session is not found there
-		h.hub = &pipeHub{MemoryHub: hub.NewMemoryHub(), accept: acceptTunnel(home.state.sessions)}
+		h.hub = &pipeHub{MemoryHub: hub.NewMemoryHub(), accept: tunnel.Accept(home.state.sessions)}
 	})
 	old, aw := join(t, homeURL, "tunnel")
 	b, bw := join(t, homeURL, "tunnel")

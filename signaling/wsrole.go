@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 )
 
 // wsRole is what a WebSocket connection's frames and its end mean; wsConn
@@ -102,11 +103,11 @@ func (refusedRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{})
 
 // frontRole is a tunnel's front: its own frames are the home's, and the
 // session, with its outbox and acknowledgements, is the home's business.
-type frontRole struct{ link *frontLink }
+type frontRole struct{ link *tunnel.Link }
 
 func (frontRole) sess() *session.Session { return nil }
 
-func (r frontRole) process(c *wsConn, text bool, data []byte) { r.link.pass(c, text, data) }
+func (r frontRole) process(c *wsConn, text bool, data []byte) { r.link.Pass(c, text, data) }
 
 func (frontRole) acked(*wsConn, uint64)  {}
 func (frontRole) ackWait(*wsConn) int64  { return 0 }
@@ -115,7 +116,7 @@ func (frontRole) writerClosed()          {}
 
 // readEnded: the home decides, told what happened.
 func (r frontRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
-	r.link.tun.Close(end.tunnelCode(), end.reason)
+	r.link.Close(end.tunnelCode(), end.reason)
 	c.disconnect(end.code, end.reason, false)
 	<-writerDone
 }

@@ -18,11 +18,11 @@ func TestAttachSetsTheConnectionsRole(t *testing.T) {
 	}
 	h := sessionHandler(0)
 	s := joined(t, h, "room", "192.0.2.1", newHeldTransport())
-	c.attach(s)
+	c.Attach(s)
 	if r, ok := c.role.(sessionRole); !ok || r.sess() != s {
 		t.Fatalf("attached connection's role = %#v, want the session's", c.role)
 	}
-	c.attach(nil)
+	c.Attach(nil)
 	if c.role.sess() != nil || c.role.pingSeq(c) != "0" || c.role.ackWait(c) != 0 {
 		t.Fatalf("detached connection's role = %#v, want no session", c.role)
 	}
@@ -34,7 +34,7 @@ func TestADisplacedConnectionsPingsCarryZero(t *testing.T) {
 	h := sessionHandler(0)
 	s := joined(t, h, "room", "192.0.2.1", newHeldTransport())
 	c, _ := connPair(t)
-	c.attach(s)
+	c.Attach(s)
 	c.LockWith(s)
 	defer c.UnlockWith(s)
 	if got := c.role.pingSeq(c); got != "0" {

@@ -98,14 +98,14 @@ func (h *Handler) resume(t peerTransport, room, token, lastSeq string, r *http.R
 		h.metrics.Resume("failed")
 		return false
 	}
-	t.attach(s)
+	t.Attach(s)
 	w := s.Resume(t, gen, n, h.resumedWelcome(s, r))
 	if w == nil {
-		t.attach(nil)
+		t.Attach(nil)
 		h.metrics.Resume("failed")
 		return false
 	}
-	t.say(w)
+	t.Say(w)
 	h.metrics.Resume("resumed")
 	h.logger.Debug("peer resumed", zap.String("room", room), zap.String("peer", s.ID()))
 	return true
@@ -236,7 +236,7 @@ func (h *Handler) refuse(c *wsConn, why refusal) {
 	// shortens it to closeGrace.
 	_ = c.ws.SetReadDeadline(time.Now().Add(writeWait + closeGrace))
 	writerDone := c.start(time.Duration(h.PingInterval))
-	c.fail(why.code, why.reason, why.closeCode)
+	c.Fail(why.code, why.reason, why.closeCode)
 	c.drainReads()
 	<-writerDone
 }
