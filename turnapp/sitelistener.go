@@ -1,6 +1,7 @@
 package turnapp
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -210,9 +211,10 @@ type sortingListener struct {
 	logger  *zap.Logger
 
 	accepted  chan accepted
-	done      chan struct{}
+	ctx       context.Context // done once the listener is closed
+	cancel    context.CancelFunc
+	sorting   connSet // connections not sorted yet, closed with the listener
 	startOnce sync.Once
-	closeOnce sync.Once
 }
 
 // accepted is what Accept returns next.
@@ -222,8 +224,9 @@ type accepted struct {
 }
 
 func newSortingListener(ln net.Listener, timeout time.Duration, turn func(net.Conn) bool, logger *zap.Logger) *sortingListener {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &sortingListener{Listener: ln, timeout: timeout, turn: turn, logger: logger,
-		accepted: make(chan accepted), done: make(chan struct{})}
+		accepted: make(chan accepted), ctx: ctx, cancel: cancel}
 }
 
 // Accept implements net.Listener: the next connection that is not TURN.
@@ -232,15 +235,16 @@ func (l *sortingListener) Accept() (net.Conn, error) {
 	select {
 	case a := <-l.accepted:
 		return a.conn, a.err
-	case <-l.done:
+	case <-l.ctx.Done():
 		return nil, net.ErrClosed
 	}
 }
 
-// Close implements net.Listener. Connections still being sorted are
-// closed when they are ready.
+// Close implements net.Listener; connections still being sorted are
+// closed too.
 func (l *sortingListener) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
+	l.cancel()
+	l.sorting.closeAll()
 	return l.Listener.Close()
 }
 
@@ -264,7 +268,7 @@ func (l *sortingListener) pass(a accepted) bool {
 	select {
 	case l.accepted <- a:
 		return true
-	case <-l.done:
+	case <-l.ctx.Done():
 		if a.conn != nil {
 			_ = a.conn.Close()
 		}
@@ -279,11 +283,17 @@ func (l *sortingListener) sort(c net.Conn) {
 		l.pass(accepted{conn: c})
 		return
 	}
+	l.sorting.add(tc)
+	defer l.sorting.remove(tc)
+	if l.ctx.Err() != nil { // closed before the add: closeAll missed it
+		_ = tc.Close()
+		return
+	}
 	_ = tc.SetDeadline(time.Now().Add(l.timeout))
 	// A failed handshake goes to the HTTP server too, which asks for it
 	// again, gets the same error and does what it always does (log it,
 	// answer plain HTTP with 400). A negotiated protocol means HTTP.
-	if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol != "" {
+	if err := tc.HandshakeContext(l.ctx); err != nil || tc.ConnectionState().NegotiatedProtocol != "" {
 		_ = tc.SetDeadline(time.Time{})
 		l.pass(accepted{conn: tc})
 		return

@@ -128,6 +128,7 @@ type testSite struct {
 	addr      net.Addr
 	clientTLS *tls.Config // trusts the site's certificate, offers no ALPN
 	app       *App
+	srv       *http.Server
 }
 
 func startSite(t *testing.T, ts *testServer, w *SiteListener) *testSite {
@@ -150,7 +151,7 @@ func startSite(t *testing.T, ts *testServer, w *SiteListener) *testSite {
 	})}
 	go func() { _ = srv.Serve(site) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return &testSite{addr: ln.Addr(), clientTLS: clientTLS, app: app}
+	return &testSite{addr: ln.Addr(), clientTLS: clientTLS, app: app, srv: srv}
 }
 
 // get fetches the site's root with a client offering the ALPN protocols.
@@ -304,6 +305,27 @@ func TestSiteListenerCutsSilentClients(t *testing.T) {
 			t.Fatal("a connection that never started TLS is still open")
 		}
 	})
+}
+
+// Closing the site's listener (a config reload, a shutdown) closes the
+// connections it has not sorted yet, without waiting for their timeout.
+func TestSiteListenerCloseEndsSorting(t *testing.T) {
+	ts := startServer(t, policy{})
+	site := startSite(t, ts, &SiteListener{}) // idle timeout 30s, beyond waitLimit
+	handshaken := tls.Client(dial(t, site.addr), site.clientTLS)
+	if err := handshaken.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	midHandshake := dial(t, site.addr)
+	if got := site.get(t); got != "HTTP/1.1 tls=true" { // both are being sorted by now
+		t.Fatalf("got %q", got)
+	}
+	if err := site.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !closedByServer(handshaken) || !closedByServer(midHandshake) {
+		t.Fatal("connections being sorted outlived their listener")
+	}
 }
 
 // With no TURN server running (its config being replaced), a TURN
