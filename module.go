@@ -26,6 +26,7 @@ func init() {
 	caddy.RegisterModule(natshub.Backend{})
 	caddy.RegisterModule(new(turncreds.Handler))
 	caddy.RegisterModule(new(turnapp.App))
+	caddy.RegisterModule(new(turnapp.SiteListener))
 
 	httpcaddyfile.RegisterGlobalOption("turn", turnapp.ParseGlobalOption)
 

@@ -12,7 +12,7 @@ import (
 )
 
 func TestModulesRegistered(t *testing.T) {
-	for _, id := range []string{"http.handlers.webrtc_signaling", "http.handlers.turn_credentials", "turn", "admin.api.webrtc_signaling", "http.handlers.webrtc_signaling.hubs.nats"} {
+	for _, id := range []string{"http.handlers.webrtc_signaling", "http.handlers.turn_credentials", "turn", "caddy.listeners.turn", "admin.api.webrtc_signaling", "http.handlers.webrtc_signaling.hubs.nats"} {
 		if _, err := caddy.GetModule(id); err != nil {
 			t.Errorf("module %s: %v", id, err)
 		}
@@ -26,7 +26,55 @@ func TestExampleCaddyfileValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": "examples/Caddyfile"})
+	validateCaddyfile(t, body, "examples/Caddyfile")
+}
+
+// The README's Caddyfile for TURNS on the site's port adapts and loads,
+// and puts the wrapper on the :443 server.
+func TestReadmeSiteTURNSExampleValidates(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "### TURNS on port 443")
+	if ok {
+		_, rest, ok = strings.Cut(rest, "```caddyfile\n")
+	}
+	if !ok {
+		t.Fatal("README has no Caddyfile example for TURNS on the site's port")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	t.Setenv("TURN_SECRET", "readme-secret")
+	var adapted struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen           []string         `json:"listen"`
+					ListenerWrappers []map[string]any `json:"listener_wrappers"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(validateCaddyfile(t, []byte(example), "README.md"), &adapted); err != nil {
+		t.Fatal(err)
+	}
+	httpApp := adapted.Apps.HTTP
+	for _, srv := range httpApp.Servers {
+		if len(srv.Listen) == 1 && srv.Listen[0] == ":443" {
+			if len(srv.ListenerWrappers) != 1 || srv.ListenerWrappers[0]["wrapper"] != "turn" {
+				t.Fatalf(":443 listener wrappers %v, want the turn wrapper", srv.ListenerWrappers)
+			}
+			return
+		}
+	}
+	t.Fatalf("no :443 server in %+v", httpApp.Servers)
+}
+
+// validateCaddyfile adapts body, fails on warnings, provisions the result
+// as caddy validate does, binding nothing, and returns the adapted JSON.
+func validateCaddyfile(t *testing.T, body []byte, filename string) []byte {
+	t.Helper()
+	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(body, map[string]any{"filename": filename})
 	if err != nil {
 		t.Fatalf("adapting: %v", err)
 	}
@@ -40,6 +88,7 @@ func TestExampleCaddyfileValidates(t *testing.T) {
 	if err := caddy.Validate(&cfg); err != nil {
 		t.Fatalf("validating: %v", err)
 	}
+	return adapted
 }
 
 // The README's JSON config example loads (caddy validate), so it stays true.

@@ -30,7 +30,9 @@ const (
 	phoneWidth, phoneHeight = 390, 844
 )
 
-// browserGlobals: the embedded TURN server on loopback for the relay case.
+// browserGlobals: the embedded TURN server on loopback for the relay
+// cases, also serving TURNS on the site's own port (every case's HTTPS
+// then goes through that listener wrapper too).
 const browserGlobals = `	turn {
 		realm localhost
 		secret browser-secret
@@ -38,6 +40,11 @@ const browserGlobals = `	turn {
 		tls 127.0.0.1:14791 localhost
 		relay_address 127.0.0.1
 		allow_peers 127.0.0.1/32
+	}
+	servers :9443 {
+		listener_wrappers {
+			turn
+		}
 	}
 `
 
@@ -260,6 +267,7 @@ func browserCall(t *testing.T) {
 	run("room tokens", roomTokens)
 	run("six pages mesh", sixPagesMesh)
 	run("relay over TURNS", relayOverTURNS)
+	run("relay over TURNS on the site's port", relayOverSiteTURNS)
 	run("six pages relay only", sixPagesRelayOnly)
 	run("reload in a full room", reloadInFullRoom)
 	run("signaling cut under CPU pressure", cutsUnderCPUPressure)
@@ -323,6 +331,13 @@ func sixPagesMesh(t *testing.T, b *chromium) {
 func relayOverTURNS(t *testing.T, b *chromium) {
 	p := openPage(t, b, "turns page", siteOrigin+"/")
 	p.check("a data channel message over TURNS", jsCall("cases.run", "relayOverTURNS"))
+}
+
+// relayOverSiteTURNS: the same with turns:localhost:9443 as the only TURN
+// URI, the site's own port and hostname.
+func relayOverSiteTURNS(t *testing.T, b *chromium) {
+	p := openPage(t, b, "site turns page", siteOrigin+"/")
+	p.check("a data channel message over TURNS on the site's port", jsCall("cases.run", "relayOverSiteTURNS"))
 }
 
 func sixPagesRelayOnly(t *testing.T, b *chromium) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,7 @@ type App struct {
 	binding binding
 	policy  *policy
 	srv     *server
+	sites   *siteListeners // the caddy.listeners.turn wrappers of this config
 }
 
 // TLSListener is a TURNS listener.
@@ -94,6 +96,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
+	a.sites = new(siteListeners)
 	if err := registerTURNMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
 	}
@@ -183,6 +186,7 @@ func (a *App) Start() error {
 		return err
 	}
 	a.srv = v.(*server)
+	a.sites.srv.Store(a.srv)
 	if loaded {
 		a.srv.setPolicy(a.policy)
 	}
@@ -202,6 +206,7 @@ func (a *App) Stop() error {
 	if a.srv == nil {
 		return nil
 	}
+	a.sites.srv.Store(nil)
 	a.srv = nil
 	_, err := servers.Delete(a.binding.key())
 	return err
@@ -232,10 +237,7 @@ func (a *App) ICEURIs(host string) (stun, turn []string) {
 		if ip := net.ParseIP(h); ip == nil || ip.IsUnspecified() {
 			h = host
 		}
-		if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
-			h = "[" + h + "]"
-		}
-		return h, port
+		return bracketIPv6(h), port
 	}
 	if udp != nil {
 		h, p := uriHost(udp)
@@ -253,7 +255,28 @@ func (a *App) ICEURIs(host string) (stun, turn []string) {
 		_, p := uriHost(tlsSpec)
 		turn = append(turn, "turns:"+a.TLS.Hostname+":"+p+"?transport=tcp")
 	}
+	// TURNS on the site's own ports (caddy.listeners.turn), named as the
+	// wrapper says, else by the host the client reached the site at: the
+	// site's certificate is valid for it on that port.
+	for _, l := range a.sites.list() {
+		h := l.hostname
+		if h == "" {
+			h = bracketIPv6(host)
+		}
+		uri := "turns:" + h + ":" + strconv.Itoa(l.port) + "?transport=tcp"
+		if !slices.Contains(turn, uri) {
+			turn = append(turn, uri)
+		}
+	}
 	return stun, turn
+}
+
+// bracketIPv6 puts an IPv6 literal in brackets, as URIs want it.
+func bracketIPv6(h string) string {
+	if ip := net.ParseIP(h); ip != nil && ip.To4() == nil {
+		return "[" + h + "]"
+	}
+	return h
 }
 
 func (a *App) listenStrings() []string {

@@ -26,6 +26,9 @@ type server struct {
 	refusals *refusalLog
 	streams  connSet    // accepted TCP/TLS connections
 	addrs    []net.Addr // the listeners' local addresses, in binding order
+	// site takes the TURN connections that the caddy.listeners.turn
+	// wrapper finds on the site's own port.
+	site *handoffListener
 }
 
 // Destruct implements caddy.Destructor: the last config using these
@@ -125,21 +128,32 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 					},
 				})
 			}
-			cfg.ListenerConfigs = append(cfg.ListenerConfigs, turn.ListenerConfig{
-				Listener: observedListener{Listener: ln, observe: s.observe, live: &s.streams, allocated: s.allocs.has,
-					timeouts: currentStreamTimeouts()},
-				RelayAddressGenerator: gen,
-				PermissionHandler:     permit,
-			})
+			cfg.ListenerConfigs = append(cfg.ListenerConfigs, s.streamListener(ln, gen, permit))
 		default:
 			return fmt.Errorf("turn: unsupported listener network %q", l.Network)
 		}
 	}
+	// Always there, binding nothing: a config that adds the listener
+	// wrapper then keeps the running server and its allocations.
+	s.site = newHandoffListener()
+	cfg.ListenerConfigs = append(cfg.ListenerConfigs, s.streamListener(s.site, gen, permit))
 	s.pion, err = turn.NewServer(cfg)
 	if err != nil {
 		return fmt.Errorf("turn: starting server: %w", err)
 	}
 	return nil
+}
+
+// streamListener is the pion config of a stream listener: every stream
+// connection, whichever way it arrives, goes through the same frame
+// checks, idle timeouts and permission handler.
+func (s *server) streamListener(ln net.Listener, gen turn.RelayAddressGenerator, permit turn.PermissionHandler) turn.ListenerConfig {
+	return turn.ListenerConfig{
+		Listener: observedListener{Listener: ln, observe: s.observe, live: &s.streams, allocated: s.allocs.has,
+			timeouts: currentStreamTimeouts()},
+		RelayAddressGenerator: gen,
+		PermissionHandler:     permit,
+	}
 }
 
 func listenPacket(ctx context.Context, l listenerSpec) (net.PacketConn, error) {

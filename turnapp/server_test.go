@@ -131,9 +131,15 @@ func turnClientRTO(t *testing.T, network string, addr net.Addr, username, passwo
 		}
 		conn = turn.NewSTUNConn(c)
 	}
+	return turnClientOn(t, conn, addr.String(), username, password, rto)
+}
+
+// turnClientOn starts a pion TURN client on conn, for the server at addr.
+func turnClientOn(t *testing.T, conn net.PacketConn, addr, username, password string, rto time.Duration) *turn.Client {
+	t.Helper()
 	c, err := turn.NewClient(&turn.ClientConfig{
-		STUNServerAddr: addr.String(),
-		TURNServerAddr: addr.String(),
+		STUNServerAddr: addr,
+		TURNServerAddr: addr,
 		Conn:           conn,
 		Username:       username,
 		Password:       password,

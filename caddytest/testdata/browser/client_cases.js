@@ -711,31 +711,46 @@
   /** Checks of the server's TURN relay through the client, run by their
    * own test case. */
   const relayCases = {
-    /** Two clients in one page, allowed nothing but the turns: server
-     * with the certificate Caddy manages for localhost. */
-    async relayOverTURNS() {
-      const { RoomClient } = await load();
-      const creds = await (await fetch("/credentials")).json();
-      const turns = creds.iceServers.find((s) => s.urls.some((u) => u.startsWith("turns:")));
-      if (!turns) return "no turns: server in " + JSON.stringify(creds.iceServers);
-      const iceServers = [{ ...turns, urls: turns.urls.filter((u) => u.startsWith("turns:")) }];
-      const opts = { room: "turns", iceServers, iceTransportPolicy: "relay", dataChannels: ["d"] };
-      const a = track(new RoomClient(opts));
-      const b = track(new RoomClient(opts));
-      const got = new Promise((resolve) => b.addEventListener("message", (e) => resolve(e.detail.data)));
-      a.addEventListener("datachannelopen", (e) => e.detail.channel.send("over turns"));
-      await a.connect();
-      await b.connect();
-      const msg = await Promise.race([got, sleep(CASE_TIMEOUT_MS).then(() => "timeout")]);
-      const stats = await b.connection(a.id).getStats();
-      let local = null;
-      stats.forEach((r) => {
-        if (r.type === "transport" && r.selectedCandidatePairId) local = stats.get(stats.get(r.selectedCandidatePairId).localCandidateId);
-      });
-      const ok = msg === "over turns" && local?.candidateType === "relay" && local?.relayProtocol === "tls";
-      return ok ? "ok" : JSON.stringify({ msg, local });
-    },
+    /** Two clients in one page, allowed nothing but the turn app's own
+     * turns: listener, with the certificate Caddy manages for localhost. */
+    relayOverTURNS: () => relayOnlyOver((u) => u.startsWith("turns:") && u !== siteTURNS()),
+    /** The same through the site's own HTTPS port and hostname (the
+     * caddy.listeners.turn wrapper), its only TURN URI. */
+    relayOverSiteTURNS: () => relayOnlyOver((u) => u === siteTURNS(), `:${location.port}`),
   };
+
+  /** The turns: URI of the page's own host and port. */
+  const siteTURNS = () => `turns:${location.hostname}:${location.port}?transport=tcp`;
+
+  /** Connects two clients allowed to use only the credential URIs that
+   * pick keeps (iceTransportPolicy "relay"), sends a data channel message
+   * and checks it went through a TURN/TLS relay, whose server URL
+   * contains urlPart when given. */
+  async function relayOnlyOver(pick, urlPart) {
+    const { RoomClient } = await load();
+    const creds = await (await fetch("/credentials")).json();
+    const turn = creds.iceServers.find((s) => s.urls.some(pick));
+    if (!turn) return "no such turns: URI in " + JSON.stringify(creds.iceServers);
+    const iceServers = [{ ...turn, urls: turn.urls.filter(pick) }];
+    const room = "turns" + Math.random().toString(36).slice(2);
+    const opts = { room, iceServers, iceTransportPolicy: "relay", dataChannels: ["d"] };
+    const a = track(new RoomClient(opts));
+    const b = track(new RoomClient(opts));
+    const got = new Promise((resolve) => b.addEventListener("message", (e) => resolve(e.detail.data)));
+    a.addEventListener("datachannelopen", (e) => e.detail.channel.send("over turns"));
+    await a.connect();
+    await b.connect();
+    const msg = await Promise.race([got, sleep(CASE_TIMEOUT_MS).then(() => "timeout")]);
+    const pc = b.connection(a.id);
+    const stats = await pc.getStats();
+    let local = null;
+    stats.forEach((r) => {
+      if (r.type === "transport" && r.selectedCandidatePairId) local = stats.get(stats.get(r.selectedCandidatePairId).localCandidateId);
+    });
+    const ok = msg === "over turns" && pc.connectionState === "connected" && local?.candidateType === "relay" &&
+      local?.relayProtocol === "tls" && (!urlPart || (local?.url ?? "").includes(urlPart));
+    return ok ? "ok" : JSON.stringify({ msg, state: pc.connectionState, iceServers: iceServers[0].urls, local });
+  }
 
   /** Runs a case and undoes what it changed in the page. */
   async function run(name) {
