@@ -22,6 +22,7 @@ var layers = map[string]int{
 	"turncreds":                  1,
 	"signaling/session":          2,
 	"signaling/transport/tunnel": 3,
+	"signaling/transport/sse":    4,
 	"signaling":                  5,
 	"signaling/natshub":          5,
 	"signaling/hub/hubtest":      2,

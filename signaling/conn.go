@@ -2,11 +2,9 @@ package signaling
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,16 +14,6 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
-
-const (
-	// closeGrace is how long the server waits for the peer's close frame
-	// after sending its own, so the peer gets to read what came before it.
-	closeGrace = 2 * time.Second
-)
-
-// writeWait bounds one write of the writer goroutine to a peer; a
-// variable for tests.
-var writeWait = 10 * time.Second
 
 // testHookLeftover, when set, is called when a write on a sender's
 // goroutine leaves bytes over for the writer goroutine.
@@ -368,8 +356,8 @@ func (c *wsConn) writeInline() {
 // tryWrite encodes frames, or a ping, and writes them without waiting for
 // the socket; rest is a copy of what did not go out (see rawWriter).
 func (c *wsConn) tryWrite(frames []session.Frame, ping string) (rest []byte, held bool, err error) {
-	buf := batchBuffers.Get().(*[]byte)
-	defer batchBuffers.Put(buf)
+	buf := session.BatchBuffers.Get().(*[]byte)
+	defer session.BatchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
 	*buf = b
 	n, held, err := c.raw.tryWrite(b)
@@ -429,15 +417,15 @@ func (c *wsConn) writeLoop() {
 			close(c.finished)
 			return
 		case j.pong != nil:
-			if err := c.ws.WriteControl(websocket.PongMessage, j.pong, time.Now().Add(writeWait)); err != nil {
+			if err := c.ws.WriteControl(websocket.PongMessage, j.pong, time.Now().Add(session.WriteWait)); err != nil {
 				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
 			}
 		case j.tail != nil:
-			if err := c.writeTail(j, time.Now().Add(writeWait)); err != nil {
+			if err := c.writeTail(j, time.Now().Add(session.WriteWait)); err != nil {
 				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
 			}
 		case len(frames) > 0 || ping != "":
-			if err := c.writeBatch(frames, ping, time.Now().Add(writeWait)); err != nil {
+			if err := c.writeBatch(frames, ping, time.Now().Add(session.WriteWait)); err != nil {
 				c.disconnect(websocket.CloseAbnormalClosure, "write failed", false)
 			}
 		default:
@@ -506,12 +494,6 @@ func (c *wsConn) onPong(data string) {
 	}
 }
 
-// errClosing stops a write to a peer that started disconnecting.
-var errClosing = errors.New("peer is disconnecting")
-
-// batchBuffers hold encoded batches between writes.
-var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, session.MaxBatch+maxFrameHeader); return &b }}
-
 // writeBatch sends frames in one write to the connection instead of one
 // per frame: under load most of a relay's cost is system calls. The frames
 // are encoded here (unmasked text frames need only a header), which is
@@ -521,8 +503,8 @@ var batchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, session.MaxB
 // is set, so that the immediate deadline disconnect sets to interrupt a
 // stuck write cannot be overwritten by a later one.
 func (c *wsConn) writeBatch(frames []session.Frame, ping string, deadline time.Time) error {
-	buf := batchBuffers.Get().(*[]byte)
-	defer batchBuffers.Put(buf)
+	buf := session.BatchBuffers.Get().(*[]byte)
+	defer session.BatchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
 	*buf = b
 	if err := c.writeBytes(b, deadline); err != nil {
@@ -541,7 +523,7 @@ func (c *wsConn) writeBytes(b []byte, deadline time.Time) error {
 		return err
 	}
 	if c.Closing() && !c.FlushOnClose {
-		return errClosing
+		return session.ErrClosing
 	}
 	_, err := conn.Write(b)
 	return err
@@ -594,7 +576,7 @@ func appendTextFrame(b []byte, f session.Frame) []byte {
 // closeGrace to answer it; the reader then fails and the connection closes.
 // All of it is bounded by closeGrace, also for a peer that reads nothing.
 func (c *wsConn) finish() {
-	deadline := time.Now().Add(closeGrace)
+	deadline := time.Now().Add(session.CloseGrace)
 	if c.FlushOnClose {
 		var stack [64]session.Frame
 		for {
@@ -610,7 +592,7 @@ func (c *wsConn) finish() {
 	}
 	_ = c.ws.SetReadDeadline(deadline) // gorilla's reader, for a refused peer
 	if c.judged.Load() {
-		time.AfterFunc(closeGrace, c.endRead)
+		time.AfterFunc(session.CloseGrace, c.endRead)
 	}
 }
 

@@ -226,13 +226,13 @@ func TestAPeerIgnoringTheCloseIsCutAfterTheGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for time.Since(start) < 5*closeGrace {
+	for time.Since(start) < 5*session.CloseGrace {
 		if _, err := conn.Write(clientFrame(rng, websocket.TextMessage, true, frame)); err != nil {
 			t.Logf("cut off %v after its oversized message", time.Since(start))
 			return
 		}
 	}
-	t.Fatalf("a peer sending on after the close frame was still connected after %v", 5*closeGrace)
+	t.Fatalf("a peer sending on after the close frame was still connected after %v", 5*session.CloseGrace)
 }
 
 // BenchmarkHeldRunnerHandover measures how long one runner held up by a

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/sse"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
@@ -187,7 +188,7 @@ func (h *Handler) openHub(ctx caddy.Context) error {
 		t.AcceptTunnels(tunnel.Accept(state.sessions))
 	}
 	if p, ok := opened.(hub.Posts); ok {
-		p.AcceptPosts(acceptPost(state.sessions))
+		p.AcceptPosts(sse.AcceptPost(state.sessions))
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func (c *wsConn) startJudging() {
 	if c.Closing() {
 		// Closed before its reader started: its close handshake began
 		// when no reader could be cut for ignoring it (see finish).
-		time.AfterFunc(closeGrace, c.endRead)
+		time.AfterFunc(session.CloseGrace, c.endRead)
 	}
 }
 

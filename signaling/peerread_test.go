@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -215,13 +216,13 @@ func TestAConnectionClosedBeforeItsReaderIsStillCut(t *testing.T) {
 			defer ws.Close()
 			start := time.Now()
 			frame := clientFrame(newTestRand(), websocket.TextMessage, true, []byte(`{"type":"ping"}`))
-			for time.Since(start) < 5*closeGrace {
+			for time.Since(start) < 5*session.CloseGrace {
 				if _, err := ws.NetConn().Write(frame); err != nil {
 					return
 				}
 				time.Sleep(10 * time.Millisecond) // a peer sending on: the case itself
 			}
-			t.Fatalf("a peer ignoring the close was still connected after %v", 5*closeGrace)
+			t.Fatalf("a peer ignoring the close was still connected after %v", 5*session.CloseGrace)
 		})
 	}
 }

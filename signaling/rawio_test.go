@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -21,9 +22,9 @@ import (
 // timer's, have no deadline: none that the writer goroutine set for the
 // welcome may cut the connection off once it has expired.
 func TestWritesOnSendersGoroutinesOutliveWriteDeadlines(t *testing.T) {
-	old := writeWait
-	writeWait = 100 * time.Millisecond
-	t.Cleanup(func() { writeWait = old })
+	old := session.WriteWait
+	session.WriteWait = 100 * time.Millisecond
+	t.Cleanup(func() { session.WriteWait = old })
 	srv, h := newBenchServer(t)
 	// Pings within the run, at an interval a loaded machine's client
 	// answers within: a peer that gives no sign of life for two is cut.
@@ -33,7 +34,7 @@ func TestWritesOnSendersGoroutinesOutliveWriteDeadlines(t *testing.T) {
 	pings := countPings(c)
 	start := time.Now()
 	n := 0
-	for time.Since(start) < 10*writeWait || pings.Load() < 5 {
+	for time.Since(start) < 10*session.WriteWait || pings.Load() < 5 {
 		if err := a.WriteMessage(websocket.TextMessage, frame); err != nil {
 			t.Fatal(err)
 		}

@@ -234,7 +234,7 @@ func (h *Handler) refuse(c *wsConn, why refusal) {
 	h.metrics.refused(why.code)
 	// Bounds the wait should the close frame never go out; finish() then
 	// shortens it to closeGrace.
-	_ = c.ws.SetReadDeadline(time.Now().Add(writeWait + closeGrace))
+	_ = c.ws.SetReadDeadline(time.Now().Add(session.WriteWait + session.CloseGrace))
 	writerDone := c.start(time.Duration(h.PingInterval))
 	c.Fail(why.code, why.reason, why.closeCode)
 	c.drainReads()

@@ -1,8 +1,10 @@
 package session
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -130,3 +132,25 @@ func (w *WriterCore) DisplaceBy(t Transport) {
 	w.Queue(wire.Replaced())
 	t.Close(wire.CloseReplaced, wire.CodeReplaced, true)
 }
+
+// What every transport's writer is bound by.
+const (
+	// CloseGrace is how long a transport that closes waits for the peer
+	// to take what came before the end: a WebSocket's close frame
+	// answered, a stream's last frames flushed.
+	CloseGrace = 2 * time.Second
+)
+
+// WriteWait bounds one write to a peer; a variable for tests.
+var WriteWait = 10 * time.Second
+
+// ErrClosing stops a write to a peer that started disconnecting.
+var ErrClosing = errors.New("peer is disconnecting")
+
+// BatchBuffers hold encoded batches between writes: MaxBatch bytes of
+// frames, and room for their framing (a WebSocket header, an event's
+// "id:" and "data:" lines).
+var BatchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, MaxBatch+batchSlack); return &b }}
+
+// batchSlack is the room BatchBuffers leave beyond MaxBatch.
+const batchSlack = 64

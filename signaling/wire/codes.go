@@ -45,6 +45,7 @@ const (
 const (
 	CloseNormal          = 1000 // the peer left: leave, a close of 1000, or the resume window ran out
 	CloseGoingAway       = 1001 // server stopping
+	CloseAbnormal        = 1006 // never sent: a connection lost without a close frame, as its end reports it
 	CloseMissingRoom     = 4400 // missing_room, invalid_room
 	CloseUnauthorized    = 4401 // unauthorized: no valid room token
 	CloseForbiddenOrigin = 4403 // forbidden_origin

@@ -168,7 +168,7 @@ func (f *frontEnd) Closed(code int, reason string) {
 	case 0:
 		f.answered <- false // the home could not resume it: join afresh
 	case 1:
-		if code == 0 || code == 1006 {
+		if code == 0 || code == wire.CloseAbnormal {
 			code = wire.CloseGoingAway // the home is gone: the client resumes again
 		}
 		f.c.EndFront(code, reason)

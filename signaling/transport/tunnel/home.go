@@ -7,7 +7,6 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
-	"github.com/gorilla/websocket"
 )
 
 // Accept serves, on the home, tunnels fronts open to the sessions of
@@ -149,7 +148,7 @@ func (t *homeEnd) Closed(code int, reason string) {
 	t.farClosed = true
 	t.Mu.Unlock()
 	switch code {
-	case wire.CloseNormal, wire.CloseGoingAway, websocket.CloseAbnormalClosure, 0:
+	case wire.CloseNormal, wire.CloseGoingAway, wire.CloseAbnormal, 0:
 		t.s.Lost(t, code == wire.CloseNormal)
 	default:
 		if t.s.CarriedBy(t) {

@@ -1,4 +1,4 @@
-package signaling
+package sse
 
 import (
 	"encoding/json"
@@ -8,33 +8,6 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
-
-// parseEvents reads events the way EventSource does (the parts of the
-// format the server uses): id and data fields, data lines joined with "\n",
-// a blank line dispatching.
-func parseEvents(t *testing.T, stream string) (ids, data []string) {
-	t.Helper()
-	stream = strings.ReplaceAll(strings.ReplaceAll(stream, "\r\n", "\n"), "\r", "\n")
-	var id string
-	var lines []string
-	for _, line := range strings.Split(stream, "\n") {
-		switch {
-		case line == "":
-			if lines != nil {
-				ids, data = append(ids, id), append(data, strings.Join(lines, "\n"))
-			}
-			id, lines = "", nil
-		case strings.HasPrefix(line, "id: "):
-			id = line[len("id: "):]
-		case strings.HasPrefix(line, "data: "):
-			lines = append(lines, line[len("data: "):])
-		case strings.HasPrefix(line, ":"):
-		default:
-			t.Fatalf("unexpected line %q", line)
-		}
-	}
-	return ids, data
-}
 
 func TestAppendEvent(t *testing.T) {
 	frames := []session.Frame{
@@ -70,4 +43,31 @@ func TestAppendEvent(t *testing.T) {
 	if !strings.Contains(data[2], `"sdp":"v=0\r\n"`) {
 		t.Fatalf("escaped line breaks changed: %q", data[2])
 	}
+}
+
+// parseEvents reads events the way EventSource does (the parts of the
+// format the server uses): id and data fields, data lines joined with "\n",
+// a blank line dispatching.
+func parseEvents(t *testing.T, stream string) (ids, data []string) {
+	t.Helper()
+	stream = strings.ReplaceAll(strings.ReplaceAll(stream, "\r\n", "\n"), "\r", "\n")
+	var id string
+	var lines []string
+	for _, line := range strings.Split(stream, "\n") {
+		switch {
+		case line == "":
+			if lines != nil {
+				ids, data = append(ids, id), append(data, strings.Join(lines, "\n"))
+			}
+			id, lines = "", nil
+		case strings.HasPrefix(line, "id: "):
+			id = line[len("id: "):]
+		case strings.HasPrefix(line, "data: "):
+			lines = append(lines, line[len("data: "):])
+		case strings.HasPrefix(line, ":"):
+		default:
+			t.Fatalf("unexpected line %q", line)
+		}
+	}
+	return ids, data
 }
