@@ -32,7 +32,7 @@ type wsConn struct {
 	ws      *websocket.Conn
 	role    wsRole // what its frames and its end mean (wsrole.go)
 	maxSize int64  // of a frame read
-	metrics *hubMetrics
+	metrics session.Metrics
 
 	// The preface, the locks' order, the batch step and the close state
 	// (writercore.go); its mu guards the writer's fields that follow.
@@ -76,8 +76,11 @@ var (
 	_ tunnel.Client     = (*wsConn)(nil)
 )
 
-func newWSConn(ws *websocket.Conn, metrics *hubMetrics) *wsConn {
-	c := &wsConn{ws: ws, role: refusedRole{}, metrics: metrics}
+// newWSConn makes the connection of an upgraded WebSocket, whose
+// messages are at most maxSize bytes; it has no role but refusal until
+// Attach or Forward gives it one.
+func newWSConn(ws *websocket.Conn, metrics session.Metrics, maxSize int64) *wsConn {
+	c := &wsConn{ws: ws, role: refusedRole{}, metrics: metrics, maxSize: maxSize}
 	c.raw, _ = ws.UnderlyingConn().(rawWriter)
 	return c
 }
@@ -91,6 +94,47 @@ type rawWriter interface {
 	// finishWrite writes the rest of a held tryWrite, blocking until
 	// deadline, and releases the lock.
 	finishWrite(rest []byte, deadline time.Time) error
+}
+
+// run starts the connection of a peer that was admitted: its writer and
+// pings, and the reading of its frames, by the event loop for plain TCP on
+// Linux (evloop_linux.go), else by a goroutine of its own. It returns at
+// once: the connection outlives the request, so that an idle peer does not
+// keep the request's goroutine, parked under Caddy's middleware stack with
+// its grown stack, nor what that goroutine holds (net/http's connection
+// buffers, the request). Once the reading ended and the close frame is out
+// (the role's readEnded), the socket is closed and after runs.
+func (c *wsConn) run(pingInterval time.Duration, after func()) {
+	writerDone := c.start(pingInterval)
+	ended := func(end readEnd) {
+		// Hijacked connections are ours to close; Caddy's shutdown does not.
+		defer c.ws.Close()
+		defer after()
+		c.role.readEnded(c, end, writerDone)
+	}
+	if hook := testHookOpened.Load(); hook != nil {
+		(*hook)(c)
+	}
+	if readByLoop(c, ended) {
+		return
+	}
+	go c.readOwn(ended)
+}
+
+// testHookOpened, when set, is called with every connection that joined,
+// before its reader starts.
+var testHookOpened atomic.Pointer[func(*wsConn)]
+
+// refuse sends a fatal error frame and a close frame to a peer that did
+// not join, then reads until the peer answers the close, so it sees both.
+func (c *wsConn) refuse(code, reason string, closeCode int, pingInterval time.Duration) {
+	// Bounds the wait should the close frame never go out; finish() then
+	// shortens it to CloseGrace.
+	_ = c.ws.SetReadDeadline(time.Now().Add(session.WriteWait + session.CloseGrace))
+	writerDone := c.start(pingInterval)
+	c.Fail(code, reason, closeCode)
+	c.drainReads()
+	<-writerDone
 }
 
 // start lets writers run and pings the peer every pingInterval; the

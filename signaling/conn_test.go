@@ -23,9 +23,8 @@ import (
 func connPair(t *testing.T) (*wsConn, *websocket.Conn) {
 	t.Helper()
 	server := make(chan *websocket.Conn, 1)
-	up := newUpgrader()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(hijackable{w}, r, nil)
+		ws, err := upgrade(w, r)
 		if err != nil {
 			t.Error(err)
 			return
@@ -38,7 +37,7 @@ func connPair(t *testing.T) (*wsConn, *websocket.Conn) {
 		t.Fatal(err)
 	}
 	ws := <-server
-	c := newWSConn(ws, newHubMetrics("conn-test"))
+	c := newWSConn(ws, newHubMetrics("conn-test"), 64<<10)
 	t.Cleanup(func() {
 		c.disconnect(websocket.CloseAbnormalClosure, "", false) // stops its pings
 		client.Close()

@@ -89,7 +89,6 @@ type Handler struct {
 	origins  originPolicy
 	tokens   *TokenVerifier
 	metrics  *hubMetrics
-	upgrader websocket.Upgrader
 	logger   *zap.Logger
 
 	// streamsStop is closed when the server shuts down (or the handler is
@@ -166,7 +165,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("credentials: %w", err)
 		}
 	}
-	h.upgrader = newUpgrader()
 	return h.openHub(ctx)
 }
 
@@ -316,23 +314,6 @@ func identity(s string) string {
 	return s
 }
 
-// newUpgrader returns the WebSocket upgrader every handler uses.
-func newUpgrader() websocket.Upgrader {
-	return websocket.Upgrader{
-		// Origins are checked after the upgrade so that browsers, which
-		// cannot read a refused handshake's status, get a forbidden_origin
-		// frame.
-		CheckOrigin: func(*http.Request) bool { return true },
-		// The hijacked connection's reader, which hijackable makes ours.
-		ReadBufferSize: 0,
-		// Frames are written through a pooled 4 KiB buffer that goes back
-		// to the pool after each message, so idle peers hold none.
-		WriteBufferSize: 4096,
-		WriteBufferPool: writeBufferPool,
-	}
-}
-
-// writeBufferPool shares write buffers among all connections.
 var writeBufferPool websocket.BufferPool = &sync.Pool{}
 
 // clientIP is the client's address as Caddy determines it: the connection's

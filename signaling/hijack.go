@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+
+	"github.com/gorilla/websocket"
 )
 
 // hijackable gives gorilla/websocket the http.Hijacker it type-asserts for.
@@ -40,3 +42,26 @@ const gorillaReaderSize = 257
 
 // Unwrap lets http.ResponseController see through this wrapper too.
 func (h hijackable) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// upgrade upgrades a WebSocket request with the upgrader every handler
+// uses. Caddy's ResponseWriter wrappers do not all expose Hijack; it is
+// reached through the ResponseController, which follows Unwrap.
+func upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	return upgrader.Upgrade(hijackable{w}, r, nil)
+}
+
+// upgrader is the WebSocket upgrader every handler uses.
+var upgrader = websocket.Upgrader{
+	// Origins are checked after the upgrade so that browsers, which
+	// cannot read a refused handshake's status, get a forbidden_origin
+	// frame.
+	CheckOrigin: func(*http.Request) bool { return true },
+	// The hijacked connection's reader, which hijackable makes ours.
+	ReadBufferSize: 0,
+	// Frames are written through a pooled 4 KiB buffer that goes back
+	// to the pool after each message, so idle peers hold none.
+	WriteBufferSize: 4096,
+	WriteBufferPool: writeBufferPool,
+}
+
+// writeBufferPool shares write buffers among all connections.

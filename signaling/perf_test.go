@@ -64,7 +64,6 @@ func newServerWith(tb testing.TB, wrap func(net.Listener) net.Listener, configur
 	}
 	h.useHub(hub.NewMemoryHub(), newHubState(h.Hub))
 	h.origins, _ = parseOrigins([]string{"*"})
-	h.upgrader = newUpgrader()
 	if configure != nil {
 		configure(h)
 		// What configure changed (the hub, its name, resume, limits)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
+	"github.com/gorilla/websocket"
 )
 
 // wsRole is what a WebSocket connection's frames and its end mean; wsConn
@@ -120,3 +122,30 @@ func (r frontRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{})
 	c.disconnect(end.code, end.reason, false)
 	<-writerDone
 }
+
+// readEnd is how the reading of a connection ended: whether the peer said
+// goodbye, the close frame to send back (websocket.CloseAbnormalClosure
+// for none: the connection failed), and whether the server decided the
+// end (a protocol error, whose reasons are a few words, well within a
+// close frame's 123 bytes), which ends the session at once, as any other
+// fatal error does. The close frame is the echo of the peer's, or 1002.
+type readEnd struct {
+	goodbye bool
+	code    int
+	reason  string
+	fatal   bool
+}
+
+// tunnelCode is the close code a front passes on to the home (see
+// tunnelTransport.Closed).
+func (end readEnd) tunnelCode() int {
+	switch {
+	case end.goodbye:
+		return wire.CloseNormal
+	case end.fatal:
+		return end.code
+	}
+	return websocket.CloseAbnormalClosure
+}
+
+// process hands a message from the peer to what its role says: its

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
@@ -38,55 +36,24 @@ func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Caddy's ResponseWriter wrappers do not all expose Hijack; reach it
-	// through the ResponseController, which follows Unwrap.
-	ws, err := h.upgrader.Upgrade(hijackable{w}, r, nil)
+	conn, err := upgrade(w, r)
 	if err != nil {
 		release()
 		// The upgrader has already written an HTTP error response.
 		h.logger.Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c, writerDone := h.openWebSocket(ws, r)
-	if c == nil {
-		release()
-		_ = ws.Close()
-		return
-	}
-	// The connection outlives the request, so that an idle peer does not
-	// keep the request's goroutine, parked under Caddy's middleware stack
-	// with its grown stack, nor what that goroutine holds (net/http's
-	// connection buffers, the request): on Linux the event loop reads a
-	// plain TCP connection, any other one a goroutine of its own.
-	ended := func(end readEnd) {
-		// Hijacked connections are ours to close; Caddy's shutdown does not.
-		defer ws.Close()
-		defer release()
-		c.role.readEnded(c, end, writerDone)
-	}
-	if hook := testHookOpened.Load(); hook != nil {
-		(*hook)(c)
-	}
-	if readByLoop(c, ended) {
-		return
-	}
-	go c.readOwn(ended)
-}
-
-// testHookOpened, when set, is called with every connection that joined,
-// before its reader starts.
-var testHookOpened atomic.Pointer[func(*wsConn)]
-
-// openWebSocket admits the peer of a WebSocket and starts its connection;
-// it returns nil when the peer was refused (and told why).
-func (h *Handler) openWebSocket(ws *websocket.Conn, r *http.Request) (*wsConn, <-chan struct{}) {
-	c := newWSConn(ws, h.metrics)
-	c.maxSize = h.MaxMessageSize
+	c := newWSConn(conn, h.metrics, h.MaxMessageSize)
 	if why := h.open(c, r); why.code != "" {
-		h.refuse(c, why)
-		return nil, nil
+		h.metrics.refused(why.code)
+		c.refuse(why.code, why.reason, why.closeCode, time.Duration(h.PingInterval))
+		release()
+		_ = conn.Close()
+		return
 	}
-	return c, c.start(time.Duration(h.PingInterval))
+	// The connection outlives the request (see run); it gives its place
+	// among its address's connections back when it ends.
+	c.run(time.Duration(h.PingInterval), release)
 }
 
 // resume attaches t to the session token names, for a client that
@@ -228,44 +195,5 @@ func (h *Handler) resumeWindowSeconds() int {
 	return max(1, int(w/time.Second))
 }
 
-// refuse sends a fatal error frame and a close frame to a peer that did not
-// join, then reads until the peer answers the close, so it sees both.
-func (h *Handler) refuse(c *wsConn, why refusal) {
-	h.metrics.refused(why.code)
-	// Bounds the wait should the close frame never go out; finish() then
-	// shortens it to closeGrace.
-	_ = c.ws.SetReadDeadline(time.Now().Add(session.WriteWait + session.CloseGrace))
-	writerDone := c.start(time.Duration(h.PingInterval))
-	c.Fail(why.code, why.reason, why.closeCode)
-	c.drainReads()
-	<-writerDone
-}
-
-// readEnd is how the reading of a connection ended: whether the peer said
-// goodbye, the close frame to send back (websocket.CloseAbnormalClosure
-// for none: the connection failed), and whether the server decided the
-// end (a protocol error, whose reasons are a few words, well within a
-// close frame's 123 bytes), which ends the session at once, as any other
-// fatal error does. The close frame is the echo of the peer's, or 1002.
-type readEnd struct {
-	goodbye bool
-	code    int
-	reason  string
-	fatal   bool
-}
-
-// tunnelCode is the close code a front passes on to the home (see
-// tunnelTransport.Closed).
-func (end readEnd) tunnelCode() int {
-	switch {
-	case end.goodbye:
-		return wire.CloseNormal
-	case end.fatal:
-		return end.code
-	}
-	return websocket.CloseAbnormalClosure
-}
-
-// process hands a message from the peer to what its role says: its
 // session, or a front's tunnel to the session's home. data is not kept.
 func (c *wsConn) process(text bool, data []byte) { c.role.process(c, text, data) }
