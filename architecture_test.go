@@ -23,6 +23,7 @@ var layers = map[string]int{
 	"signaling/session":          2,
 	"signaling/transport/tunnel": 3,
 	"signaling/transport/sse":    4,
+	"signaling/transport/ws":     4,
 	"signaling":                  5,
 	"signaling/natshub":          5,
 	"signaling/hub/hubtest":      2,

@@ -11,10 +11,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-// A peer that may not join is told why in an error frame, then closed
+// A peer that may not wstest.Join is told why in an error frame, then closed
 // with the code the protocol gives that reason; one that may, is welcome.
 func TestRefusalsSayWhyAndCloseWithTheirCode(t *testing.T) {
 	base, _ := testServer(t, func(h *Handler) {
@@ -22,7 +23,7 @@ func TestRefusalsSayWhyAndCloseWithTheirCode(t *testing.T) {
 		h.MaxPeers = 1
 	})
 	good := http.Header{"Origin": {"https://good.test"}}
-	join(t, base, "full") // with no Origin header: a client that is no browser
+	wstest.Join(t, base, "full") // with no Origin header: a client that is no browser
 	for _, tc := range []struct {
 		name, query string
 		origin      string
@@ -37,17 +38,17 @@ func TestRefusalsSayWhyAndCloseWithTheirCode(t *testing.T) {
 		{"room full", "room=full", "https://good.test", wire.CodeRoomFull, wire.CloseRoomFull},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ws := dialWS(t, base, tc.query, http.Header{"Origin": {tc.origin}})
-			if f := nextFrame(t, ws); f.Type != wire.TypeError || f.Code != tc.code {
+			ws := wstest.Dial(t, base, tc.query, http.Header{"Origin": {tc.origin}})
+			if f := wstest.NextFrame(t, ws); f.Type != wire.TypeError || f.Code != tc.code {
 				t.Fatalf("first frame %+v, want error %s", f, tc.code)
 			}
-			if code := closeCode(t, ws); code != tc.close {
+			if code := wstest.CloseCode(t, ws); code != tc.close {
 				t.Fatalf("closed with %d, want %d", code, tc.close)
 			}
 		})
 	}
-	ws := dialWS(t, base, "room="+strings.Repeat("x", maxRoomLen), good)
-	if f := nextFrame(t, ws); f.Type != wire.TypeWelcome {
+	ws := wstest.Dial(t, base, "room="+strings.Repeat("x", maxRoomLen), good)
+	if f := wstest.NextFrame(t, ws); f.Type != wire.TypeWelcome {
 		t.Fatalf("a room name of %d bytes from an allowed origin: %+v, want a welcome", maxRoomLen, f)
 	}
 }
@@ -73,21 +74,21 @@ func TestRoomTokensAreRequiredWhenConfigured(t *testing.T) {
 		"unsigned kind": rawTok(`{"alg":"none","typ":"JWT"}`, tokValidPayload(), tokSecret),
 	} {
 		t.Run(name, func(t *testing.T) {
-			ws := dialWS(t, base, "room=standup&token="+url.QueryEscape(token), nil)
-			if f := nextFrame(t, ws); f.Type != wire.TypeError || f.Code != wire.CodeUnauthorized {
+			ws := wstest.Dial(t, base, "room=standup&token="+url.QueryEscape(token), nil)
+			if f := wstest.NextFrame(t, ws); f.Type != wire.TypeError || f.Code != wire.CodeUnauthorized {
 				t.Fatalf("first frame %+v, want unauthorized", f)
 			}
-			if code := closeCode(t, ws); code != wire.CloseUnauthorized {
+			if code := wstest.CloseCode(t, ws); code != wire.CloseUnauthorized {
 				t.Fatalf("closed with %d, want %d", code, wire.CloseUnauthorized)
 			}
 		})
 	}
-	ws := dialWS(t, base, "room=standup&token="+url.QueryEscape(valid(nil)), nil)
-	if f := nextFrame(t, ws); f.Type != wire.TypeWelcome {
+	ws := wstest.Dial(t, base, "room=standup&token="+url.QueryEscape(valid(nil)), nil)
+	if f := wstest.NextFrame(t, ws); f.Type != wire.TypeWelcome {
 		t.Fatalf("a valid token: %+v, want a welcome", f)
 	}
-	other := dialWS(t, base, "room=standup&token="+url.QueryEscape(valid(func(c *TokenClaims) { c.Subject, c.Name = "bob", "Bob" })), nil)
-	nextFrame(t, other)
+	other := wstest.Dial(t, base, "room=standup&token="+url.QueryEscape(valid(func(c *TokenClaims) { c.Subject, c.Name = "bob", "Bob" })), nil)
+	wstest.NextFrame(t, other)
 	var joined struct{ User, Name string }
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if err := ws.ReadJSON(&joined); err != nil || joined.User != "bob" || joined.Name != "Bob" {
@@ -100,8 +101,8 @@ func TestRoomTokensAreRequiredWhenConfigured(t *testing.T) {
 // one lets another in.
 func TestConnectionsPerIPAreCapped(t *testing.T) {
 	base, _ := testServer(t, func(h *Handler) { h.Limits.ConnectionsPerIP = 2 })
-	a, _ := join(t, base, "cap")
-	join(t, base, "cap")
+	a, _ := wstest.Join(t, base, "cap")
+	wstest.Join(t, base, "cap")
 	_, resp, err := websocket.DefaultDialer.Dial(base+"?room=cap", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("third connection: %v, %v; want 429", err, resp)

@@ -314,8 +314,6 @@ func identity(s string) string {
 	return s
 }
 
-var writeBufferPool websocket.BufferPool = &sync.Pool{}
-
 // clientIP is the client's address as Caddy determines it: the connection's
 // peer, or what trusted proxies say it is.
 func clientIP(r *http.Request) string {

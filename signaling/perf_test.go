@@ -21,8 +21,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/idlepeers"
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Performance benchmarks (issue 9). They run the real Handler behind an
@@ -185,39 +185,7 @@ func TestIdleClientsHelper(t *testing.T) { idlepeers.Serve(t, "/") }
 // frame from a to b.
 func relayPair(b testing.TB) (a, c *websocket.Conn, frame []byte) {
 	srv, _ := newBenchServer(b)
-	return joinPair(b, srv, websocket.DefaultDialer)
-}
-
-// joinPair joins two peers to one room of srv, the second dialed with
-// dialer, and returns them and a frame from the first to the second.
-func joinPair(b testing.TB, srv *httptest.Server, dialer *websocket.Dialer) (a, c *websocket.Conn, frame []byte) {
-	return joinRoomPair(b, srv, "relay", dialer)
-}
-
-// joinRoomPair is joinPair in the room named room.
-func joinRoomPair(b testing.TB, srv *httptest.Server, room string, dialer *websocket.Dialer) (a, c *websocket.Conn, frame []byte) {
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?room=" + room
-	a, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := a.ReadMessage(); err != nil { // a's welcome: a is in
-		b.Fatal(err)
-	}
-	c, _, err = dialer.Dial(url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var welcome wire.Welcome
-	if err := c.ReadJSON(&welcome); err != nil {
-		b.Fatal(err)
-	}
-	if _, _, err := a.ReadMessage(); err != nil { // peer-joined c
-		b.Fatal(err)
-	}
-	frame = []byte(`{"type":"signal","to":"` + welcome.ID + `","data":{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}}`)
-	b.Cleanup(func() { a.Close(); c.Close() })
-	return a, c, frame
+	return wstest.JoinPair(b, srv, websocket.DefaultDialer)
 }
 
 // cpuTime is the process's user+system CPU time so far.

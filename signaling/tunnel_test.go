@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
@@ -136,12 +137,12 @@ func tunneled(t *testing.T) (home *Handler, b, a *websocket.Conn, aID, bID strin
 		h.Hub += ":front" // so that the session is not found there
 		h.hub = &pipeHub{MemoryHub: hub.NewMemoryHub(), accept: tunnel.Accept(home.state.sessions)}
 	})
-	old, aw := join(t, homeURL, "tunnel")
-	b, bw := join(t, homeURL, "tunnel")
-	f := nextFrame(t, old) // b's peer-joined
+	old, aw := wstest.Join(t, homeURL, "tunnel")
+	b, bw := wstest.Join(t, homeURL, "tunnel")
+	f := wstest.NextFrame(t, old) // b's peer-joined
 	_ = old.NetConn().Close()
-	a = dialWS(t, frontURL, fmt.Sprintf("room=tunnel&resume=%s&last_seq=%d", url.QueryEscape(aw.Resume), f.Seq), nil)
-	if w := nextFrame(t, a); w.Type != wire.TypeWelcome || !w.Resumed || w.ID != aw.ID {
+	a = wstest.Dial(t, frontURL, fmt.Sprintf("room=tunnel&resume=%s&last_seq=%d", url.QueryEscape(aw.Resume), f.Seq), nil)
+	if w := wstest.NextFrame(t, a); w.Type != wire.TypeWelcome || !w.Resumed || w.ID != aw.ID {
 		t.Fatalf("through the front: %+v, want a resumed welcome for %s", w, aw.ID)
 	}
 	return home, b, a, aw.ID, bw.ID
@@ -154,15 +155,15 @@ func TestATunnelCarriesFramesBothWaysInOrder(t *testing.T) {
 	const n = 200
 	_, b, a, aID, bID := tunneled(t)
 	for i := 1; i <= n; i++ {
-		sendSignal(t, a, bID, i)
-		sendSignal(t, b, aID, i)
+		wstest.SendSignal(t, a, bID, i)
+		wstest.SendSignal(t, b, aID, i)
 	}
 	want := make([]int, n)
 	for i := range want {
 		want[i] = i + 1
 	}
-	expectSignals(t, b, aID, want...)
-	expectSignals(t, a, bID, want...)
+	wstest.ExpectSignals(t, b, aID, want...)
+	wstest.ExpectSignals(t, a, bID, want...)
 }
 
 // The client leaving through the front ends its session on the home: the
@@ -172,7 +173,7 @@ func TestAFrontClosingTellsTheHome(t *testing.T) {
 	if err := a.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseNormal, "")); err != nil {
 		t.Fatal(err)
 	}
-	if f := nextFrame(t, b); f.Type != wire.TypePeerLeft || f.ID != aID {
+	if f := wstest.NextFrame(t, b); f.Type != wire.TypePeerLeft || f.ID != aID {
 		t.Fatalf("b got %+v, want a's peer-left", f)
 	}
 }
@@ -182,7 +183,7 @@ func TestAFrontClosingTellsTheHome(t *testing.T) {
 func TestTheHomeClosingTellsTheFront(t *testing.T) {
 	home, _, a, _, _ := tunneled(t)
 	home.hub.Shutdown()
-	if code := closeCode(t, a); code != wire.CloseGoingAway {
+	if code := wstest.CloseCode(t, a); code != wire.CloseGoingAway {
 		t.Fatalf("the client's connection to the front closed with %d, want %d", code, wire.CloseGoingAway)
 	}
 }

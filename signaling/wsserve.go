@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/ws"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
@@ -30,30 +31,32 @@ import (
 //     without a goodbye leaves its session away (session.lost) for the
 //     resume window.
 
+var _ peerTransport = (*ws.Conn)(nil)
+
 // serveWebSocket upgrades the request and runs the connection.
 func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	release, ok := h.acquireConnection(w, r)
 	if !ok {
 		return
 	}
-	conn, err := upgrade(w, r)
+	conn, err := ws.Upgrade(w, r)
 	if err != nil {
 		release()
 		// The upgrader has already written an HTTP error response.
 		h.logger.Debug("websocket upgrade failed", zap.Error(err))
 		return
 	}
-	c := newWSConn(conn, h.metrics, h.MaxMessageSize)
+	c := ws.NewConn(conn, h.metrics, h.MaxMessageSize)
 	if why := h.open(c, r); why.code != "" {
 		h.metrics.refused(why.code)
-		c.refuse(why.code, why.reason, why.closeCode, time.Duration(h.PingInterval))
+		c.Refuse(why.code, why.reason, why.closeCode, time.Duration(h.PingInterval))
 		release()
 		_ = conn.Close()
 		return
 	}
 	// The connection outlives the request (see run); it gives its place
 	// among its address's connections back when it ends.
-	c.run(time.Duration(h.PingInterval), release)
+	c.Run(time.Duration(h.PingInterval), release)
 }
 
 // resume attaches t to the session token names, for a client that
@@ -194,6 +197,3 @@ func (h *Handler) resumeWindowSeconds() int {
 	}
 	return max(1, int(w/time.Second))
 }
-
-// session, or a front's tunnel to the session's home. data is not kept.
-func (c *wsConn) process(text bool, data []byte) { c.role.process(c, text, data) }

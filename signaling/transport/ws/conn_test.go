@@ -1,11 +1,10 @@
-package signaling
+package ws
 
 import (
 	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -20,11 +20,11 @@ import (
 // connPair is a wsConn on the server's end of a real WebSocket over
 // loopback, upgraded as the handler does, not started, and the client's
 // end.
-func connPair(t *testing.T) (*wsConn, *websocket.Conn) {
+func connPair(t *testing.T) (*Conn, *websocket.Conn) {
 	t.Helper()
 	server := make(chan *websocket.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := upgrade(w, r)
+		ws, err := Upgrade(w, r)
 		if err != nil {
 			t.Error(err)
 			return
@@ -37,7 +37,7 @@ func connPair(t *testing.T) (*wsConn, *websocket.Conn) {
 		t.Fatal(err)
 	}
 	ws := <-server
-	c := newWSConn(ws, newHubMetrics("conn-test"), 64<<10)
+	c := NewConn(ws, &testMetrics{}, 64<<10)
 	t.Cleanup(func() {
 		c.disconnect(websocket.CloseAbnormalClosure, "", false) // stops its pings
 		client.Close()
@@ -58,7 +58,7 @@ func TestFramesSaidBeforeTheStartGoOutInOrder(t *testing.T) {
 		if i == 3 {
 			c.Say([]byte(`{"type":"x","n":3}`))
 		}
-		if got, want := string(readMessage(t, client)), fmt.Sprintf(`{"type":"x","n":%d}`, i); got != want {
+		if got, want := string(wstest.ReadMessage(t, client)), fmt.Sprintf(`{"type":"x","n":%d}`, i); got != want {
 			t.Fatalf("frame %d: %s, want %s", i, got, want)
 		}
 	}
@@ -74,7 +74,7 @@ func TestAClosedConnectionRefusesSends(t *testing.T) {
 		c.disconnect(4000, "bye", false)
 		c.Say([]byte(`{"type":"late"}`))
 		c.Send()
-		if code := closeCode(t, client); code != 4000 {
+		if code := wstest.CloseCode(t, client); code != 4000 {
 			t.Fatalf("closed with %d, want 4000", code)
 		}
 	})
@@ -82,35 +82,13 @@ func TestAClosedConnectionRefusesSends(t *testing.T) {
 		c, client := connPair(t)
 		c.start(time.Minute)
 		c.Fail(wire.CodeMissingRoom, "no room", wire.CloseMissingRoom)
-		if got, want := string(readMessage(t, client)), string(wire.Error(wire.CodeMissingRoom, "no room")); got != want {
+		if got, want := string(wstest.ReadMessage(t, client)), string(wire.Error(wire.CodeMissingRoom, "no room")); got != want {
 			t.Fatalf("first frame %s, want %s", got, want)
 		}
-		if code := closeCode(t, client); code != wire.CloseMissingRoom {
+		if code := wstest.CloseCode(t, client); code != wire.CloseMissingRoom {
 			t.Fatalf("closed with %d, want %d", code, wire.CloseMissingRoom)
 		}
 	})
-}
-
-// A newer connection of the same session displaces the older one, which
-// is told replaced and closed with 4410 (wire.CloseReplaced); the session
-// goes on on the newer one, and the room sees no change.
-func TestADisplacedConnectionIsToldReplaced(t *testing.T) {
-	base, _ := testServer(t, withResume)
-	a, aw := join(t, base, "displace")
-	b, bw := join(t, base, "displace")
-	f := nextFrame(t, a) // b's peer-joined
-	a2 := dialWS(t, base, fmt.Sprintf("room=displace&resume=%s&last_seq=%d", url.QueryEscape(aw.Resume), f.Seq), nil)
-	if w := nextFrame(t, a2); !w.Resumed || w.ID != aw.ID {
-		t.Fatalf("the newer connection got %+v, want a resumed welcome for %s", w, aw.ID)
-	}
-	if f := nextFrame(t, a); f.Type != wire.TypeError || f.Code != wire.CodeReplaced {
-		t.Fatalf("the older connection got %+v, want error replaced", f)
-	}
-	if code := closeCode(t, a); code != wire.CloseReplaced {
-		t.Fatalf("the older connection closed with %d, want %d", code, wire.CloseReplaced)
-	}
-	sendSignal(t, b, aw.ID, 1)
-	expectSignals(t, a2, bw.ID, 1)
 }
 
 // Frames from several senders at once reach a peer each in its sender's
@@ -118,17 +96,18 @@ func TestADisplacedConnectionIsToldReplaced(t *testing.T) {
 // (a sender's own, or the writer's in batches).
 func TestConcurrentSendersKeepTheirOrder(t *testing.T) {
 	const senders, each = 4, 300
-	base, _ := testServer(t, nil)
-	a, aw := join(t, base, "order")
+	srv, _ := newBenchServer(t)
+	base := wsURL(srv)
+	a, aw := wstest.Join(t, base, "order")
 	var ss []*websocket.Conn
 	for range senders {
-		s, _ := join(t, base, "order")
+		s, _ := wstest.Join(t, base, "order")
 		ss = append(ss, s)
-		nextFrame(t, a) // its peer-joined
+		wstest.NextFrame(t, a) // its peer-joined
 	}
 	for i, s := range ss { // the others' peer-joined
 		for range senders - 1 - i {
-			nextFrame(t, s)
+			wstest.NextFrame(t, s)
 		}
 	}
 	var wg sync.WaitGroup
@@ -148,8 +127,8 @@ func TestConcurrentSendersKeepTheirOrder(t *testing.T) {
 	last := map[string]int{}
 	var seq uint64
 	for range senders * each {
-		f := nextFrame(t, a)
-		n := signalN(t, f)
+		f := wstest.NextFrame(t, a)
+		n := wstest.SignalN(t, f)
 		if n != last[f.From]+1 {
 			t.Fatalf("signal %d from %s after %d", n, f.From, last[f.From])
 		}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package signaling
+package ws
 
 // readByLoop reports false: outside Linux every connection is read by a
 // goroutine of its own.

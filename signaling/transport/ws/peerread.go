@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"net"
@@ -18,14 +18,14 @@ import (
 // peerReader hands the frames a frameReader parses to the connection, and
 // says how the reading ended.
 type peerReader struct {
-	c      *wsConn
+	c      *Conn
 	fr     frameReader
 	closed bool    // the peer's close frame came: nothing after it counts
 	end    readEnd // how the reading ends, once closed
 	alive  bool    // the bytes taken held a whole message or a pong
 }
 
-func newPeerReader(c *wsConn) *peerReader {
+func newPeerReader(c *Conn) *peerReader {
 	return &peerReader{c: c, fr: frameReader{maxSize: c.maxSize}}
 }
 
@@ -90,7 +90,7 @@ const ownReadSize = 1 << 10
 
 // readOwn reads the connection on the caller's goroutine until the
 // reading ends, then calls ended.
-func (c *wsConn) readOwn(ended func(readEnd)) {
+func (c *Conn) readOwn(ended func(readEnd)) {
 	r := newPeerReader(c)
 	c.startJudging()
 	conn := c.ws.UnderlyingConn()
@@ -112,7 +112,7 @@ func (c *wsConn) readOwn(ended func(readEnd)) {
 
 // startJudging has the ping clock judge the peer's silence from now on
 // (see silentTooLong).
-func (c *wsConn) startJudging() {
+func (c *Conn) startJudging() {
 	c.lastRead.Store(session.MonoNow())
 	c.judged.Store(true)
 	if c.Closing() {
@@ -128,7 +128,7 @@ func (c *wsConn) startJudging() {
 // The end of the stream alone would not do: Linux goes on taking a peer's
 // bytes after shutdown(SHUT_RD), so one that kept sending would never
 // reach it.
-func (c *wsConn) endRead() {
+func (c *Conn) endRead() {
 	c.cutRead.Store(true)
 	conn := c.ws.UnderlyingConn()
 	if tc, ok := conn.(interface{ CloseRead() error }); ok {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package signaling
+package ws
 
 import (
 	"encoding/json"
@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -28,8 +28,8 @@ func TestWritesOnSendersGoroutinesOutliveWriteDeadlines(t *testing.T) {
 	srv, h := newBenchServer(t)
 	// Pings within the run, at an interval a loaded machine's client
 	// answers within: a peer that gives no sign of life for two is cut.
-	h.PingInterval = caddy.Duration(250 * time.Millisecond)
-	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+	h.PingInterval = 250 * time.Millisecond
+	a, c, frame := wstest.JoinPair(t, srv, websocket.DefaultDialer)
 	go drain(a)
 	pings := countPings(c)
 	start := time.Now()
@@ -60,7 +60,7 @@ func TestLeftoversOfWritesOnSendersGoroutinesArriveWhole(t *testing.T) {
 	srv, _ := newBenchServerOn(t, func(l net.Listener) net.Listener {
 		return smallSendBuffers{l, func(c *net.TCPConn) { mu.Lock(); accepted = append(accepted, c); mu.Unlock() }}
 	})
-	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+	a, c, frame := wstest.JoinPair(t, srv, websocket.DefaultDialer)
 	go drain(a)
 	var signal struct{ To string }
 	if err := json.Unmarshal(frame, &signal); err != nil {
@@ -150,10 +150,8 @@ func TestAcksOnPeerFramesSpareAckPings(t *testing.T) {
 	t.Cleanup(func() { ackDelay = old })
 	for _, acks := range []bool{true, false} {
 		srv, h := newBenchServer(t)
-		window := caddy.Duration(30 * time.Second)
-		h.ResumeWindow = &window // frames are kept, and acknowledged
-		reconfigured(h)
-		a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+		h.ResumeWindow = 30 * time.Second // frames are kept, and acknowledged
+		a, c, frame := wstest.JoinPair(t, srv, websocket.DefaultDialer)
 		go drain(a)
 		pings := countPings(c)
 		var lastSeq uint64
@@ -211,9 +209,9 @@ func TestIdleTimeFollowsThePeersLastFrame(t *testing.T) {
 	srv, h := newBenchServer(t)
 	// Pings well within writeWait's run, but an interval a loaded machine
 	// answers within: a peer that gives no sign of life for two is cut.
-	h.PingInterval = caddy.Duration(100 * time.Millisecond)
+	h.PingInterval = 100 * time.Millisecond
 	idle := 2 * time.Duration(h.PingInterval)
-	a, c, frame := joinPair(t, srv, websocket.DefaultDialer)
+	a, c, frame := wstest.JoinPair(t, srv, websocket.DefaultDialer)
 	a.SetPingHandler(func(string) error { return nil }) // no pongs
 	cut := make(chan time.Time, 1)
 	pong := make(chan struct{}, 1)

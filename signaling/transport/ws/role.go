@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"strconv"
@@ -27,21 +27,21 @@ type wsRole interface {
 	// when frames come from nowhere else (see writerCore.takeLocked).
 	sess() *session.Session
 	// process handles a whole message of the peer's; data is not kept.
-	process(c *wsConn, text bool, data []byte)
+	process(c *Conn, text bool, data []byte)
 	// acked lets go of the frames a pong carrying seq proves arrived.
-	acked(c *wsConn, seq uint64)
+	acked(c *Conn, seq uint64)
 	// ackWait is since when frames written on c have waited for an
 	// acknowledgement (session.MonoNow), or 0; the caller holds the session's lock.
-	ackWait(c *wsConn) int64
+	ackWait(c *Conn) int64
 	// pingSeq is what a ping carries: the seq of the last frame written on
 	// c, which its pong proves arrived; the caller holds both locks.
-	pingSeq(c *wsConn) string
+	pingSeq(c *Conn) string
 	// writerClosed runs when the writer sees the connection closing,
 	// before the close frame.
 	writerClosed()
 	// readEnded follows the end of the reading of the peer's frames, and
 	// returns once the close frame is out (writerDone).
-	readEnded(c *wsConn, end readEnd, writerDone <-chan struct{})
+	readEnded(c *Conn, end readEnd, writerDone <-chan struct{})
 }
 
 // sessionRole is a connection carrying its session.
@@ -49,19 +49,19 @@ type sessionRole struct{ s *session.Session }
 
 func (r sessionRole) sess() *session.Session { return r.s }
 
-func (r sessionRole) process(c *wsConn, text bool, data []byte) {
+func (r sessionRole) process(c *Conn, text bool, data []byte) {
 	r.s.Reply(r.s.Receive(c, data, text))
 }
 
-func (r sessionRole) acked(c *wsConn, seq uint64) { r.s.Acked(c, seq) }
+func (r sessionRole) acked(c *Conn, seq uint64) { r.s.Acked(c, seq) }
 
 // ackWait is 0 once a resume moved the session to another transport:
 // what waits is that one's.
-func (r sessionRole) ackWait(c *wsConn) int64 { return r.s.AckWaitLocked(c) }
+func (r sessionRole) ackWait(c *Conn) int64 { return r.s.AckWaitLocked(c) }
 
 // pingSeq is "0" on a displaced connection, whose pong must not
 // acknowledge frames written on the session's new transport.
-func (r sessionRole) pingSeq(c *wsConn) string {
+func (r sessionRole) pingSeq(c *Conn) string {
 	return strconv.FormatUint(r.s.WrittenLocked(c), 10)
 }
 
@@ -75,7 +75,7 @@ func (r sessionRole) writerClosed() {
 // readEnded: a session not ended goes away (or leaves, when the peer said
 // goodbye or resume is off, or ends, when the server decided), and the
 // close frame goes out.
-func (r sessionRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
+func (r sessionRole) readEnded(c *Conn, end readEnd, writerDone <-chan struct{}) {
 	if end.fatal {
 		r.s.End(end.code, end.reason, false)
 	} else {
@@ -92,13 +92,13 @@ func (r sessionRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{
 // frames goes out, and nothing it reads goes anywhere.
 type refusedRole struct{}
 
-func (refusedRole) sess() *session.Session        { return nil }
-func (refusedRole) process(*wsConn, bool, []byte) {}
-func (refusedRole) acked(*wsConn, uint64)         {}
-func (refusedRole) ackWait(*wsConn) int64         { return 0 }
-func (refusedRole) pingSeq(*wsConn) string        { return "0" }
-func (refusedRole) writerClosed()                 {}
-func (refusedRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
+func (refusedRole) sess() *session.Session      { return nil }
+func (refusedRole) process(*Conn, bool, []byte) {}
+func (refusedRole) acked(*Conn, uint64)         {}
+func (refusedRole) ackWait(*Conn) int64         { return 0 }
+func (refusedRole) pingSeq(*Conn) string        { return "0" }
+func (refusedRole) writerClosed()               {}
+func (refusedRole) readEnded(c *Conn, end readEnd, writerDone <-chan struct{}) {
 	c.disconnect(end.code, end.reason, false)
 	<-writerDone
 }
@@ -109,15 +109,15 @@ type frontRole struct{ link *tunnel.Link }
 
 func (frontRole) sess() *session.Session { return nil }
 
-func (r frontRole) process(c *wsConn, text bool, data []byte) { r.link.Pass(c, text, data) }
+func (r frontRole) process(c *Conn, text bool, data []byte) { r.link.Pass(c, text, data) }
 
-func (frontRole) acked(*wsConn, uint64)  {}
-func (frontRole) ackWait(*wsConn) int64  { return 0 }
-func (frontRole) pingSeq(*wsConn) string { return "0" }
-func (frontRole) writerClosed()          {}
+func (frontRole) acked(*Conn, uint64)  {}
+func (frontRole) ackWait(*Conn) int64  { return 0 }
+func (frontRole) pingSeq(*Conn) string { return "0" }
+func (frontRole) writerClosed()        {}
 
 // readEnded: the home decides, told what happened.
-func (r frontRole) readEnded(c *wsConn, end readEnd, writerDone <-chan struct{}) {
+func (r frontRole) readEnded(c *Conn, end readEnd, writerDone <-chan struct{}) {
 	r.link.Close(end.tunnelCode(), end.reason)
 	c.disconnect(end.code, end.reason, false)
 	<-writerDone
@@ -149,3 +149,5 @@ func (end readEnd) tunnelCode() int {
 }
 
 // process hands a message from the peer to what its role says: its
+// session, or a front's tunnel to the session's home. data is not kept.
+func (c *Conn) process(text bool, data []byte) { c.role.process(c, text, data) }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package signaling
+package ws
 
 import (
 	"crypto/tls"
@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
@@ -35,7 +34,7 @@ var readerPaths = []struct {
 
 // pathServer is a bench server on one reader path, whose peers must show
 // life every 2*ping.
-func pathServer(t *testing.T, withLoops, useTLS bool, ping time.Duration) (url string, dialer *websocket.Dialer, h *Handler) {
+func pathServer(t *testing.T, withLoops, useTLS bool, ping time.Duration) (url string, dialer *websocket.Dialer, h *server) {
 	t.Helper()
 	if !withLoops {
 		all := loops()
@@ -53,10 +52,8 @@ func pathServer(t *testing.T, withLoops, useTLS bool, ping time.Duration) (url s
 		wrap = func(l net.Listener) net.Listener { return tls.NewListener(l, cfg) }
 	}
 	srv, h := newBenchServerOn(t, wrap)
-	h.PingInterval = caddy.Duration(ping)
-	window := caddy.Duration(time.Minute)
-	h.ResumeWindow = &window
-	reconfigured(h)
+	h.PingInterval = ping
+	h.ResumeWindow = time.Minute
 	scheme, d := "ws", *websocket.DefaultDialer
 	if useTLS {
 		scheme = "wss"
@@ -129,7 +126,7 @@ func TestSilencesAreJudgedAlikeOnEveryReader(t *testing.T) {
 				go behave(ws, cut)
 				select {
 				case at := <-cut:
-					// Cut at idle after its last sign of life (its join, a
+					// Cut at idle after its last sign of life (its wstest.Join, a
 					// little before start), give or take the clock's firing.
 					if took := at.Sub(start); took < idle-ping/2 || took > idle+4*ping {
 						t.Errorf("%s: cut after %v, want about %v", name, took, idle)
@@ -203,7 +200,7 @@ func TestAConnectionClosedBeforeItsReaderIsStillCut(t *testing.T) {
 	for _, p := range readerPaths[:2] {
 		t.Run(p.name, func(t *testing.T) {
 			url, d, _ := pathServer(t, p.loops, false, time.Minute)
-			hook := func(c *wsConn) {
+			hook := func(c *Conn) {
 				c.role.sess().End(wire.CloseGoingAway, "test", false)
 				<-c.finished // its close frame is out before its reader starts
 			}

@@ -1,9 +1,10 @@
-package signaling
+package ws
 
 import (
 	"bufio"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/gorilla/websocket"
 )
@@ -43,10 +44,10 @@ const gorillaReaderSize = 257
 // Unwrap lets http.ResponseController see through this wrapper too.
 func (h hijackable) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// upgrade upgrades a WebSocket request with the upgrader every handler
+// Upgrade upgrades a WebSocket request with the upgrader every handler
 // uses. Caddy's ResponseWriter wrappers do not all expose Hijack; it is
 // reached through the ResponseController, which follows Unwrap.
-func upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+func Upgrade(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 	return upgrader.Upgrade(hijackable{w}, r, nil)
 }
 
@@ -65,3 +66,4 @@ var upgrader = websocket.Upgrader{
 }
 
 // writeBufferPool shares write buffers among all connections.
+var writeBufferPool websocket.BufferPool = &sync.Pool{}

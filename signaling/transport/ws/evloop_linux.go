@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"os"
@@ -84,7 +84,7 @@ var (
 // readByLoop has the loop read c from now on, ended called once it stops;
 // it reports false when c is not a plain TCP connection or there is no
 // loop, and c's own goroutine must read it.
-func readByLoop(c *wsConn, ended func(readEnd)) bool {
+func readByLoop(c *Conn, ended func(readEnd)) bool {
 	rc, ok := c.ws.UnderlyingConn().(*rawConn)
 	if !ok {
 		return false
@@ -145,7 +145,7 @@ func newEvLoop() (*evLoop, error) {
 }
 
 // add registers c.
-func (l *evLoop) add(c *wsConn, rc *rawConn, ended func(readEnd)) bool {
+func (l *evLoop) add(c *Conn, rc *rawConn, ended func(readEnd)) bool {
 	lc := &loopConn{r: newPeerReader(c), ended: ended, fd: -1}
 	_ = rc.raw.Control(func(fd uintptr) { lc.fd = int(fd) })
 	if lc.fd < 0 {

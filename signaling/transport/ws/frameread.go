@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"encoding/binary"

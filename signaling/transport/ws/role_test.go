@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"errors"
@@ -16,8 +16,8 @@ func TestAttachSetsTheConnectionsRole(t *testing.T) {
 	if _, ok := c.role.(refusedRole); !ok {
 		t.Fatalf("new connection's role = %T, want refusedRole", c.role)
 	}
-	h := sessionHandler(0)
-	s := joined(t, h, "room", "192.0.2.1", newHeldTransport())
+	h := newServer()
+	s := joined(t, h, "room", "192.0.2.1", &heldTransport{})
 	c.Attach(s)
 	if r, ok := c.role.(sessionRole); !ok || r.sess() != s {
 		t.Fatalf("attached connection's role = %#v, want the session's", c.role)
@@ -31,8 +31,8 @@ func TestAttachSetsTheConnectionsRole(t *testing.T) {
 // A connection whose session a resume moved to another transport does
 // not ask for, nor take, the acknowledgement of that transport's frames.
 func TestADisplacedConnectionsPingsCarryZero(t *testing.T) {
-	h := sessionHandler(0)
-	s := joined(t, h, "room", "192.0.2.1", newHeldTransport())
+	h := newServer()
+	s := joined(t, h, "room", "192.0.2.1", &heldTransport{})
 	c, _ := connPair(t)
 	c.Attach(s)
 	c.LockWith(s)

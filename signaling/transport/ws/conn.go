@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"encoding/binary"
@@ -19,7 +19,7 @@ import (
 // goroutine leaves bytes over for the writer goroutine.
 var testHookLeftover func()
 
-// wsConn is a WebSocket connection's mechanics; its role (wsrole.go) says
+// Conn is a WebSocket connection's mechanics; its role (wsrole.go) says
 // what its frames and its end mean: a session's transport, a connection
 // refused before joining, or a tunnel's front. At most one goroutine
 // (the writer) writes at a time; the connection's own goroutine does all
@@ -28,7 +28,7 @@ var testHookLeftover func()
 // otherwise cost. Frames come from the session's outbox, if its role has
 // one, after the connection's own unsequenced frames (a refusal, a
 // resume's welcome, a front's relayed frames).
-type wsConn struct {
+type Conn struct {
 	ws      *websocket.Conn
 	role    wsRole // what its frames and its end mean (wsrole.go)
 	maxSize int64  // of a frame read
@@ -70,17 +70,16 @@ type wsConn struct {
 }
 
 var (
-	_ session.Transport = (*wsConn)(nil)
-	_ peerTransport     = (*wsConn)(nil)
-	_ tunnel.Front      = (*wsConn)(nil)
-	_ tunnel.Client     = (*wsConn)(nil)
+	_ session.Transport = (*Conn)(nil)
+	_ tunnel.Front      = (*Conn)(nil)
+	_ tunnel.Client     = (*Conn)(nil)
 )
 
-// newWSConn makes the connection of an upgraded WebSocket, whose
+// NewConn makes the connection of an upgraded WebSocket, whose
 // messages are at most maxSize bytes; it has no role but refusal until
 // Attach or Forward gives it one.
-func newWSConn(ws *websocket.Conn, metrics session.Metrics, maxSize int64) *wsConn {
-	c := &wsConn{ws: ws, role: refusedRole{}, metrics: metrics, maxSize: maxSize}
+func NewConn(ws *websocket.Conn, metrics session.Metrics, maxSize int64) *Conn {
+	c := &Conn{ws: ws, role: refusedRole{}, metrics: metrics, maxSize: maxSize}
 	c.raw, _ = ws.UnderlyingConn().(rawWriter)
 	return c
 }
@@ -96,7 +95,7 @@ type rawWriter interface {
 	finishWrite(rest []byte, deadline time.Time) error
 }
 
-// run starts the connection of a peer that was admitted: its writer and
+// Run starts the connection of a peer that was admitted: its writer and
 // pings, and the reading of its frames, by the event loop for plain TCP on
 // Linux (evloop_linux.go), else by a goroutine of its own. It returns at
 // once: the connection outlives the request, so that an idle peer does not
@@ -104,7 +103,7 @@ type rawWriter interface {
 // its grown stack, nor what that goroutine holds (net/http's connection
 // buffers, the request). Once the reading ended and the close frame is out
 // (the role's readEnded), the socket is closed and after runs.
-func (c *wsConn) run(pingInterval time.Duration, after func()) {
+func (c *Conn) Run(pingInterval time.Duration, after func()) {
 	writerDone := c.start(pingInterval)
 	ended := func(end readEnd) {
 		// Hijacked connections are ours to close; Caddy's shutdown does not.
@@ -123,11 +122,11 @@ func (c *wsConn) run(pingInterval time.Duration, after func()) {
 
 // testHookOpened, when set, is called with every connection that joined,
 // before its reader starts.
-var testHookOpened atomic.Pointer[func(*wsConn)]
+var testHookOpened atomic.Pointer[func(*Conn)]
 
-// refuse sends a fatal error frame and a close frame to a peer that did
+// Refuse sends a fatal error frame and a close frame to a peer that did
 // not join, then reads until the peer answers the close, so it sees both.
-func (c *wsConn) refuse(code, reason string, closeCode int, pingInterval time.Duration) {
+func (c *Conn) Refuse(code, reason string, closeCode int, pingInterval time.Duration) {
 	// Bounds the wait should the close frame never go out; finish() then
 	// shortens it to CloseGrace.
 	_ = c.ws.SetReadDeadline(time.Now().Add(session.WriteWait + session.CloseGrace))
@@ -139,7 +138,7 @@ func (c *wsConn) refuse(code, reason string, closeCode int, pingInterval time.Du
 
 // start lets writers run and pings the peer every pingInterval; the
 // returned channel closes once the close frame is out.
-func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
+func (c *Conn) start(pingInterval time.Duration) <-chan struct{} {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
 	c.pingInterval = pingInterval
@@ -154,7 +153,7 @@ func (c *wsConn) start(pingInterval time.Duration) <-chan struct{} {
 
 // pingTick sends a ping if one is due, else re-arms the timer for when
 // one will be. The timer's goroutine may write the ping itself (see send).
-func (c *wsConn) pingTick() {
+func (c *Conn) pingTick() {
 	if c.silentTooLong() {
 		c.endRead() // the loop reads with no deadline: this is it
 		return
@@ -166,7 +165,7 @@ func (c *wsConn) pingTick() {
 
 // silentTooLong tells whether the peer sent no whole message and no pong
 // for the idle time (two ping intervals), as its reader judges them.
-func (c *wsConn) silentTooLong() bool {
+func (c *Conn) silentTooLong() bool {
 	if !c.judged.Load() {
 		return false
 	}
@@ -176,7 +175,7 @@ func (c *wsConn) silentTooLong() bool {
 
 // silentAt is when (session.MonoNow) the peer will have been silent too long,
 // unless it gives a sign of life first; 0 when that is not judged now.
-func (c *wsConn) silentAt() int64 {
+func (c *Conn) silentAt() int64 {
 	last := c.lastRead.Load()
 	if !c.judged.Load() || last == handling {
 		return 0
@@ -200,7 +199,7 @@ var ackDelay = 3 * time.Second
 // pingInterval, or one asking for the acknowledgement of frames that
 // waited ackDelay for one. Otherwise it re-arms the timer for the earlier
 // of the two.
-func (c *wsConn) pingWanted() bool {
+func (c *Conn) pingWanted() bool {
 	s := c.role.sess()
 	c.LockWith(s)
 	defer c.UnlockWith(s)
@@ -222,7 +221,7 @@ func (c *wsConn) pingWanted() bool {
 
 // judgeBy is at, or sooner when the peer will have been silent too long
 // by then: it is cut on time, not at the next ping after.
-func (c *wsConn) judgeBy(at int64) int64 {
+func (c *Conn) judgeBy(at int64) int64 {
 	if silent := c.silentAt(); silent != 0 && silent < at {
 		return silent
 	}
@@ -231,7 +230,7 @@ func (c *wsConn) judgeBy(at int64) int64 {
 
 // armPing has the pingClock tick for c at (session.MonoNow); the caller holds
 // c.mu.
-func (c *wsConn) armPing(at int64) {
+func (c *Conn) armPing(at int64) {
 	c.pingAt = at
 	pings.set(c, at)
 }
@@ -239,14 +238,14 @@ func (c *wsConn) armPing(at int64) {
 // ackWaitSince is since when written frames have waited for an
 // acknowledgement without any coming (session.MonoNow), or 0; the caller holds
 // the session's lock.
-func (c *wsConn) ackWaitSince() int64 { return c.role.ackWait(c) }
+func (c *Conn) ackWaitSince() int64 { return c.role.ackWait(c) }
 
 // ackPing is the ping to send with frames just taken: when earlier
 // frames have waited ackDelay for an acknowledgement, a ping asking for
 // one rides along, in the same write, carrying the last frame's seq.
 // Otherwise the timer makes sure one comes within ackDelay (pingSoon).
 // now is session.MonoNow; the caller holds the session's lock and c.mu.
-func (c *wsConn) ackPing(now int64) string {
+func (c *Conn) ackPing(now int64) string {
 	if !c.pinging || c.Closing() {
 		return ""
 	}
@@ -261,7 +260,7 @@ func (c *wsConn) ackPing(now int64) string {
 
 // pingSoon makes the timer fire within ackDelay, when it would fire
 // later; the caller holds c.mu.
-func (c *wsConn) pingSoon(now int64) {
+func (c *Conn) pingSoon(now int64) {
 	if !c.pinging || c.Closing() {
 		return
 	}
@@ -272,7 +271,7 @@ func (c *wsConn) pingSoon(now int64) {
 
 // Attach implements peerTransport; it is called before start. Detached,
 // the connection is back to having no session.
-func (c *wsConn) Attach(s *session.Session) {
+func (c *Conn) Attach(s *session.Session) {
 	if s == nil {
 		c.role = refusedRole{}
 		return
@@ -281,7 +280,7 @@ func (c *wsConn) Attach(s *session.Session) {
 }
 
 // Say queues an unsequenced frame of the connection's own.
-func (c *wsConn) Say(frame []byte) {
+func (c *Conn) Say(frame []byte) {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
 	c.QueueLocked(frame)
@@ -290,7 +289,7 @@ func (c *wsConn) Say(frame []byte) {
 
 // Relay queues a frame a front received from the session's home. A
 // client that does not read them is cut off; it resumes.
-func (c *wsConn) Relay(frame []byte) {
+func (c *Conn) Relay(frame []byte) {
 	c.Mu.Lock()
 	queued := c.RelayLocked(frame)
 	if queued {
@@ -303,13 +302,13 @@ func (c *wsConn) Relay(frame []byte) {
 }
 
 // EndFront implements tunnel.Front.
-func (c *wsConn) EndFront(code int, reason string) { c.disconnect(code, reason, true) }
+func (c *Conn) EndFront(code int, reason string) { c.disconnect(code, reason, true) }
 
 // Forward implements tunnel.Front.
-func (c *wsConn) Forward(link *tunnel.Link) { c.role = frontRole{link} }
+func (c *Conn) Forward(link *tunnel.Link) { c.role = frontRole{link} }
 
 // Wake implements transport.
-func (c *wsConn) Wake() {
+func (c *Conn) Wake() {
 	c.Mu.Lock()
 	defer c.Mu.Unlock()
 	c.wakeLocked()
@@ -317,7 +316,7 @@ func (c *wsConn) Wake() {
 
 // wakeLocked starts the writer unless one is running or the connection
 // has not started; the caller holds c.mu.
-func (c *wsConn) wakeLocked() {
+func (c *Conn) wakeLocked() {
 	if c.writing || c.finished == nil {
 		return
 	}
@@ -332,7 +331,7 @@ func (c *wsConn) wakeLocked() {
 // per peer is most of what the runtime would spend on it. The close, and
 // what a full socket leaves over, are left to a writer goroutine, so a
 // peer that does not read still holds up only its own writer.
-func (c *wsConn) Send() {
+func (c *Conn) Send() {
 	c.Mu.Lock()
 	if !c.becomeInlineWriter() {
 		c.wakeLocked()
@@ -346,7 +345,7 @@ func (c *wsConn) Send() {
 // becomeInlineWriter makes the caller the writer if the connection can
 // be written to without blocking and nobody else is; the caller holds
 // c.mu.
-func (c *wsConn) becomeInlineWriter() bool {
+func (c *Conn) becomeInlineWriter() bool {
 	if c.raw == nil || c.writing || c.finished == nil {
 		return false
 	}
@@ -365,7 +364,7 @@ func (c *wsConn) becomeInlineWriter() bool {
 const inlineGap = time.Millisecond
 
 // writeInline is the writer on a sender's goroutine; see send.
-func (c *wsConn) writeInline() {
+func (c *Conn) writeInline() {
 	// Small: a sender's goroutine may be deep in Caddy's handlers, and
 	// frames come one at a time here (see inlineGap).
 	var stack [8]session.Frame
@@ -399,7 +398,7 @@ func (c *wsConn) writeInline() {
 
 // tryWrite encodes frames, or a ping, and writes them without waiting for
 // the socket; rest is a copy of what did not go out (see rawWriter).
-func (c *wsConn) tryWrite(frames []session.Frame, ping string) (rest []byte, held bool, err error) {
+func (c *Conn) tryWrite(frames []session.Frame, ping string) (rest []byte, held bool, err error) {
 	buf := session.BatchBuffers.Get().(*[]byte)
 	defer session.BatchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
@@ -418,18 +417,18 @@ func (c *wsConn) tryWrite(frames []session.Frame, ping string) (rest []byte, hel
 }
 
 // Close implements transport.
-func (c *wsConn) Close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
+func (c *Conn) Close(code int, reason string, flush bool) { c.disconnect(code, reason, flush) }
 
 // Displace implements transport.
-func (c *wsConn) Displace() { c.DisplaceBy(c) }
+func (c *Conn) Displace() { c.DisplaceBy(c) }
 
 // Fail tells the peer of a connection that never joined why, and closes.
-func (c *wsConn) Fail(code, msg string, closeCode int) {
+func (c *Conn) Fail(code, msg string, closeCode int) {
 	c.Say(wire.Error(code, msg))
 	c.disconnect(closeCode, code, true)
 }
 
-func (c *wsConn) disconnect(code int, reason string, flush bool) {
+func (c *Conn) disconnect(code int, reason string, flush bool) {
 	c.CloseOnce(code, reason, flush, func() {
 		if !flush {
 			// Unblock a write stuck on a peer that is not reading, so the
@@ -450,7 +449,7 @@ func (c *wsConn) disconnect(code int, reason string, flush bool) {
 // writeLoop sends frames and pings until there is nothing left to write,
 // or, once the connection is closing, sees an ended session out of its
 // room and sends the close frame.
-func (c *wsConn) writeLoop() {
+func (c *Conn) writeLoop() {
 	var stack [64]session.Frame // a batch, without allocating
 	for {
 		j := c.next(stack[:0], false)
@@ -494,7 +493,7 @@ type job struct {
 // nothing. A ping carries the seq of the last frame written, which its
 // pong proves arrived. When there is nothing to do the writer stops being
 // the writer. An inline writer (see send) hands a close or a leftover on.
-func (c *wsConn) next(batch []session.Frame, inline bool) (j job) {
+func (c *Conn) next(batch []session.Frame, inline bool) (j job) {
 	s := c.role.sess()
 	c.LockWith(s)
 	defer c.UnlockWith(s)
@@ -532,7 +531,7 @@ func (c *wsConn) next(batch []session.Frame, inline bool) (j job) {
 }
 
 // onPong lets the session go of the frames a pong proves arrived.
-func (c *wsConn) onPong(data string) {
+func (c *Conn) onPong(data string) {
 	if seq, err := strconv.ParseUint(data, 10, 64); err == nil && seq > 0 {
 		c.role.acked(c, seq)
 	}
@@ -546,7 +545,7 @@ func (c *wsConn) onPong(data string) {
 // that started disconnecting gets nothing more: checked after the deadline
 // is set, so that the immediate deadline disconnect sets to interrupt a
 // stuck write cannot be overwritten by a later one.
-func (c *wsConn) writeBatch(frames []session.Frame, ping string, deadline time.Time) error {
+func (c *Conn) writeBatch(frames []session.Frame, ping string, deadline time.Time) error {
 	buf := session.BatchBuffers.Get().(*[]byte)
 	defer session.BatchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
@@ -561,7 +560,7 @@ func (c *wsConn) writeBatch(frames []session.Frame, ping string, deadline time.T
 }
 
 // writeBytes writes b to the connection by deadline.
-func (c *wsConn) writeBytes(b []byte, deadline time.Time) error {
+func (c *Conn) writeBytes(b []byte, deadline time.Time) error {
 	conn := c.ws.UnderlyingConn()
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return err
@@ -574,7 +573,7 @@ func (c *wsConn) writeBytes(b []byte, deadline time.Time) error {
 }
 
 // writeTail writes what a write on a sender's goroutine left over.
-func (c *wsConn) writeTail(j job, deadline time.Time) error {
+func (c *Conn) writeTail(j job, deadline time.Time) error {
 	if !j.tailHeld {
 		return c.writeBytes(j.tail, deadline)
 	}
@@ -619,7 +618,7 @@ func appendTextFrame(b []byte, f session.Frame) []byte {
 // finish flushes if asked, sends the close frame and gives the peer
 // closeGrace to answer it; the reader then fails and the connection closes.
 // All of it is bounded by closeGrace, also for a peer that reads nothing.
-func (c *wsConn) finish() {
+func (c *Conn) finish() {
 	deadline := time.Now().Add(session.CloseGrace)
 	if c.FlushOnClose {
 		var stack [64]session.Frame
@@ -642,7 +641,7 @@ func (c *wsConn) finish() {
 
 // queuePong has the writer answer a ping with a pong carrying data; only
 // the latest ping is answered (RFC 6455 5.5.3).
-func (c *wsConn) queuePong(data []byte) {
+func (c *Conn) queuePong(data []byte) {
 	c.Mu.Lock()
 	if c.Closing() {
 		c.Mu.Unlock()
@@ -654,7 +653,7 @@ func (c *wsConn) queuePong(data []byte) {
 }
 
 // flushable takes what is left to write on a closing connection.
-func (c *wsConn) flushable(batch []session.Frame) []session.Frame {
+func (c *Conn) flushable(batch []session.Frame) []session.Frame {
 	s := c.role.sess()
 	c.LockWith(s)
 	defer c.UnlockWith(s)
@@ -664,7 +663,7 @@ func (c *wsConn) flushable(batch []session.Frame) []session.Frame {
 
 // drainReads discards incoming frames until the connection fails, which
 // happens at the latest closeGrace after the close frame went out.
-func (c *wsConn) drainReads() {
+func (c *Conn) drainReads() {
 	for {
 		if _, _, err := c.ws.NextReader(); err != nil {
 			return

@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"sync"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
-	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/websocket"
 )
 
@@ -34,9 +34,9 @@ func drain(ws *websocket.Conn) {
 // ticked when it is due; a stopped one is not.
 func TestPingClockTicksWhatIsDue(t *testing.T) {
 	var mu sync.Mutex
-	ticked := map[*wsConn]int{}
+	ticked := map[*Conn]int{}
 	later := make(chan struct{})
-	pc := pingClock{tick: func(c *wsConn) {
+	pc := pingClock{tick: func(c *Conn) {
 		mu.Lock()
 		defer mu.Unlock()
 		if ticked[c]++; c.maxSize == 1 {
@@ -44,12 +44,12 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 		}
 	}}
 	now := session.MonoNow()
-	due := make([]*wsConn, 100)
+	due := make([]*Conn, 100)
 	for i := range due {
-		due[i] = &wsConn{}
+		due[i] = &Conn{}
 		pc.set(due[i], now-int64(i)) // in no particular order
 	}
-	stopped := &wsConn{}
+	stopped := &Conn{}
 	pc.set(stopped, now-1)
 	pc.stop(stopped)
 	pc.fire()
@@ -79,7 +79,7 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 		t.Errorf("a stopped connection was ticked %d times", ticked[stopped])
 	}
 	mu.Unlock()
-	moved := &wsConn{maxSize: 1}
+	moved := &Conn{maxSize: 1}
 	pc.set(moved, session.MonoNow()+int64(time.Hour))
 	pc.set(moved, session.MonoNow()+int64(20*time.Millisecond)) // the timer must follow
 	select {
@@ -100,12 +100,12 @@ func TestPingClockTicksWhatIsDue(t *testing.T) {
 // its own.
 type ownConns struct {
 	mu    sync.Mutex
-	conns []*wsConn
+	conns []*Conn
 }
 
 func collectConns(t *testing.T) *ownConns {
 	o := &ownConns{}
-	hook := func(c *wsConn) {
+	hook := func(c *Conn) {
 		o.mu.Lock()
 		o.conns = append(o.conns, c)
 		o.mu.Unlock()
@@ -138,12 +138,12 @@ func TestPingClockPingsConnectionsAndForgetsClosedOnes(t *testing.T) {
 	// peer's.
 	for _, interval := range []time.Duration{200 * time.Millisecond, time.Hour} {
 		srv, h := newBenchServer(t)
-		h.PingInterval = caddy.Duration(interval)
+		h.PingInterval = interval
 		own := collectConns(t)
 		var conns []*websocket.Conn
 		var pinged []interface{ Load() int64 }
 		for range 3 {
-			a, c, _ := joinPair(t, srv, websocket.DefaultDialer)
+			a, c, _ := wstest.JoinPair(t, srv, websocket.DefaultDialer)
 			conns = append(conns, a, c)
 			if interval < time.Second {
 				// Answering pings from the start, as live peers do: one

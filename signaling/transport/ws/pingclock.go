@@ -1,4 +1,4 @@
-package signaling
+package ws
 
 import (
 	"container/heap"
@@ -16,7 +16,7 @@ import (
 // one firing serves every connection due by then, and firings are at
 // least pingClockGap apart: a connection's ping is late by that at most.
 type pingClock struct {
-	tick     func(*wsConn) // for tests; nil: (*wsConn).pingTick
+	tick     func(*Conn) // for tests; nil: (*wsConn).pingTick
 	mu       sync.Mutex
 	due      pingQueue
 	timer    *time.Timer
@@ -32,7 +32,7 @@ var pings pingClock
 
 // set makes the clock call c.pingTick at (session.MonoNow), instead of when it
 // was to.
-func (pc *pingClock) set(c *wsConn, at int64) {
+func (pc *pingClock) set(c *Conn, at int64) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if c.pingSlot > 0 {
@@ -46,7 +46,7 @@ func (pc *pingClock) set(c *wsConn, at int64) {
 
 // stop forgets c. A firing already under way may still call its pingTick,
 // which does nothing on a closing connection.
-func (pc *pingClock) stop(c *wsConn) {
+func (pc *pingClock) stop(c *Conn) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if c.pingSlot > 0 {
@@ -80,7 +80,7 @@ func (pc *pingClock) fire() {
 	pc.mu.Lock()
 	now := session.MonoNow()
 	pc.armedAt, pc.lastFire = 0, now
-	var due []*wsConn
+	var due []*Conn
 	for len(pc.due) > 0 && pc.due[0].at <= now {
 		due = append(due, heap.Pop(&pc.due).(pingEntry).c)
 	}
@@ -97,7 +97,7 @@ func (pc *pingClock) fire() {
 
 // pingEntry is a connection in the pingClock and when it is due.
 type pingEntry struct {
-	c  *wsConn
+	c  *Conn
 	at int64
 }
 

@@ -1,6 +1,6 @@
 //go:build linux
 
-package signaling
+package ws
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/gorilla/websocket"
 )
 
 // loopHolds tells how many connections of h's the event loop reads
 // (other tests' connections may still be on their way out).
-func loopHolds(h *Handler) (n int) {
+func loopHolds(h *server) (n int) {
 	for _, l := range loops() {
 		l.mu.Lock()
 		for _, lc := range l.conns {
@@ -34,7 +35,7 @@ func loopHolds(h *Handler) (n int) {
 // and let go when they close.
 func TestPlainTCPConnectionsAreReadByTheLoop(t *testing.T) {
 	srv, h := newBenchServer(t)
-	a, c, _ := joinPair(t, srv, websocket.DefaultDialer)
+	a, c, _ := wstest.JoinPair(t, srv, websocket.DefaultDialer)
 	if n := loopHolds(h); n != 2 {
 		t.Fatalf("the loop reads %d of the server's connections; 2 joined", n)
 	}
@@ -135,9 +136,8 @@ func TestAHeldUpRunnerHoldsUpNoOtherPeer(t *testing.T) {
 	t.Cleanup(func() { useLoops(all) })
 	srv, h := newBenchServer(t)
 	h.MaxMessageSize = 128 << 10
-	reconfigured(h)
-	filler, slow, _ := joinRoomPair(t, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
-	a, c, frame := joinRoomPair(t, srv, "other", websocket.DefaultDialer)
+	filler, slow, _ := wstest.JoinRoomPair(t, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
+	a, c, frame := wstest.JoinRoomPair(t, srv, "other", websocket.DefaultDialer)
 	fillerFrames := make(chan []byte, 64)
 	go func() {
 		for {
@@ -221,7 +221,7 @@ func TestAPeerIgnoringTheCloseIsCutAfterTheGrace(t *testing.T) {
 	conn := a.NetConn()
 	rng := newTestRand()
 	// Too large a message: the session ends, with a close frame.
-	big := clientFrame(rng, websocket.TextMessage, true, []byte(strings.Repeat("x", DefaultMaxMessageSize+1)))
+	big := clientFrame(rng, websocket.TextMessage, true, []byte(strings.Repeat("x", testMaxMessageSize+1)))
 	if _, err := conn.Write(big); err != nil {
 		t.Fatal(err)
 	}
@@ -247,12 +247,11 @@ func BenchmarkHeldRunnerHandover(b *testing.B) {
 	b.Cleanup(func() { useLoops(all) })
 	srv, h := newBenchServer(b)
 	h.MaxMessageSize = 128 << 10
-	reconfigured(h)
-	filler, slow, _ := joinRoomPair(b, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
+	filler, slow, _ := wstest.JoinRoomPair(b, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
 	if os.Getenv("HELD") == "0" {
 		go drain(slow)
 	}
-	a, c, _ := joinRoomPair(b, srv, "other", websocket.DefaultDialer)
+	a, c, _ := wstest.JoinRoomPair(b, srv, "other", websocket.DefaultDialer)
 	go drain(c)
 	go drain(filler)
 	worst := make(chan time.Duration, 1)
