@@ -14,20 +14,21 @@ const modulePath = "github.com/caddy-webrtc/caddy-webrtc"
 // import only packages of a lower rank. Packages not listed are the top
 // layer, which may import anything.
 var layers = map[string]int{
-	"signaling/wire":             0,
-	"signaling/natshub/link":     0,
-	"signaling/webclient":        0,
-	"internal/caddyfileopt":      0,
-	"signaling/hub":              1,
-	"turncreds":                  1,
-	"signaling/session":          2,
-	"signaling/transport/tunnel": 3,
-	"signaling/transport/sse":    4,
-	"signaling/transport/ws":     4,
-	"signaling":                  5,
-	"signaling/natshub":          5,
-	"signaling/hub/hubtest":      2,
-	"turnapp":                    2,
+	"signaling/wire":                0,
+	"signaling/natshub/link":        0,
+	"signaling/webclient":           0,
+	"internal/caddyfileopt":         0,
+	"signaling/hub":                 1,
+	"turncreds":                     1,
+	"signaling/session":             2,
+	"signaling/transport/tunnel":    3,
+	"signaling/transport/sse":       4,
+	"signaling/transport/ws":        4,
+	"signaling/transport/ws/evloop": 0,
+	"signaling":                     5,
+	"signaling/natshub":             5,
+	"signaling/hub/hubtest":         2,
+	"turnapp":                       2,
 }
 
 const top = 1 << 10

@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/ws/evloop"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -86,18 +87,18 @@ func NewConn(ws *websocket.Conn, metrics session.Metrics, maxSize int64) *Conn {
 
 // rawWriter is a connection a sender may write to without blocking.
 type rawWriter interface {
-	// tryWrite writes what the socket takes of b at once; held says it
+	// TryWrite writes what the socket takes of b at once; held says it
 	// wrote only part of it and kept the connection's write lock, so
-	// that nothing else is written before finishWrite writes the rest.
-	tryWrite(b []byte) (n int, held bool, err error)
-	// finishWrite writes the rest of a held tryWrite, blocking until
+	// that nothing else is written before FinishWrite writes the rest.
+	TryWrite(b []byte) (n int, held bool, err error)
+	// FinishWrite writes the rest of a held TryWrite, blocking until
 	// deadline, and releases the lock.
-	finishWrite(rest []byte, deadline time.Time) error
+	FinishWrite(rest []byte, deadline time.Time) error
 }
 
 // Run starts the connection of a peer that was admitted: its writer and
 // pings, and the reading of its frames, by the event loop for plain TCP on
-// Linux (evloop_linux.go), else by a goroutine of its own. It returns at
+// Linux (package evloop), else by a goroutine of its own. It returns at
 // once: the connection outlives the request, so that an idle peer does not
 // keep the request's goroutine, parked under Caddy's middleware stack with
 // its grown stack, nor what that goroutine holds (net/http's connection
@@ -114,7 +115,8 @@ func (c *Conn) Run(pingInterval time.Duration, after func()) {
 	if hook := testHookOpened.Load(); hook != nil {
 		(*hook)(c)
 	}
-	if readByLoop(c, ended) {
+	c.startJudging()
+	if evloop.Read(c.ws.UnderlyingConn(), &loopReader{peerReader: newPeerReader(c), ended: ended}) {
 		return
 	}
 	go c.readOwn(ended)
@@ -403,7 +405,7 @@ func (c *Conn) tryWrite(frames []session.Frame, ping string) (rest []byte, held 
 	defer session.BatchBuffers.Put(buf)
 	b := appendBatch((*buf)[:0], frames, ping)
 	*buf = b
-	n, held, err := c.raw.tryWrite(b)
+	n, held, err := c.raw.TryWrite(b)
 	if err != nil {
 		return nil, false, err
 	}
@@ -579,9 +581,9 @@ func (c *Conn) writeTail(j job, deadline time.Time) error {
 	}
 	if c.Closing() && !c.FlushOnClose {
 		// Not a byte more, but the write lock must go.
-		return c.raw.finishWrite(nil, time.Now())
+		return c.raw.FinishWrite(nil, time.Now())
 	}
-	return c.raw.finishWrite(j.tail, deadline)
+	return c.raw.FinishWrite(j.tail, deadline)
 }
 
 // appendBatch appends frames and then, unless empty, a ping carrying ping.

@@ -13,22 +13,17 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/wstest"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/ws/evloop"
 	"github.com/gorilla/websocket"
 )
 
 // loopHolds tells how many connections of h's the event loop reads
 // (other tests' connections may still be on their way out).
-func loopHolds(h *server) (n int) {
-	for _, l := range loops() {
-		l.mu.Lock()
-		for _, lc := range l.conns {
-			if s := lc.r.c.role.sess(); s != nil && s.Metrics() == session.Metrics(h.metrics) {
-				n++
-			}
-		}
-		l.mu.Unlock()
-	}
-	return n
+func loopHolds(h *server) int {
+	return evloop.Reading(func(r evloop.Reader) bool {
+		s := r.(*loopReader).c.role.sess()
+		return s != nil && s.Metrics() == session.Metrics(h.metrics)
+	})
 }
 
 // Plain TCP connections are read by the event loop from their welcome on,
@@ -131,9 +126,7 @@ func TestLoopRefusesBadFramesAndReassemblesPieces(t *testing.T) {
 func TestAHeldUpRunnerHoldsUpNoOtherPeer(t *testing.T) {
 	// Every connection on one loop, so that the held-up connection and
 	// the others share a runner.
-	all := loops()
-	useLoops(all[:1])
-	t.Cleanup(func() { useLoops(all) })
+	t.Cleanup(evloop.Restrict(1))
 	srv, h := newBenchServer(t)
 	h.MaxMessageSize = 128 << 10
 	filler, slow, _ := wstest.JoinRoomPair(t, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})
@@ -242,9 +235,7 @@ func TestAPeerIgnoringTheCloseIsCutAfterTheGrace(t *testing.T) {
 // -benchtime 1x and -count; compare against HELD=0, where the slow peer
 // reads, on the same machine.
 func BenchmarkHeldRunnerHandover(b *testing.B) {
-	all := loops()
-	useLoops(all[:1])
-	b.Cleanup(func() { useLoops(all) })
+	b.Cleanup(evloop.Restrict(1))
 	srv, h := newBenchServer(b)
 	h.MaxMessageSize = 128 << 10
 	filler, slow, _ := wstest.JoinRoomPair(b, srv, "stalled", &websocket.Dialer{NetDialContext: smallReceiveBuffer})

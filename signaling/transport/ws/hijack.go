@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/ws/evloop"
 	"github.com/gorilla/websocket"
 )
 
@@ -25,7 +26,7 @@ func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	conn = withRawIO(conn)
+	conn = evloop.WithRawIO(conn)
 	// gorilla/websocket reads through brw's reader (see newUpgrader); it
 	// refuses one that holds bytes already. Ours reads the connection
 	// itself: net/http's reads through its connReader, which keeps

@@ -83,6 +83,32 @@ func (r *peerReader) control(op byte, payload []byte) {
 	}
 }
 
+// loopReader is a peerReader as the event loop drives it (evloop.Reader).
+type loopReader struct {
+	*peerReader
+	end   readEnd // how the reading ended, once Take says done
+	ended func(readEnd)
+}
+
+// Take implements evloop.Reader.
+func (r *loopReader) Take(b []byte) bool {
+	end, done := r.take(b)
+	r.end = end
+	return done
+}
+
+// Cut implements evloop.Reader: the connection is closing (endRead).
+func (r *loopReader) Cut() bool { return r.c.cutRead.Load() }
+
+// Stopped implements evloop.Reader.
+func (r *loopReader) Stopped(failed bool) {
+	if failed {
+		r.end = readEnd{code: websocket.CloseAbnormalClosure}
+	}
+	r.fr = frameReader{} // what it held of a message goes now
+	r.ended(r.end)
+}
+
 // ownReadSize is the buffer of a connection read by a goroutine of its
 // own: several small frames per read, and a large message in a few reads
 // (the frameReader gathers it).

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/ws/evloop"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
@@ -37,9 +38,7 @@ var readerPaths = []struct {
 func pathServer(t *testing.T, withLoops, useTLS bool, ping time.Duration) (url string, dialer *websocket.Dialer, h *server) {
 	t.Helper()
 	if !withLoops {
-		all := loops()
-		useLoops(nil)
-		t.Cleanup(func() { useLoops(all) })
+		t.Cleanup(evloop.Restrict(0))
 	}
 	var cfg *tls.Config
 	wrap := func(l net.Listener) net.Listener { return l }

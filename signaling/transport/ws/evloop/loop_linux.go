@@ -1,6 +1,7 @@
-package ws
+package evloop
 
 import (
+	"net"
 	"os"
 	"runtime"
 	"sync"
@@ -8,17 +9,14 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
-
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
-	"github.com/gorilla/websocket"
 )
 
-// evLoop reads WebSocket connections of plain TCP peers (see rawConn)
-// once they have joined; the process has one per P, and deals the
-// connections to them in turn. An epoll instance says which connections
-// have bytes, and one goroutine, the runner, reads them, parses their
-// frames (frameReader) and hands them to their sessions, which write what
-// they relay on the same goroutine (wsConn.send). A goroutine per connection
+// evLoop reads connections of plain TCP peers (see rawConn) for their
+// Readers; the process has one per P, and deals the connections to them in
+// turn. An epoll instance says which connections have bytes, and one
+// goroutine, the runner, reads them and hands the bytes to their Readers
+// (a WebSocket's parses its frames and hands them to its session, which
+// writes what it relays on the same goroutine). A goroutine per connection
 // would cost an idle peer its stack and read buffer, and every frame a
 // goroutine switch and a second read that finds nothing; here an idle
 // peer costs its frameReader, and a frame one epoll_wait, one read and
@@ -64,11 +62,25 @@ type loopConn struct {
 	// mu is held while a runner serves the connection. EPOLLONESHOT
 	// already hands it to one runner at a time, but through the kernel,
 	// where the race detector cannot see it.
-	mu    sync.Mutex
-	id    uint64
-	fd    int
-	r     *peerReader
-	ended func(readEnd) // runs on a goroutine of its own
+	mu sync.Mutex
+	id uint64
+	fd int
+	r  Reader
+}
+
+// Reader is the read side of a connection a loop reads.
+type Reader interface {
+	// Take handles bytes read from the connection, on the loop's runner;
+	// true says the reading is over.
+	Take(b []byte) (done bool)
+	// Cut reports whether the reading is to stop now: the connection is
+	// closing. Shutting its reading down makes it ready, so the loop
+	// sees this without a deadline.
+	Cut() bool
+	// Stopped runs, on a goroutine of its own, once the loop no longer
+	// reads the connection; failed says it failed, ended or was cut,
+	// rather than Take saying done.
+	Stopped(failed bool)
 }
 
 // The process's loops, one per P, started with the first connection
@@ -81,11 +93,11 @@ var (
 	loopNext atomic.Uint32
 )
 
-// readByLoop has the loop read c from now on, ended called once it stops;
-// it reports false when c is not a plain TCP connection or there is no
-// loop, and c's own goroutine must read it.
-func readByLoop(c *Conn, ended func(readEnd)) bool {
-	rc, ok := c.ws.UnderlyingConn().(*rawConn)
+// Read has a loop read conn with r from now on; it reports false when conn
+// is not a plain TCP connection wrapped by WithRawIO, or there is no loop:
+// then the caller reads it.
+func Read(conn net.Conn, r Reader) bool {
+	rc, ok := conn.(*rawConn)
 	if !ok {
 		return false
 	}
@@ -94,7 +106,31 @@ func readByLoop(c *Conn, ended func(readEnd)) bool {
 		return false
 	}
 	l := ls[int(loopNext.Add(1))%len(ls)]
-	return l.add(c, rc, ended)
+	return l.add(rc, r)
+}
+
+// Restrict deals the connections that start being read from now on to the
+// first n loops only (none for 0: their callers read them), until restore;
+// for tests, which need connections to share a runner, or none to.
+func Restrict(n int) (restore func()) {
+	all := loops()
+	useLoops(all[:min(n, len(all))])
+	return func() { useLoops(all) }
+}
+
+// Reading counts the connections the loops read whose Reader is one that
+// match accepts; for tests, which check that connections are let go.
+func Reading(match func(Reader) bool) (n int) {
+	for _, l := range loops() {
+		l.mu.Lock()
+		for _, lc := range l.conns {
+			if match(lc.r) {
+				n++
+			}
+		}
+		l.mu.Unlock()
+	}
+	return n
 }
 
 // loops starts the loops once, and returns them.
@@ -144,14 +180,13 @@ func newEvLoop() (*evLoop, error) {
 	return l, nil
 }
 
-// add registers c.
-func (l *evLoop) add(c *Conn, rc *rawConn, ended func(readEnd)) bool {
-	lc := &loopConn{r: newPeerReader(c), ended: ended, fd: -1}
+// add registers rc, read with r.
+func (l *evLoop) add(rc *rawConn, r Reader) bool {
+	lc := &loopConn{r: r, fd: -1}
 	_ = rc.raw.Control(func(fd uintptr) { lc.fd = int(fd) })
 	if lc.fd < 0 {
 		return false
 	}
-	c.startJudging()
 	l.mu.Lock()
 	l.nextID++
 	lc.id = l.nextID
@@ -165,7 +200,6 @@ func (l *evLoop) add(c *Conn, rc *rawConn, ended func(readEnd)) bool {
 		l.mu.Lock()
 		delete(l.conns, lc.id)
 		l.mu.Unlock()
-		c.judged.Store(false) // its own goroutine reads it
 		return false
 	}
 	return true
@@ -198,7 +232,7 @@ func (l *evLoop) run(r *loopRunner) {
 		if lc == nil {
 			continue // ended meanwhile
 		}
-		r.busy.Store(session.MonoNow())
+		r.busy.Store(monoNow())
 		l.serve(lc, buf)
 		r.busy.Store(0)
 	}
@@ -223,9 +257,8 @@ func epollWaitNow(epfd int, evs []syscall.EpollEvent) int {
 func (l *evLoop) serve(lc *loopConn, buf []byte) {
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	c := lc.r.c
-	if c.cutRead.Load() {
-		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
+	if lc.r.Cut() {
+		l.stop(lc, true)
 		return
 	}
 	// Read on the descriptor itself: it stays open until ended, which
@@ -235,30 +268,28 @@ func (l *evLoop) serve(lc *loopConn, buf []byte) {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		n = 0
 	case err != nil || n == 0: // failed, or the end of the stream
-		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
+		l.stop(lc, true)
 		return
 	}
-	if n > 0 {
-		if end, done := lc.r.take(buf[:n]); done {
-			l.stop(lc, end)
-			return
-		}
+	if n > 0 && lc.r.Take(buf[:n]) {
+		l.stop(lc, false)
+		return
 	}
 	if l.arm(lc, syscall.EPOLL_CTL_MOD) != nil {
-		l.stop(lc, readEnd{code: websocket.CloseAbnormalClosure})
+		l.stop(lc, true)
 	}
 }
 
-// stop ends the loop's reading of lc: what follows (the session going
-// away or leaving, the close frame, closing the socket) waits for the
-// writer, so it runs on a goroutine of its own.
-func (l *evLoop) stop(lc *loopConn, end readEnd) {
+// stop ends the loop's reading of lc; failed says the connection failed
+// (or was cut) rather than its Reader being done. What follows (for a
+// WebSocket: the session going away or leaving, the close frame, closing
+// the socket) may wait, so it runs on a goroutine of its own.
+func (l *evLoop) stop(lc *loopConn, failed bool) {
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, lc.fd, nil)
 	l.mu.Lock()
 	delete(l.conns, lc.id)
 	l.mu.Unlock()
-	lc.r.fr = frameReader{}
-	go lc.ended(end)
+	go lc.r.Stopped(failed)
 }
 
 // watch retires a runner busy with one connection for longer than
@@ -274,7 +305,7 @@ func (l *evLoop) watch() {
 			l.mu.Unlock()
 			return
 		}
-		if since := l.runner.busy.Load(); since != 0 && session.MonoNow()-since > int64(loopStall) {
+		if since := l.runner.busy.Load(); since != 0 && monoNow()-since > int64(loopStall) {
 			l.runner.retired.Store(true)
 			l.runner = &loopRunner{}
 			go l.run(l.runner)
@@ -282,3 +313,9 @@ func (l *evLoop) watch() {
 		l.mu.Unlock()
 	}
 }
+
+// monoNow is the monotonic clock in nanoseconds since the process started,
+// never 0 once a runner is busy (busy's 0 means idle).
+func monoNow() int64 { return int64(time.Since(monoStart)) + 1 }
+
+var monoStart = time.Now()

@@ -1,4 +1,4 @@
-package ws
+package evloop
 
 import (
 	"errors"
@@ -32,11 +32,9 @@ type rawConn struct {
 	wmu sync.Mutex
 }
 
-var _ rawWriter = (*rawConn)(nil)
-
-// withRawIO wraps a plain TCP connection; anything else (TLS) is returned
+// WithRawIO wraps a plain TCP connection; anything else (TLS) is returned
 // as it is.
-func withRawIO(conn net.Conn) net.Conn {
+func WithRawIO(conn net.Conn) net.Conn {
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return conn
@@ -76,8 +74,10 @@ func (c *rawConn) Write(b []byte) (int, error) {
 	return c.TCPConn.Write(b)
 }
 
-// tryWrite implements rawWriter.
-func (c *rawConn) tryWrite(b []byte) (n int, held bool, err error) {
+// TryWrite writes what the socket takes of b at once; held says it wrote
+// only part of it and kept the connection's write lock, so that nothing
+// else is written before FinishWrite writes the rest.
+func (c *rawConn) TryWrite(b []byte) (n int, held bool, err error) {
 	if !c.wmu.TryLock() {
 		return 0, false, nil // a blocking write is under way
 	}
@@ -112,8 +112,9 @@ func (c *rawConn) writeNow(b []byte) (n int, err error) {
 	return n, err
 }
 
-// finishWrite implements rawWriter.
-func (c *rawConn) finishWrite(rest []byte, deadline time.Time) error {
+// FinishWrite writes the rest of a held TryWrite, blocking until
+// deadline, and releases the write lock.
+func (c *rawConn) FinishWrite(rest []byte, deadline time.Time) error {
 	defer c.wmu.Unlock()
 	if err := c.TCPConn.SetWriteDeadline(deadline); err != nil {
 		return err
