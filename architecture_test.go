@@ -4,36 +4,39 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 const modulePath = "github.com/caddy-webrtc/caddy-webrtc"
 
-// layers ranks the layered packages of docs/architecture.md: a package may
-// import only packages of a lower rank. Packages not listed are the top
-// layer, which may import anything.
-var layers = map[string]int{
-	"signaling/wire":                0,
-	"signaling/natshub/link":        0,
-	"signaling/webclient":           0,
-	"internal/caddyfileopt":         0,
-	"signaling/hub":                 1,
-	"turncreds":                     1,
-	"signaling/session":             2,
-	"signaling/transport/tunnel":    3,
-	"signaling/transport/sse":       4,
-	"signaling/transport/ws":        4,
-	"signaling/transport/ws/evloop": 0,
-	"signaling":                     5,
-	"signaling/natshub":             5,
-	"signaling/hub/hubtest":         2,
-	"turnapp":                       2,
+// layerRow is a row of docs/architecture.md's layer table: its rank and
+// its package. The table is the layering: a package may import only
+// packages of a lower rank; packages it does not list are the top layer,
+// which may import anything.
+var layerRow = regexp.MustCompile("(?m)^\\| (\\d+) \\| `([a-z_/]+)` \\|")
+
+// docLayers reads the layer table.
+func docLayers(t *testing.T) map[string]int {
+	b, err := os.ReadFile("docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := make(map[string]int)
+	for _, m := range layerRow.FindAllStringSubmatch(string(b), -1) {
+		r, _ := strconv.Atoi(m[1])
+		layers[m[2]] = r
+	}
+	if len(layers) == 0 {
+		t.Fatal("docs/architecture.md has no layer table")
+	}
+	return layers
 }
 
 const top = 1 << 10
 
-func rank(pkg string) int {
+func rank(layers map[string]int, pkg string) int {
 	if r, ok := layers[pkg]; ok {
 		return r
 	}
@@ -43,6 +46,7 @@ func rank(pkg string) int {
 // TestArchitecture: no package imports upward or sideways, and every path
 // docs/architecture.md names exists.
 func TestArchitecture(t *testing.T) {
+	layers := docLayers(t)
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -50,13 +54,17 @@ func TestArchitecture(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
 		from := strings.TrimPrefix(strings.TrimPrefix(fields[0], modulePath), "/")
+		if _, listed := layers[from]; !listed && strings.HasPrefix(from, "signaling") {
+			t.Errorf("%s is in no layer of docs/architecture.md: place it", from)
+		}
 		for _, imp := range fields[1:] {
 			to, ok := strings.CutPrefix(imp, modulePath+"/")
 			if !ok {
 				continue
 			}
-			if rank(to) >= rank(from) && !(rank(from) == top && rank(to) == top) {
-				t.Errorf("%s (layer %d) imports %s (layer %d)", from, rank(from), to, rank(to))
+			rf, rt := rank(layers, from), rank(layers, to)
+			if rt >= rf && !(rf == top && rt == top) {
+				t.Errorf("%s (layer %d) imports %s (layer %d)", from, rf, to, rt)
 			}
 		}
 	}
@@ -71,26 +79,39 @@ func TestArchitecture(t *testing.T) {
 // named is a path in backquotes: a directory, or a Go file, of the repo.
 var named = regexp.MustCompile("`([a-z_/]+(?:\\.go)?)`")
 
-// checkNamedPaths fails for each path the doc names that is neither in the
-// repository nor (a bare file name, or natshub/...) in signaling/. Its last
-// section, the layout still to come, names packages that do not exist yet.
+// bulletDir is the directory a bullet of the file lists is about, as in
+// "- Session (`signaling/session/`): ...": its bare file names are there.
+var bulletDir = regexp.MustCompile("^- [^(]*\\(`([a-z_/]+/)`\\)")
+
+// checkNamedPaths fails for each path the doc names that is in the
+// repository neither as it is, nor under signaling/, nor, in a bullet about
+// a directory, in that directory.
 func checkNamedPaths(t *testing.T, doc string) {
 	b, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now, _, _ := strings.Cut(string(b), "## Where it goes next")
-	for _, m := range named.FindAllStringSubmatch(now, -1) {
-		p := m[1]
-		if !strings.Contains(p, "/") && !strings.HasSuffix(p, ".go") {
-			continue // a word, not a path
+	dir := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if m := bulletDir.FindStringSubmatch(line); m != nil {
+			dir = m[1]
+		} else if !strings.HasPrefix(line, "  ") {
+			dir = "" // the bullet, and its continuation lines, ended
 		}
-		if _, err := os.Stat(p); err == nil {
-			continue
+		for _, m := range named.FindAllStringSubmatch(line, -1) {
+			if p := m[1]; (strings.Contains(p, "/") || strings.HasSuffix(p, ".go")) && !exists(p, "", "signaling/", dir) {
+				t.Errorf("%s names %s, which is not in the repository", doc, p)
+			}
 		}
-		if _, err := os.Stat("signaling/" + p); err == nil {
-			continue
-		}
-		t.Errorf("%s names %s, which is not in the repository", doc, p)
 	}
+}
+
+// exists reports whether p is under any of dirs.
+func exists(p string, dirs ...string) bool {
+	for _, d := range dirs {
+		if _, err := os.Stat(d + p); err == nil && (d != "" || p != "") {
+			return true
+		}
+	}
+	return false
 }

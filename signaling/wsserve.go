@@ -17,19 +17,20 @@ import (
 
 // A WebSocket connection's life, in the order it happens:
 //
-//  1. serveWebSocket: connections_per_ip, the upgrade;
-//  2. open, which the SSE transport (sse.go) shares: origin, room and
-//     token checks (admit), then either a resume of the session the
-//     request's resume token names, or a fresh session that joins the room
-//     (a failed resume says resume_failed and joins afresh);
-//  3. reading: an event loop (evloop_linux.go: plain TCP on Linux) or a
-//     goroutine of the connection's own (readOwn) reads the bytes, and one
-//     peerReader (peerread.go) hands frames to process and on to the
-//     session; the writer (conn.go) runs while frames wait;
-//  4. the end (the role's readEnded, wsrole.go): a session that ended (leave, eviction,
-//     shutdown) is seen out of its room by the writer; a connection lost
-//     without a goodbye leaves its session away (session.lost) for the
-//     resume window.
+//  1. serveWebSocket: connections_per_ip, the upgrade (ws.Upgrade);
+//  2. open (admission.go), which the SSE endpoint shares: origin, room
+//     and token checks (admit), then either a resume of the session the
+//     request's resume token names, here or through another server, or a
+//     fresh session that joins the room (a failed resume says
+//     resume_failed and joins afresh);
+//  3. ws.Conn.Run: the connection reads and writes by itself from here
+//     on (package ws: the event loop or a goroutine of its own reads, the
+//     writer runs while frames wait);
+//  4. the end (the connection's role): a session that ended (leave,
+//     eviction, shutdown) is seen out of its room by the writer; a
+//     connection lost without a goodbye leaves its session away
+//     (Session.Lost) for the resume window; the connection's place among
+//     its address's is given back.
 
 var _ peerTransport = (*ws.Conn)(nil)
 
