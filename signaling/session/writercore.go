@@ -122,7 +122,13 @@ func (w *WriterCore) CloseOnce(code int, reason string, flush bool, then func())
 	})
 }
 
-// Closing reports whether the transport started Closing.
+// Cut reports whether nothing more may be written: the transport is
+// closing without a flush. A writer checks it after setting its write
+// deadline, so that the immediate deadline a close without flush sets, to
+// interrupt a stuck write, cannot be overwritten by a later write's.
+func (w *WriterCore) Cut() bool { return w.closed.Load() && !w.FlushOnClose }
+
+// Closing reports whether the transport started closing.
 func (w *WriterCore) Closing() bool { return w.closed.Load() }
 
 // DisplaceBy ends transport t, whose session a resume moved to another
@@ -154,3 +160,20 @@ var BatchBuffers = sync.Pool{New: func() any { b := make([]byte, 0, MaxBatch+bat
 
 // batchSlack is the room BatchBuffers leave beyond MaxBatch.
 const batchSlack = 64
+
+// WriteFrames is the batched write every transport's writer does: frames
+// encoded by encode into a pooled buffer, the batch handed to write, and
+// each frame counted out in m once written.
+func WriteFrames(frames []Frame, m Metrics, encode func(b []byte, frames []Frame) []byte, write func(b []byte) error) error {
+	buf := BatchBuffers.Get().(*[]byte)
+	defer BatchBuffers.Put(buf)
+	b := encode((*buf)[:0], frames)
+	*buf = b
+	if err := write(b); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		m.FrameOut(f.B)
+	}
+	return nil
+}

@@ -237,20 +237,16 @@ func (c *Stream) finish(lost bool) {
 // the immediate deadline end sets to interrupt a stuck write cannot be
 // overwritten by this one.
 func (c *Stream) writeEvents(frames []session.Frame, deadline time.Time) error {
-	buf := session.BatchBuffers.Get().(*[]byte)
-	defer session.BatchBuffers.Put(buf)
-	b := (*buf)[:0]
+	return session.WriteFrames(frames, c.metrics, appendEvents,
+		func(b []byte) error { return c.write(b, deadline) })
+}
+
+// appendEvents appends frames as events.
+func appendEvents(b []byte, frames []session.Frame) []byte {
 	for _, f := range frames {
 		b = appendEvent(b, f)
 	}
-	*buf = b
-	if err := c.write(b, deadline); err != nil {
-		return err
-	}
-	for _, f := range frames {
-		c.metrics.FrameOut(f.B)
-	}
-	return nil
+	return b
 }
 
 // write writes b and flushes it through Caddy's writer wrappers (the
@@ -259,7 +255,7 @@ func (c *Stream) write(b []byte, deadline time.Time) error {
 	// Not every writer supports deadlines (ErrNotSupported): then the
 	// write is bounded by the connection failing.
 	_ = c.rc.SetWriteDeadline(deadline)
-	if c.Closing() && !c.FlushOnClose {
+	if c.Cut() {
 		return session.ErrClosing
 	}
 	if _, err := c.w.Write(b); err != nil {

@@ -548,17 +548,9 @@ func (c *Conn) onPong(data string) {
 // is set, so that the immediate deadline disconnect sets to interrupt a
 // stuck write cannot be overwritten by a later one.
 func (c *Conn) writeBatch(frames []session.Frame, ping string, deadline time.Time) error {
-	buf := session.BatchBuffers.Get().(*[]byte)
-	defer session.BatchBuffers.Put(buf)
-	b := appendBatch((*buf)[:0], frames, ping)
-	*buf = b
-	if err := c.writeBytes(b, deadline); err != nil {
-		return err
-	}
-	for _, f := range frames {
-		c.metrics.FrameOut(f.B)
-	}
-	return nil
+	return session.WriteFrames(frames, c.metrics,
+		func(b []byte, frames []session.Frame) []byte { return appendBatch(b, frames, ping) },
+		func(b []byte) error { return c.writeBytes(b, deadline) })
 }
 
 // writeBytes writes b to the connection by deadline.
@@ -567,7 +559,7 @@ func (c *Conn) writeBytes(b []byte, deadline time.Time) error {
 	if err := conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
-	if c.Closing() && !c.FlushOnClose {
+	if c.Cut() {
 		return session.ErrClosing
 	}
 	_, err := conn.Write(b)
@@ -579,7 +571,7 @@ func (c *Conn) writeTail(j job, deadline time.Time) error {
 	if !j.tailHeld {
 		return c.writeBytes(j.tail, deadline)
 	}
-	if c.Closing() && !c.FlushOnClose {
+	if c.Cut() {
 		// Not a byte more, but the write lock must go.
 		return c.raw.FinishWrite(nil, time.Now())
 	}
