@@ -18,7 +18,7 @@ import (
 // front) is carried by a tunnel. The only hub with tunnels needs NATS, so
 // two handlers of this process, each with its own hub name and memory hub,
 // stand for the two servers, and pipeHub carries the front's tunnels to
-// the home's acceptTunnel in process, keeping the hub.Tunnel contract.
+// the home's tunnel.Accept in process, keeping the hub.Tunnel contract.
 
 // pipeHub is a memory hub whose tunnels reach accept.
 type pipeHub struct {

@@ -9,8 +9,8 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-// WriterCore is what the session transports (wsConn, sseConn,
-// tunnelTransport) share about writing to their peer, so that each says
+// WriterCore is what the session transports (ws.Conn, sse.Stream,
+// the tunnel's home end) share about writing to their peer, so that each says
 // only how it writes: its own unsequenced frames that go out before the
 // session's (a refusal, a resume's welcome, a front's relayed frames),
 // the step that takes the next batch under the session's lock, and how

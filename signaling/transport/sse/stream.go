@@ -41,7 +41,7 @@ type Stream struct {
 	metrics session.Metrics
 	wakeup  chan struct{} // holds a token when frames may be waiting
 	// done closes when the stream starts closing, for the stream's
-	// select; writerCore's closing says the same to everyone else.
+	// select; WriterCore's Closing says the same to everyone else.
 	done chan struct{}
 
 	// The preface, the locks' order, the batch step and the close state;

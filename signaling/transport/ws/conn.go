@@ -20,7 +20,7 @@ import (
 // goroutine leaves bytes over for the writer goroutine.
 var testHookLeftover func()
 
-// Conn is a WebSocket connection's mechanics; its role (wsrole.go) says
+// Conn is a WebSocket connection's mechanics; its role (role.go) says
 // what its frames and its end mean: a session's transport, a connection
 // refused before joining, or a tunnel's front. At most one goroutine
 // (the writer) writes at a time; the connection's own goroutine does all
@@ -31,8 +31,8 @@ var testHookLeftover func()
 // resume's welcome, a front's relayed frames).
 type Conn struct {
 	ws      *websocket.Conn
-	role    wsRole // what its frames and its end mean (wsrole.go)
-	maxSize int64  // of a frame read
+	role    role  // what its frames and its end mean (role.go)
+	maxSize int64 // of a frame read
 	metrics session.Metrics
 
 	// The preface, the locks' order, the batch step and the close state
@@ -483,7 +483,7 @@ func (c *Conn) writeLoop() {
 type job struct {
 	frames   []session.Frame
 	tail     []byte // left over by a write on a sender's goroutine
-	tailHeld bool   // see wsConn.tailHeld
+	tailHeld bool   // see Conn.tailHeld
 	ping     string
 	pong     []byte
 	closing  bool

@@ -17,7 +17,7 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
-// connPair is a wsConn on the server's end of a real WebSocket over
+// connPair is a Conn on the server's end of a real WebSocket over
 // loopback, upgraded as the handler does, not started, and the client's
 // end.
 func connPair(t *testing.T) (*Conn, *websocket.Conn) {

@@ -11,7 +11,7 @@ import (
 
 // frameReader parses a client's WebSocket frames (RFC 6455 5) from bytes
 // as they arrive, in pieces of any size, for connections read by an event
-// loop rather than by a goroutine of their own (see evloop_linux.go). It
+// loop rather than by a goroutine of their own (package evloop). It
 // holds only the state between two pieces: an idle peer's is a few dozen
 // bytes and no buffer. It judges frames as gorilla/websocket's reader
 // does, with the same protocol errors.

@@ -16,7 +16,7 @@ import (
 // one firing serves every connection due by then, and firings are at
 // least pingClockGap apart: a connection's ping is late by that at most.
 type pingClock struct {
-	tick     func(*Conn) // for tests; nil: (*wsConn).pingTick
+	tick     func(*Conn) // for tests; nil: (*Conn).pingTick
 	mu       sync.Mutex
 	due      pingQueue
 	timer    *time.Timer

@@ -9,7 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsRole is what a WebSocket connection's frames and its end mean; wsConn
+// role is what a WebSocket connection's frames and its end mean; Conn
 // itself is only the mechanics (socket, writer, pings, reads). A
 // connection plays one role at a time, set before it starts (attach,
 // forward), so that no branch has to guess it from which fields are nil:
@@ -21,10 +21,10 @@ import (
 //     stays so and only writes its own error frame and close.
 //   - frontRole: a tunnel's front. Its own frames are the home's, relayed;
 //     the peer's frames go through the tunnel, and its end tells the home.
-type wsRole interface {
+type role interface {
 	// sess is the session whose lock the writer takes first and whose
 	// outbox it takes from once the connection's own frames are out; nil
-	// when frames come from nowhere else (see writerCore.takeLocked).
+	// when frames come from nowhere else (see session.WriterCore.TakeLocked).
 	sess() *session.Session
 	// process handles a whole message of the peer's; data is not kept.
 	process(c *Conn, text bool, data []byte)
@@ -137,7 +137,7 @@ type readEnd struct {
 }
 
 // tunnelCode is the close code a front passes on to the home (see
-// tunnelTransport.Closed).
+// the tunnel's homeEnd.Closed).
 func (end readEnd) tunnelCode() int {
 	switch {
 	case end.goodbye:

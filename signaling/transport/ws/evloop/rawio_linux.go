@@ -13,7 +13,7 @@ import (
 
 // On Linux, plain TCP connections (not TLS) are read and written with
 // syscall.RawSyscall on their non-blocking sockets, and a sender writes a
-// relayed frame itself when the socket takes it at once (see wsConn.send).
+// relayed frame itself when the socket takes it at once (see ws.Conn.Send).
 // A syscall.Syscall tells the scheduler it may block, and the first one
 // after the process was idle wakes the runtime's monitor thread, which then
 // polls every 20 µs until the process is idle again: at a few frames per
