@@ -87,10 +87,19 @@ func (srv *server) join(t *testing.T) (*session.Session, string) {
 // waitLeft waits for a session of srv to leave its room.
 func (srv *server) waitLeft(t *testing.T) {
 	t.Helper()
+	receive(t, srv.metrics.left, "the session did not leave its room")
+}
+
+// receive is the next value of ch, which must come within waitFor.
+func receive[T any](t *testing.T, ch <-chan T, missing string) T {
+	t.Helper()
 	select {
-	case <-srv.metrics.left:
+	case v := <-ch:
+		return v
 	case <-time.After(waitFor):
-		t.Fatal("the session did not leave its room")
+		t.Fatal(missing)
+		var zero T
+		return zero
 	}
 }
 
@@ -124,13 +133,7 @@ func (r *recTunnel) Close(code int, reason string) { r.closed <- closing{code, r
 // next is the next frame sent.
 func (r *recTunnel) next(t *testing.T) string {
 	t.Helper()
-	select {
-	case f := <-r.frames:
-		return string(f)
-	case <-time.After(waitFor):
-		t.Fatal("no frame came through the tunnel")
-		return ""
-	}
+	return string(receive(t, r.frames, "no frame came through the tunnel"))
 }
 
 // expect checks that the next frames sent are want, in order.
@@ -146,13 +149,7 @@ func (r *recTunnel) expect(t *testing.T, want ...string) {
 // waitClosed is the tunnel's close.
 func (r *recTunnel) waitClosed(t *testing.T) closing {
 	t.Helper()
-	select {
-	case c := <-r.closed:
-		return c
-	case <-time.After(waitFor):
-		t.Fatal("the tunnel was not closed")
-		return closing{}
-	}
+	return receive(t, r.closed, "the tunnel was not closed")
 }
 
 // request is a front's request, encoded.
@@ -472,13 +469,7 @@ func (f *recFront) Forward(link *Link)               { f.forwarded <- link }
 // nextRelayed is the next frame relayed to the front's client.
 func (f *recFront) nextRelayed(t *testing.T) string {
 	t.Helper()
-	select {
-	case b := <-f.relayed:
-		return string(b)
-	case <-time.After(waitFor):
-		t.Fatal("nothing relayed")
-		return ""
-	}
+	return string(receive(t, f.relayed, "nothing relayed"))
 }
 
 // pair is a home and a front whose hub tunnels to the home.
@@ -562,13 +553,8 @@ func TestResumeThroughATunnelForwardsTheClient(t *testing.T) {
 	}
 	// The home gone, the client is told to resume again.
 	(<-ph.homes).Close(wire.CloseAbnormal, "")
-	select {
-	case c := <-f.ended:
-		if c.code != wire.CloseGoingAway {
-			t.Errorf("front ended with %d, want 1001", c.code)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("the front was not ended")
+	if c := receive(t, f.ended, "the front was not ended"); c.code != wire.CloseGoingAway {
+		t.Errorf("front ended with %d, want 1001", c.code)
 	}
 	if s.IsEnded() {
 		t.Error("the session ended with its tunnel")
