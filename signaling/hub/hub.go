@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -153,3 +154,35 @@ type Posts interface {
 	// answer reports false for a session it does not hold.
 	AcceptPosts(answer func(post []byte) (answer []byte, ok bool))
 }
+
+// Rooms is implemented by a hub that can describe its rooms to the site's
+// backend (the rooms API, webrtc_rooms). The API acts on the members
+// through the Peer each MemberInfo holds: a hub whose members may be
+// held by other servers must hand it peers that act there.
+type Rooms interface {
+	// ListRooms lists the rooms that have members, in no set order.
+	ListRooms() []RoomInfo
+	// RoomMembers lists room's members in join order; none for a room
+	// without members.
+	RoomMembers(room string) []MemberInfo
+}
+
+// RoomInfo describes a room to the rooms API.
+type RoomInfo struct {
+	Room      string
+	Peers     int
+	StartedAt time.Time // when its first present member joined
+}
+
+// MemberInfo describes a member of a room to the rooms API.
+type MemberInfo struct {
+	wire.PeerInfo
+	JoinedAt time.Time
+	// Node names the server holding the member; the memory hub's is
+	// LocalNode.
+	Node string
+	Peer Peer
+}
+
+// LocalNode is the server name the memory hub gives its members.
+const LocalNode = "local"

@@ -3,6 +3,7 @@ package hub
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
@@ -22,6 +23,8 @@ type room struct {
 	mu    sync.Mutex
 	peers map[string]*member
 	order []string // join order, so welcome lists members predictably
+	// started is when the room got its first member.
+	started time.Time
 }
 
 // member is a peer in a room. relaying is held for reading while frames
@@ -31,10 +34,14 @@ type room struct {
 type member struct {
 	peer     Peer
 	info     wire.PeerInfo
+	joined   time.Time
 	relaying sync.RWMutex
 }
 
-var _ Hub = (*MemoryHub)(nil)
+var (
+	_ Hub   = (*MemoryHub)(nil)
+	_ Rooms = (*MemoryHub)(nil)
+)
 
 // NewMemoryHub returns an empty hub.
 func NewMemoryHub() *MemoryHub {
@@ -73,7 +80,7 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 		if req.MaxRooms > 0 && len(h.rooms) >= req.MaxRooms {
 			return nil, nil, ErrHubFull
 		}
-		r = &room{peers: make(map[string]*member)}
+		r = &room{peers: make(map[string]*member), started: time.Now()}
 		h.rooms[name] = r
 	}
 	r.mu.Lock()
@@ -109,7 +116,7 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 	// Queued before p becomes addressable, so it is p's first frame; p's
 	// queue is empty, so this cannot wait while the locks are held.
 	p.Send(req.Welcome(members))
-	m := &member{peer: p, info: req.Info}
+	m := &member{peer: p, info: req.Info, joined: time.Now()}
 	m.info.ID = p.ID()
 	r.peers[p.ID()] = m
 	r.order = append(r.order, p.ID())
@@ -221,13 +228,10 @@ func sendAll(peers []Peer, frame []byte) {
 
 // Members implements Hub.
 func (h *MemoryHub) Members(name, id string) []wire.PeerInfo {
-	h.mu.RLock()
-	r := h.rooms[name]
-	h.mu.RUnlock()
+	r := h.lockedRoom(name)
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]wire.PeerInfo, 0, len(r.order))
 	for _, m := range r.order {
@@ -267,3 +271,42 @@ func (h *MemoryHub) Shutdown() {
 // MemoryName is the memory hub's backend name: in its Stats, and as the
 // name of the Caddy module that opens it.
 const MemoryName = "memory"
+
+// ListRooms implements Rooms.
+func (h *MemoryHub) ListRooms() []RoomInfo {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]RoomInfo, 0, len(h.rooms))
+	for name, r := range h.rooms {
+		r.mu.Lock()
+		out = append(out, RoomInfo{Room: name, Peers: len(r.peers), StartedAt: r.started})
+		r.mu.Unlock()
+	}
+	return out
+}
+
+// RoomMembers implements Rooms.
+func (h *MemoryHub) RoomMembers(name string) []MemberInfo {
+	r := h.lockedRoom(name)
+	if r == nil {
+		return nil
+	}
+	defer r.mu.Unlock()
+	out := make([]MemberInfo, 0, len(r.order))
+	for _, id := range r.order {
+		m := r.peers[id]
+		out = append(out, MemberInfo{PeerInfo: m.info, JoinedAt: m.joined, Node: LocalNode, Peer: m.peer})
+	}
+	return out
+}
+
+// lockedRoom returns the room named name with its lock held, or nil.
+func (h *MemoryHub) lockedRoom(name string) *room {
+	h.mu.RLock()
+	r := h.rooms[name]
+	h.mu.RUnlock()
+	if r != nil {
+		r.mu.Lock()
+	}
+	return r
+}

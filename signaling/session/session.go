@@ -57,8 +57,11 @@ type Session struct {
 	user string // for TURN credentials in a resume's welcome
 	ip   string // the client's address, whose away sessions are capped
 	gate Gate
+	// joined is when the session was made to join its room.
+	joined time.Time
 
 	mu    sync.Mutex
+	kind  string // of the transport carrying it last (TransportKind)
 	out   outbox
 	tr    Transport     // nil while away
 	space chan struct{} // made when a sender first waits for room
@@ -125,13 +128,15 @@ type Metrics interface {
 // address, whose away sessions are capped.
 func New(cfg *Config, room string, info wire.PeerInfo, ip string, t Transport) *Session {
 	s := &Session{
-		id:   NewPeerID(),
-		cfg:  cfg,
-		room: room,
-		user: info.User,
-		ip:   ip,
-		tr:   t,
-		done: make(chan struct{}),
+		id:     NewPeerID(),
+		cfg:    cfg,
+		room:   room,
+		user:   info.User,
+		ip:     ip,
+		tr:     t,
+		kind:   kindOf(t, ""),
+		joined: time.Now(),
+		done:   make(chan struct{}),
 	}
 	s.out.retain = cfg.ResumeWindow > 0
 	return s
@@ -488,6 +493,7 @@ func (s *Session) Resume(t Transport, gen, lastSeq uint64, welcome func(members 
 	s.gen++
 	old := s.tr
 	s.tr = t
+	s.kind = kindOf(t, s.kind)
 	s.comeBack()
 	if s.away != nil {
 		s.away.Stop()

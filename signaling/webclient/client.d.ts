@@ -93,7 +93,9 @@ export type ServerErrorCode =
   | "rate_limited"
   | "resume_failed"
   | "unknown_session"
-  | "undeliverable";
+  | "undeliverable"
+  | "room_closed"
+  | "removed";
 
 /** Error codes of the client itself: "closed" (close() came first, or the
  * socket closed with reconnect off), "client" (a bug: an exception while
@@ -124,6 +126,9 @@ export interface RoomClientEventMap {
   /** A newcomer; user and name come from its room token, if any. */
   peerjoined: CustomEvent<{ id: string; user?: string; name?: string }>;
   peerleft: CustomEvent<{ id: string }>;
+  /** A server-message: data the site's backend sent through the rooms
+   * API (webrtc_rooms), to the room or to this client. */
+  servermessage: CustomEvent<{ data: any }>;
   /** A remote track arrived from peer id. */
   track: CustomEvent<{ id: string; track: MediaStreamTrack; streams: readonly MediaStream[] }>;
   datachannelopen: CustomEvent<{ id: string; label: string; channel: RTCDataChannel }>;

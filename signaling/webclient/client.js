@@ -14,8 +14,8 @@
 /** Close codes and error codes after which reconnecting cannot help.
  * rate_limited is a close code only: the error frame of that code is also
  * sent for single dropped frames, which are not fatal. */
-const FATAL_CLOSE = new Set([4400, 4401, 4403, 4409, 4410, 4413, 4429]);
-const FATAL_CODES = new Set(["room_full", "forbidden_origin", "missing_room", "invalid_room", "too_large", "replaced", "unauthorized"]);
+const FATAL_CLOSE = new Set([4400, 4401, 4403, 4404, 4406, 4409, 4410, 4413, 4429]);
+const FATAL_CODES = new Set(["room_full", "forbidden_origin", "missing_room", "invalid_room", "too_large", "replaced", "unauthorized", "room_closed", "removed"]);
 
 /** Transports, in the order the client tries them by default: WebSocket,
  * else Server-Sent Events with POSTs (networks that break WebSockets). */
@@ -704,6 +704,9 @@ export class RoomClient extends EventTarget {
         return this.#onPeerLeft(m.id);
       case "signal":
         return this.#onSignal(m.from, m.data);
+      case "server-message":
+        // From the site's backend, through the rooms API.
+        return this.#emit("servermessage", { data: m.data });
     }
   }
 

@@ -20,7 +20,8 @@ import (
 // (going away) and 4408 (too slow) a reconnect can succeed. After 4410
 // (replaced) another connection holds the session: reconnecting would
 // evict it in turn. After 4401 the same room token fails again, and after
-// 4429 the same flood would. rate_limited is no fatal code: its error
+// 4429 the same flood would. After 4404 (room_closed) and 4406 (removed)
+// the site's backend wants the client out. rate_limited is no fatal code: its error
 // frame also reports single dropped frames.
 func TestFatalCodesMatchProtocol(t *testing.T) {
 	w := httptest.NewRecorder()
@@ -46,6 +47,8 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 			strconv.Itoa(wire.CloseMissingRoom),
 			strconv.Itoa(wire.CloseUnauthorized),
 			strconv.Itoa(wire.CloseForbiddenOrigin),
+			strconv.Itoa(wire.CloseRoomClosed),
+			strconv.Itoa(wire.CloseRemoved),
 			strconv.Itoa(wire.CloseRoomFull),
 			strconv.Itoa(wire.CloseReplaced),
 			strconv.Itoa(wire.CloseTooLarge),
@@ -59,6 +62,8 @@ func TestFatalCodesMatchProtocol(t *testing.T) {
 			wire.CodeTooLarge,
 			wire.CodeReplaced,
 			wire.CodeUnauthorized,
+			wire.CodeRoomClosed,
+			wire.CodeRemoved,
 		}},
 	}
 	for _, tc := range tests {

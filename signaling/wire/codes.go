@@ -11,12 +11,15 @@ const (
 	TypePong       = "pong"
 	TypeError      = "error"
 	TypeLeave      = "leave"
+	// TypeServerMessage carries data the site's backend sent the room
+	// through the rooms API (webrtc_rooms).
+	TypeServerMessage = "server-message"
 )
 
 // Types lists the frame types, for whoever must tell a known type from
 // anything else a peer sends (the metrics' labels, the frame parser's
 // interning). Read it, never write it.
-var Types = []string{TypeWelcome, TypePeerJoined, TypePeerLeft, TypeSignal, TypeBroadcast, TypePing, TypePong, TypeError, TypeLeave}
+var Types = []string{TypeWelcome, TypePeerJoined, TypePeerLeft, TypeSignal, TypeBroadcast, TypePing, TypePong, TypeError, TypeLeave, TypeServerMessage}
 
 // Error codes carried by error frames. client.d.ts's ServerErrorCode lists
 // the same codes (a test of signaling/webclient reads this file to check).
@@ -37,6 +40,8 @@ const (
 	// CodeUndeliverable: a signal or broadcast could not be passed on to
 	// another server (with a clustered hub), so it reached no one there.
 	CodeUndeliverable = "undeliverable"
+	CodeRoomClosed    = "room_closed" // the rooms API closed the room
+	CodeRemoved       = "removed"     // the rooms API removed the peer
 )
 
 // WebSocket close codes the server uses. The 4xxx codes mirror the HTTP
@@ -49,6 +54,8 @@ const (
 	CloseMissingRoom     = 4400 // missing_room, invalid_room
 	CloseUnauthorized    = 4401 // unauthorized: no valid room token
 	CloseForbiddenOrigin = 4403 // forbidden_origin
+	CloseRoomClosed      = 4404 // room_closed: the room is gone
+	CloseRemoved         = 4406 // removed: the site's backend removed the peer
 	CloseTooSlow         = 4408 // the peer did not read its messages in time
 	CloseRoomFull        = 4409 // room_full
 	CloseReplaced        = 4410 // replaced: the session continues on a newer connection

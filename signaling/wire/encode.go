@@ -59,3 +59,9 @@ func Quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// ServerMessage carries data from the site's backend (the rooms API) to a
+// member of a room.
+func ServerMessage(data json.RawMessage) []byte {
+	return Encode(Outbound{Type: TypeServerMessage, Data: data})
+}

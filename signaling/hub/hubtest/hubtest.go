@@ -5,7 +5,8 @@
 // and broadcast delivery, order between two peers, unknown addressees and
 // departed senders), Members (join order, after a leave and a rejoin),
 // Stats (rooms, peers and local peers as peers join, are replaced and
-// leave) and Shutdown. It also covers the optional interfaces of a hub
+// leave), Shutdown, and Rooms when a hub implements it (rooms.go). It
+// also covers the optional interfaces of a hub
 // whose rooms span servers, when both hubs of the pair implement them,
 // and skips them, saying why, when not: Tunnels (a tunnel to a peer's
 // session from a server without peers, frames both ways in order, a close
@@ -56,6 +57,7 @@ func Run(t *testing.T, pair Pair) {
 		{"hub-wide caps", hubCaps},
 		{"members in join order", members},
 		{"stats", stats},
+		{"rooms", rooms},
 		{"tunnel: frames both ways in order, closed by the front", tunnelFrames},
 		{"tunnel: closed by the home", tunnelClosedByHome},
 		{"tunnel: refused by the home", tunnelRefused},

@@ -349,3 +349,6 @@ type front struct{ link *tunnel.Link }
 
 func (front) sess() *session.Session { return nil }
 func (r front) lost(*Stream)         { r.link.Close(wire.CloseAbnormal, "") }
+
+// Kind implements session.Kinder.
+func (*Stream) Kind() string { return "sse" }

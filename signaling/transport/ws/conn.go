@@ -664,3 +664,6 @@ func (c *Conn) drainReads() {
 		}
 	}
 }
+
+// Kind implements session.Kinder.
+func (*Conn) Kind() string { return "websocket" }
