@@ -22,6 +22,7 @@ import (
 func init() {
 	caddy.RegisterModule(new(signaling.Handler))
 	caddy.RegisterModule(signaling.Admin{})
+	caddy.RegisterModule(new(signaling.RoomsAPI))
 	caddy.RegisterModule(signaling.MemoryBackend{})
 	caddy.RegisterModule(natshub.Backend{})
 	caddy.RegisterModule(new(turncreds.Handler))
@@ -32,8 +33,10 @@ func init() {
 
 	httpcaddyfile.RegisterHandlerDirective("webrtc_signaling", signaling.ParseCaddyfile)
 	httpcaddyfile.RegisterHandlerDirective("turn_credentials", turncreds.ParseCaddyfile)
-	// Both answer their own requests; put them ahead of the catch-all
+	httpcaddyfile.RegisterHandlerDirective("webrtc_rooms", signaling.ParseRoomsCaddyfile)
+	// They answer their own requests; put them ahead of the catch-all
 	// handlers a site usually ends with (reverse_proxy, file_server).
 	httpcaddyfile.RegisterDirectiveOrder("webrtc_signaling", httpcaddyfile.Before, "reverse_proxy")
 	httpcaddyfile.RegisterDirectiveOrder("turn_credentials", httpcaddyfile.Before, "reverse_proxy")
+	httpcaddyfile.RegisterDirectiveOrder("webrtc_rooms", httpcaddyfile.Before, "reverse_proxy")
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestModulesRegistered(t *testing.T) {
-	for _, id := range []string{"http.handlers.webrtc_signaling", "http.handlers.turn_credentials", "turn", "caddy.listeners.turn", "admin.api.webrtc_signaling", "http.handlers.webrtc_signaling.hubs.nats"} {
+	for _, id := range []string{"http.handlers.webrtc_signaling", "http.handlers.webrtc_rooms", "http.handlers.turn_credentials", "turn", "caddy.listeners.turn", "admin.api.webrtc_signaling", "http.handlers.webrtc_signaling.hubs.nats"} {
 		if _, err := caddy.GetModule(id); err != nil {
 			t.Errorf("module %s: %v", id, err)
 		}

@@ -142,15 +142,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.ResumeWindow = &d
 	}
 	if len(h.TokenSecrets) > 0 {
-		secrets, err := turncreds.ResolveSecrets(caddy.NewReplacer(), h.TokenSecrets)
-		if err != nil {
-			return fmt.Errorf("token_secret: %w", err)
+		var err error
+		if h.tokens, err = newSecretVerifier(h.TokenSecrets); err != nil {
+			return err
 		}
-		keys := make([][]byte, len(secrets))
-		for i, s := range secrets {
-			keys[i] = []byte(s)
-		}
-		h.tokens = NewTokenVerifier(keys)
 	}
 	if err := registerSignalingMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
 // Room access tokens are HS256 JWTs that an application mints for one user
@@ -101,23 +104,9 @@ func NewTokenVerifier(secrets [][]byte) *TokenVerifier {
 // and returns its claims. Errors are *TokenError values (see the ErrToken
 // variables).
 func (v *TokenVerifier) Verify(token, room string, now time.Time) (*TokenClaims, error) {
-	switch {
-	case token == "":
-		return nil, ErrTokenMissing
-	case len(token) > MaxTokenLen:
-		return nil, ErrTokenTooLong
-	}
 	claims := new(TokenClaims)
-	tok, err := jwt.NewParser(
-		jwt.WithValidMethods([]string{tokenAlg}),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(TokenLeeway),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		// Canonical base64 only, so one token has exactly one spelling.
-		jwt.WithStrictDecoding(),
-	).ParseWithClaims(token, claims, v.keyFunc)
-	if err != nil {
-		return nil, tokenErrorFrom(tok, err)
+	if err := v.parse(token, claims, now); err != nil {
+		return nil, err
 	}
 	if claims.Subject == "" {
 		// The handler identifies the user by sub.
@@ -129,6 +118,43 @@ func (v *TokenVerifier) Verify(token, room string, now time.Time) (*TokenClaims,
 		return nil, ErrTokenWrongRoom
 	}
 	return claims, nil
+}
+
+// parse checks token's size, algorithm, signature and times at now, and
+// decodes its claims into claims; errors are *TokenError values.
+func (v *TokenVerifier) parse(token string, claims jwt.Claims, now time.Time) error {
+	switch {
+	case token == "":
+		return ErrTokenMissing
+	case len(token) > MaxTokenLen:
+		return ErrTokenTooLong
+	}
+	tok, err := jwt.NewParser(
+		jwt.WithValidMethods([]string{tokenAlg}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(TokenLeeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		// Canonical base64 only, so one token has exactly one spelling.
+		jwt.WithStrictDecoding(),
+	).ParseWithClaims(token, claims, v.keyFunc)
+	if err != nil {
+		return tokenErrorFrom(tok, err)
+	}
+	return nil
+}
+
+// newSecretVerifier resolves the placeholders of secrets, as they are
+// configured, and returns a verifier of tokens signed with them.
+func newSecretVerifier(secrets []string) (*TokenVerifier, error) {
+	resolved, err := turncreds.ResolveSecrets(caddy.NewReplacer(), secrets)
+	if err != nil {
+		return nil, fmt.Errorf("token_secret: %w", err)
+	}
+	keys := make([][]byte, len(resolved))
+	for i, s := range resolved {
+		keys[i] = []byte(s)
+	}
+	return NewTokenVerifier(keys), nil
 }
 
 // keyFunc hands the parser every secret; it tries them in turn.

@@ -24,7 +24,7 @@ const defaultTokenTTL = time.Hour
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  TokenCommand,
-		Usage: "--secret <secret> --room <room> --sub <user id> [--name <display name>] [--ttl <duration>]",
+		Usage: "--secret <secret> (--room <room> --sub <user id> [--name <display name>] | --admin [--sub <who>]) [--ttl <duration>]",
 		Short: "Prints a room access token for webrtc_signaling",
 		Long: `
 Mints a room access token (an HS256 JWT) for one user and one room, and
@@ -47,6 +47,11 @@ themselves (see docs/tokens.md); this command is for scripts and tests.
 --name
     Optional display name (the name claim).
 
+--admin
+    Mints an admin token for the rooms API (webrtc_rooms) instead: it
+    carries "rooms_admin": true and no room, so it joins no room; --room
+    and --name are refused, --sub is optional.
+
 --ttl
     How long the token stays valid, e.g. 30m, 1h, 1d. Default: 1h.
 `,
@@ -57,6 +62,7 @@ themselves (see docs/tokens.md); this command is for scripts and tests.
 			cmd.Flags().String("sub", "", "User id")
 			cmd.Flags().String("name", "", "Display name (optional)")
 			cmd.Flags().String("ttl", defaultTokenTTL.String(), "Validity, e.g. 30m, 1h, 1d")
+			cmd.Flags().Bool("admin", false, "Mint an admin token for the rooms API (rooms_admin, no room)")
 			// Wrapped per call so the output goes to the command's writer,
 			// which tests replace; it is stdout otherwise.
 			cmd.RunE = func(c *cobra.Command, args []string) error {
@@ -79,7 +85,12 @@ func runTokenCommand(fl caddycmd.Flags, out io.Writer, now time.Time) (int, erro
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("--ttl: %v", err)
 	}
-	tok, err := MintToken(secret, fl.String("room"), fl.String("sub"), fl.String("name"), ttl, now)
+	var tok string
+	if fl.Bool("admin") {
+		tok, err = MintAdminToken(secret, fl.String("sub"), ttl, now)
+	} else {
+		tok, err = MintToken(secret, fl.String("room"), fl.String("sub"), fl.String("name"), ttl, now)
+	}
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
@@ -92,8 +103,15 @@ func runTokenCommand(fl caddycmd.Flags, out io.Writer, now time.Time) (int, erro
 // tokenCommandSecret checks the required flags and resolves the secret's
 // placeholders the same way the TURN secrets in a config are resolved.
 func tokenCommandSecret(fl caddycmd.Flags) ([]byte, error) {
+	required := []string{"secret", "room", "sub"}
+	if fl.Bool("admin") {
+		if fl.String("room") != "" || fl.String("name") != "" {
+			return nil, errors.New("--admin mints a token for no room: drop --room and --name")
+		}
+		required = required[:1]
+	}
 	var missing []string
-	for _, name := range []string{"secret", "room", "sub"} {
+	for _, name := range required {
 		if fl.String(name) == "" {
 			missing = append(missing, "--"+name)
 		}

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,5 +161,33 @@ func TestTokenCommandRegistration(t *testing.T) {
 	// The help must tell users how to keep the secret off the command line.
 	if !strings.Contains(reg.Long, "{env.") || !strings.Contains(reg.Long, "{file.") {
 		t.Error("long help does not document the placeholders")
+	}
+}
+
+// --admin mints an admin token for the rooms API: rooms_admin, no room,
+// so it never joins a room, and --room is refused with it.
+func TestTokenCommandAdmin(t *testing.T) {
+	out, err := runTokenCobra(t, "--secret", tokCmdSecret, "--admin", "--ttl", "10m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSuffix(out, "\n")
+	v := NewTokenVerifier([][]byte{[]byte(tokCmdSecret)})
+	c, err := v.VerifyAdmin(tok, time.Now())
+	if err != nil || !c.RoomsAdmin || c.ExpiresAt.Sub(time.Now()) > 10*time.Minute {
+		t.Fatalf("admin token: %+v, %v", c, err)
+	}
+	if _, err := v.Verify(tok, "", time.Now()); err == nil {
+		t.Fatal("an admin token joins a room")
+	}
+	room, err := runTokenCobra(t, "--secret", tokCmdSecret, "--room", "standup", "--sub", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.VerifyAdmin(strings.TrimSuffix(room, "\n"), time.Now()); !errors.Is(err, ErrTokenNotAdmin) {
+		t.Fatalf("a room token as an admin token: %v", err)
+	}
+	if _, err := runTokenCobra(t, "--secret", tokCmdSecret, "--admin", "--room", "standup"); err == nil {
+		t.Fatal("--admin with --room was accepted")
 	}
 }
