@@ -16,6 +16,10 @@
 #   SERVERS="coturn embedded"
 #   BASE_PORT=3578    embedded listens on BASE_PORT, coturn on BASE_PORT+1
 #   CADDY=<binary>    use this caddy instead of building ./cmd/caddy
+#   BASELINE=<binary> also run this caddy (say, built from the commit before a
+#                     change) as the server "baseline", side by side with the
+#                     others in every round; SERVERS then defaults to
+#                     "coturn baseline embedded"
 #   OUT=<dir>         keep the client outputs and server logs there
 # Needs go, ss (iproute2) and coturn (`apt-get install -y coturn`, asked for
 # when turnserver or turnutils_uclient is missing and we are root).
@@ -36,7 +40,11 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 ROWS=${ROWS:-udp50 udp200 tcp50 overload}
-SERVERS=${SERVERS:-coturn embedded}
+if [[ -n ${BASELINE:-} ]]; then
+	SERVERS=${SERVERS:-coturn baseline embedded}
+else
+	SERVERS=${SERVERS:-coturn embedded}
+fi
 BASE_PORT=${BASE_PORT:-3578}
 SECRET=benchsecret$$
 REALM=bench
@@ -47,6 +55,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 OUT=${OUT:-$work/out}
 mkdir -p "$OUT"
+: >"$OUT/results"
 server_pid=
 hz=$(getconf CLK_TCK)
 
@@ -79,6 +88,9 @@ build() {
 		echo "building caddy..." >&2
 		(cd "$repo" && go build -o "$work/caddy" ./cmd/caddy)
 	fi
+	if [[ -n ${BASELINE:-} ]]; then
+		cp "$BASELINE" "$work/caddy-baseline"
+	fi
 	# Loopback peers are denied by default (the deny list); the benchmark's
 	# peers are the clients' relay addresses on 127.0.0.1.
 	cat >"$work/Caddyfile" <<CADDYFILE
@@ -105,6 +117,8 @@ CADDYFILE
 start_server() {
 	local p=$BASE_PORT
 	[[ $1 == coturn ]] && p=$((BASE_PORT + 1))
+	local bin=$work/caddy
+	[[ $1 == baseline ]] && bin=$work/caddy-baseline
 	# coturn binds with SO_REUSEPORT: a server left over on the port would
 	# quietly take part of the load.
 	if [[ -n $(ss -Hlun "sport = :$p") || -n $(ss -Hltn "sport = :$p") ]]; then
@@ -112,10 +126,10 @@ start_server() {
 		exit 1
 	fi
 	case $1 in
-	embedded)
+	embedded | baseline)
 		port=$BASE_PORT
 		XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
-			"$work/caddy" run --config "$work/Caddyfile" --adapter caddyfile >>"$OUT/caddy.log" 2>&1 &
+			"$bin" run --config "$work/Caddyfile" --adapter caddyfile >>"$OUT/caddy.log" 2>&1 &
 		;;
 	coturn)
 		port=$((BASE_PORT + 1))
