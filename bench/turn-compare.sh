@@ -202,7 +202,14 @@ run_one() {
 		END {
 			cpu = recv ? ticks / hz / recv * 1e6 : -1
 			printf "%s %s %s %d %.2f %.3f %.1f %.0f\n", row, server, round, recv, lost, rtt, cpu, rss / 1024
-		}' "$log" | tee -a "$OUT/results" >&2
+		}' "$log" >"$work/line"
+	# A client that timed out printed no totals: the run is left out of the
+	# medians (the table's runs column shows it).
+	if [[ $(awk '{print $4}' "$work/line") == 0 ]]; then
+		echo "$(cat "$work/line") (no totals from the client: left out)" >&2
+	else
+		tee -a "$OUT/results" <"$work/line" >&2
+	fi
 }
 
 measure() {
