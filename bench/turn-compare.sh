@@ -48,13 +48,9 @@ fi
 BASE_PORT=${BASE_PORT:-3578}
 SECRET=benchsecret$$
 REALM=bench
-# How long a freshly started server may take to listen (tenths of a second).
-START_TRIES=100
-
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-OUT=${OUT:-$work/out}
-mkdir -p "$OUT"
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh" # sets work (a temp dir), OUT and START_TRIES
 : >"$OUT/results"
 server_pid=
 hz=$(getconf CLK_TCK)
@@ -140,16 +136,11 @@ start_server() {
 		;;
 	esac
 	server_pid=$!
-	local i
-	for ((i = 0; i < START_TRIES; i++)); do
-		if [[ -n $(ss -Hlun "sport = :$port") && -n $(ss -Hltn "sport = :$port") ]]; then
-			return
-		fi
-		sleep 0.1
-	done
-	echo "$1 did not start listening on $port" >&2
-	exit 1
+	wait_for "$1 did not start listening on $port" listening "$port"
 }
+
+# listening PORT: whether something listens on UDP and TCP PORT.
+listening() { [[ -n $(ss -Hlun "sport = :$1") && -n $(ss -Hltn "sport = :$1") ]]; }
 
 stop_server() {
 	if [[ -n $server_pid ]]; then
