@@ -32,13 +32,9 @@ BASELINE=${BASELINE:-}
 # Ramp rate (connections/s) and the signal size of every workload.
 RAMP=500
 SIZE=600
-# How long a freshly started server may take to listen.
-START_TRIES=100
-
 repo=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-OUT=${OUT:-$work/out}
-mkdir -p "$OUT"
+# shellcheck source=bench/lib.sh
+. "$repo/bench/lib.sh" # sets work (a temp dir), OUT and START_TRIES
 server_pid=
 
 cleanup() {
@@ -115,15 +111,7 @@ start_server() {
 		;;
 	esac
 	server_pid=$!
-	local i
-	for ((i = 0; i < START_TRIES; i++)); do
-		if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
-			return
-		fi
-		sleep 0.1
-	done
-	echo "$1 did not start listening on $port" >&2
-	exit 1
+	wait_for "$1 did not start listening on $port" curl -s -o /dev/null "http://127.0.0.1:$port/"
 }
 
 stop_server() {

@@ -90,17 +90,23 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 	for _, l := range b.Listeners {
 		switch l.Network {
 		case "udp", "udp4", "udp6":
-			pc, err := listenPacket(ctx, l)
+			pcs, err := listenPackets(ctx, l, udpSockets())
+			for _, pc := range pcs {
+				closers = append(closers, pc.Close)
+			}
 			if err != nil {
 				return err
 			}
-			closers = append(closers, pc.Close)
-			s.addrs = append(s.addrs, pc.LocalAddr())
-			cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, turn.PacketConnConfig{
-				PacketConn:            observedPacketConn{PacketConn: pc, observe: s.observe},
-				RelayAddressGenerator: gen,
-				PermissionHandler:     permit,
-			})
+			s.addrs = append(s.addrs, pcs[0].LocalAddr())
+			// pion reads each socket on its own goroutine, with its own
+			// allocation manager: a client reaches one socket only.
+			for _, pc := range pcs {
+				cfg.PacketConnConfigs = append(cfg.PacketConnConfigs, turn.PacketConnConfig{
+					PacketConn:            observedPacketConn{PacketConn: pc, observe: s.observe},
+					RelayAddressGenerator: gen,
+					PermissionHandler:     permit,
+				})
+			}
 		case "tcp", "tcp4", "tcp6", "tls":
 			network := l.Network
 			if network == "tls" {
@@ -156,20 +162,45 @@ func (s *server) streamListener(ln net.Listener, gen turn.RelayAddressGenerator,
 	}
 }
 
-func listenPacket(ctx context.Context, l listenerSpec) (net.PacketConn, error) {
-	v, err := listenVia(ctx, l.Network, l)
-	if err != nil {
-		return nil, err
+// udpSockets is udpSocketsPerListener, a variable for tests.
+var udpSockets = udpSocketsPerListener
+
+// listenPackets binds n UDP sockets to the listener's address (see
+// udpSocketsPerListener); the ones after the first take the first one's
+// port, which the kernel picked if the address has port 0. On error it
+// returns the sockets it did bind, for the caller to close.
+func listenPackets(ctx context.Context, l listenerSpec, n int) ([]net.PacketConn, error) {
+	var pcs []net.PacketConn
+	for i := range n {
+		if i == 1 {
+			host, _, err := net.SplitHostPort(l.Address)
+			if err != nil {
+				return pcs, fmt.Errorf("turn: %s/%s: %w", l.Network, l.Address, err)
+			}
+			_, port, err := net.SplitHostPort(pcs[0].LocalAddr().String())
+			if err != nil {
+				return pcs, fmt.Errorf("turn: %s/%s: %w", l.Network, l.Address, err)
+			}
+			l.Address = net.JoinHostPort(host, port)
+		}
+		v, err := listenVia(ctx, l.Network, l, udpListenConfig())
+		if err != nil {
+			return pcs, err
+		}
+		pc, ok := v.(net.PacketConn)
+		if !ok {
+			if c, ok := v.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
+			return pcs, fmt.Errorf("turn: %s/%s is not a packet listener", l.Network, l.Address)
+		}
+		pcs = append(pcs, pc)
 	}
-	pc, ok := v.(net.PacketConn)
-	if !ok {
-		return nil, fmt.Errorf("turn: %s/%s is not a packet listener", l.Network, l.Address)
-	}
-	return pc, nil
+	return pcs, nil
 }
 
 func listenStream(ctx context.Context, network string, l listenerSpec) (net.Listener, error) {
-	v, err := listenVia(ctx, network, l)
+	v, err := listenVia(ctx, network, l, net.ListenConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -181,12 +212,12 @@ func listenStream(ctx context.Context, network string, l listenerSpec) (net.List
 }
 
 // listenVia binds through Caddy's listener pool.
-func listenVia(ctx context.Context, network string, l listenerSpec) (any, error) {
+func listenVia(ctx context.Context, network string, l listenerSpec, lc net.ListenConfig) (any, error) {
 	na, err := caddy.ParseNetworkAddress(network + "/" + l.Address)
 	if err != nil {
 		return nil, fmt.Errorf("turn: %s/%s: %w", network, l.Address, err)
 	}
-	v, err := na.Listen(ctx, 0, net.ListenConfig{})
+	v, err := na.Listen(ctx, 0, lc)
 	if err != nil {
 		return nil, fmt.Errorf("turn: listening on %s/%s: %w", network, l.Address, err)
 	}
