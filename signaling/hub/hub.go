@@ -153,3 +153,18 @@ type Posts interface {
 	// answer reports false for a session it does not hold.
 	AcceptPosts(answer func(post []byte) (answer []byte, ok bool))
 }
+
+// Watcher is implemented by a Peer that wants to hear about its own
+// membership, for the webhooks: Joined once it is a member, started saying
+// its join created the room (the first member in); Left once it is no
+// longer one through Leave, finished saying its leave emptied the room
+// (the last member out). A hub calls them under its room's lock, in the
+// order the room changed, so they must not block or call the hub. A
+// clustered hub calls started and finished only on the server whose
+// compare-and-set created or emptied the room, so that each happens once
+// for the whole cluster. A peer that loses its seat otherwise (Replace)
+// hears no Left.
+type Watcher interface {
+	Joined(started bool)
+	Left(finished bool)
+}
