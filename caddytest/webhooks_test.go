@@ -82,8 +82,8 @@ func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		select {
 		case <-r.hold:
 		case <-req.Context().Done():
+			return
 		}
-		return
 	}
 	if err := checkSignature(req, body); err != nil {
 		r.t.Errorf("webhook request: %v", err)
@@ -248,6 +248,7 @@ func readmeReceiver(t *testing.T) (string, func() []hookEvent) {
 func TestWebhooksEveryEventOnceInOrder(t *testing.T) {
 	flaky := newHookReceiver(t, 2, nil)
 	nodeURL, nodeEvents := readmeReceiver(t)
+	before := scrapeMetrics(t)
 	loadCaddyfile(t, webhookSite("webhooks", flaky.srv.URL+"/hook?token=not-logged", nodeURL), false)
 	base := "ws://localhost:9080/rtc/ws?room=hooked"
 	a, _ := join(t, base)
@@ -294,6 +295,17 @@ func TestWebhooksEveryEventOnceInOrder(t *testing.T) {
 	if n := len(flaky.events()); n != 11 {
 		t.Errorf("%d events, want 11", n)
 	}
+	// The endpoint is labelled by its host alone: never its path or query.
+	ep := `endpoint="` + strings.TrimPrefix(flaky.srv.URL, "http://") + `"`
+	const m = "caddy_webrtc_signaling_webhook_"
+	expectMetrics(t, before, map[string]float64{
+		m + "sent_total{" + ep + `,type="peer_joined"}`:                   3,
+		m + "sent_total{" + ep + `,type="room_finished"}`:                 2,
+		m + "failed_total{" + ep + `,type="peer_joined"}`:                 6,
+		m + "failed_total{" + ep + `,type="peer_resumed"}`:                2,
+		m + "delivery_seconds_count{" + ep + "}":                          11,
+		m + "dropped_total{" + ep + `,reason="retries",type="peer_left"}`: 0,
+	}, map[string]float64{m + "queue_length{" + ep + "}": 0})
 }
 
 // A receiver that hangs holds up nothing: two peers keep relaying signals
@@ -336,4 +348,44 @@ func TestWebhooksHungReceiverDoesNotHoldUpSignaling(t *testing.T) {
 	b.roundTrip()
 	a.leave()
 	b.leave()
+}
+
+// A reload that keeps a webhook as it was keeps its queue: events queued
+// behind a held request before the reload all go out after it.
+func TestWebhooksQueueSurvivesAReload(t *testing.T) {
+	hold := make(chan struct{})
+	recv := newHookReceiver(t, 0, hold)
+	released := false
+	defer func() {
+		if !released {
+			close(hold)
+		}
+	}()
+	site := webhookSite("webhooks-reload", recv.srv.URL)
+	loadCaddyfile(t, site, false)
+	base := "ws://localhost:9080/rtc/ws?room=reloaded"
+	a, _ := join(t, base)
+	<-recv.arrived // room_started is on its way, held
+	b, _ := join(t, base)
+	a.expect("peer-joined")
+	b.leave()
+	a.expect("peer-left")
+	loadCaddyfile(t, site, true)
+	// A peer of the new config: its event queues behind the old ones, in
+	// the same sender, rather than overtaking them in a new one.
+	c, _ := join(t, base)
+	a.expect("peer-joined")
+	close(hold)
+	released = true
+	want := "room_started peer_joined:" + a.id + " peer_joined:" + b.id + " peer_left:" + b.id + ":left peer_joined:" + c.id
+	eventually(t, 6*frameWait, "5 events after the reload", func() bool { return len(recv.events()) >= 5 })
+	var seq []string
+	for _, e := range recv.events() {
+		seq = append(seq, e.String())
+	}
+	if got := strings.Join(seq, " "); got != want {
+		t.Errorf("events %s, want %s", got, want)
+	}
+	a.leave()
+	c.leave()
 }

@@ -1,9 +1,9 @@
 package signaling
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -29,7 +29,7 @@ func TestUnmarshalCaddyfileWebhooks(t *testing.T) {
 		t.Fatalf("got %+v", h)
 	}
 	a := h.Webhooks[0]
-	if a.URL != "https://a.test/hook" || a.Secret != "{env.HOOK_SECRET}" || strings.Join(a.Events, " ") != "peer_joined peer_left" || a.Timeout != caddy.Duration(3*time.Second) {
+	if a.URL != "https://a.test/hook" || a.Secret != "{env.HOOK_SECRET}" || strings.Join(a.Events, " ") != "peer_joined peer_left" || a.Timeout != caddy.Duration(3e9) /* 3s */ {
 		t.Fatalf("first webhook %+v", a)
 	}
 	for input, want := range map[string]string{
@@ -68,5 +68,16 @@ func TestWebhookEndpoint(t *testing.T) {
 		} else if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("error names the secret: %v", err)
 		}
+	}
+}
+
+func TestWebhooksJSON(t *testing.T) {
+	var h Handler
+	err := json.Unmarshal([]byte(`{"webhooks":[{"url":"https://a.test/h","secret":"s","events":["room_started"],"timeout":"2s"}]}`), &h)
+	if err != nil || len(h.Webhooks) != 1 {
+		t.Fatalf("%+v, %v", h, err)
+	}
+	if wh := h.Webhooks[0]; wh.URL != "https://a.test/h" || wh.Secret != "s" || wh.Events[0] != "room_started" || wh.Timeout != caddy.Duration(2e9) /* 2s */ {
+		t.Fatalf("webhook %+v", wh)
 	}
 }
