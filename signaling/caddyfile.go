@@ -47,6 +47,11 @@ func ParseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        secret <secret...>
 //	        ...    # as in turn_credentials
 //	    }
+//	    webhook <url> {    # several allowed
+//	        secret  <secret>
+//	        events  <name...>  # default: all
+//	        timeout <duration> # per attempt, default 10s
+//	    }
 //	}
 //
 // Values are checked by Validate, after defaults apply.
@@ -93,6 +98,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Credentials = new(turncreds.Config)
 				err = h.Credentials.ParseBlock(d)
 			}
+		case "webhook":
+			var wh Webhook
+			wh, err = unmarshalWebhook(d)
+			h.Webhooks = append(h.Webhooks, wh)
 		default:
 			err = d.Errf("unknown webrtc_signaling option %q", d.Val())
 		}

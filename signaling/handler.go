@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/sse"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/transport/tunnel"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webclient"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/webhook"
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
@@ -81,6 +82,9 @@ type Handler struct {
 	// its room, its frames buffered, for the client to resume the session
 	// on a new connection. Default 30s; 0 turns resume off.
 	ResumeWindow *caddy.Duration `json:"resume_window,omitempty"`
+	// Webhooks are endpoints the hub's room and peer events are POSTed
+	// to (webhooks.go).
+	Webhooks []Webhook `json:"webhooks,omitempty"`
 
 	hub      hub.Hub
 	state    *hubState       // what this process keeps for the hub
@@ -90,6 +94,10 @@ type Handler struct {
 	tokens   *TokenVerifier
 	metrics  *hubMetrics
 	logger   *zap.Logger
+	// webhooks are the senders of Webhooks, from the pool under
+	// webhookKeys.
+	webhooks    []*webhook.Sender
+	webhookKeys []string
 
 	// streamsStop is closed when the server shuts down (or the handler is
 	// cleaned up), and ends the SSE streams, which net/http would otherwise
@@ -160,6 +168,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("credentials: %w", err)
 		}
 	}
+	if err := h.provisionWebhooks(ctx); err != nil {
+		return err
+	}
 	return h.openHub(ctx)
 }
 
@@ -204,6 +215,7 @@ func (h *Handler) useHub(opened hub.Hub, state *hubState) {
 		Away:            &state.away,
 		AwayPerAddr:     h.Limits.ConnectionsPerIP,
 		ResumedWelcome:  h.resumedWelcome,
+		Events:          h.events(),
 	}
 }
 
@@ -251,6 +263,7 @@ func (h *Handler) Cleanup() error {
 	if h.endStreams != nil {
 		h.endStreams()
 	}
+	h.releaseWebhooks()
 	// Connections this handler started keep using h.hub after a reload, so
 	// it stays set; only the pool reference is dropped, once.
 	if h.hub == nil || h.released {

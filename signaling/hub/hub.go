@@ -186,3 +186,18 @@ type MemberInfo struct {
 
 // LocalNode is the server name the memory hub gives its members.
 const LocalNode = "local"
+
+// Watcher is implemented by a Peer that wants to hear about its own
+// membership, for the webhooks: Joined once it is a member, started saying
+// its join created the room (the first member in); Left once it is no
+// longer one through Leave, finished saying its leave emptied the room
+// (the last member out). A hub calls them under its room's lock, in the
+// order the room changed, so they must not block or call the hub. A
+// clustered hub calls started and finished only on the server whose
+// compare-and-set created or emptied the room, so that each happens once
+// for the whole cluster. A peer that loses its seat otherwise (Replace)
+// hears no Left.
+type Watcher interface {
+	Joined(started bool)
+	Left(finished bool)
+}

@@ -76,6 +76,7 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 		return nil, nil, ErrHubClosed
 	}
 	r := h.rooms[name]
+	created := r == nil
 	if r == nil {
 		if req.MaxRooms > 0 && len(h.rooms) >= req.MaxRooms {
 			return nil, nil, ErrHubFull
@@ -123,6 +124,9 @@ func (h *MemoryHub) add(name string, p Peer, req JoinRequest) (others []Peer, re
 	if replaced == nil {
 		h.peers++
 	}
+	if w, ok := p.(Watcher); ok {
+		w.Joined(created)
+	}
 	return others, replaced, nil
 }
 
@@ -154,6 +158,9 @@ func (h *MemoryHub) remove(name, id string) (*member, []Peer) {
 	h.peers--
 	if len(r.peers) == 0 {
 		delete(h.rooms, name)
+	}
+	if w, ok := m.peer.(Watcher); ok {
+		w.Left(len(r.peers) == 0)
 	}
 	return m, r.members()
 }

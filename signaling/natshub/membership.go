@@ -135,6 +135,9 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p hub.Peer, req hub.J
 	}
 	l := newLocal(p, me, h.seq.Add(1))
 	v.locals[me.ID] = l
+	if w, ok := p.(hub.Watcher); ok {
+		w.Joined(len(res.old.Members) == 0) // this CAS created the room's entry
+	}
 	ev := h.apply(v, res.rev, res.new.Members)
 	if !slices.ContainsFunc(v.members, func(m member) bool { return m.ID == me.ID }) {
 		// Only if the view were ahead of the revision just written, which
@@ -247,7 +250,7 @@ func (h *Hub) Leave(name, id string) {
 	delete(v.locals, id)
 	var ev events
 	if wasMember {
-		ev = h.leaveLocked(v, id)
+		ev = h.leaveLocked(v, id, l.peer)
 	}
 	v.mu.Unlock()
 	h.deliver(ev)
@@ -257,8 +260,13 @@ func (h *Hub) Leave(name, id string) {
 // leaveLocked removes a local member from the bucket and tells everyone;
 // the caller holds v.mu. While NATS is away, only the local peers are
 // told now; reconcile removes the member from the bucket on reconnect.
-func (h *Hub) leaveLocked(v *roomView, id string) events {
+// p hears it left (hub.Watcher), finished when this CAS emptied the room.
+func (h *Hub) leaveLocked(v *roomView, id string, p hub.Peer) events {
 	var ev events
+	finished := false
+	if w, ok := p.(hub.Watcher); ok {
+		defer func() { w.Left(finished) }()
+	}
 	if h.ready.Load() && h.nodes.isConnected() {
 		ctx, cancel := opContext()
 		res, err := h.update(ctx, v.key, func(st *roomState) (bool, error) {
@@ -271,6 +279,7 @@ func (h *Hub) leaveLocked(v *roomView, id string) events {
 		})
 		cancel()
 		if err == nil && res.changed {
+			finished = len(res.new.Members) == 0 // this CAS deleted the room's entry
 			ev = h.apply(v, res.rev, res.new.Members)
 			h.publishSnapshot(v.key, res, "")
 		} else if err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -55,6 +56,7 @@ type Session struct {
 	cfg  *Config
 	room string
 	user string // for TURN credentials in a resume's welcome
+	name string // for the webhooks' events
 	ip   string // the client's address, whose away sessions are capped
 	gate Gate
 	// joined is when the session was made to join its room.
@@ -76,6 +78,10 @@ type Session struct {
 	done       chan struct{} // closed, under mu, when the session ends
 
 	leaveOnce sync.Once
+	// why the session ended (EventPeerLeft's reason), set with done;
+	// joinedEv and leftEv say peer_joined and peer_left were reported.
+	why              string
+	joinedEv, leftEv atomic.Bool
 
 	inMu  sync.Mutex // one frame of the peer's at a time, whatever the transport
 	inAck uint64     // the last of the peer's seq processed
@@ -109,6 +115,10 @@ type Config struct {
 	// ResumedWelcome renders the welcome answering a resume that came
 	// through another server, the request being the front's.
 	ResumedWelcome func(s *Session, r *http.Request) func([]wire.PeerInfo, string, uint64) []byte
+	// Events, when set, hears of the sessions' joins, resumes and leaves
+	// and the rooms they start and finish (events.go), for the webhooks.
+	// It must not block.
+	Events func(Event)
 }
 
 // Metrics is what a session and its transports count; the Caddy face's
@@ -132,6 +142,7 @@ func New(cfg *Config, room string, info wire.PeerInfo, ip string, t Transport) *
 		cfg:    cfg,
 		room:   room,
 		user:   info.User,
+		name:   info.Name,
 		ip:     ip,
 		tr:     t,
 		kind:   kindOf(t, ""),
@@ -148,6 +159,7 @@ func (s *Session) Leave() { s.leaveOnce.Do(s.leaveRoom) }
 func (s *Session) leaveRoom() {
 	s.cfg.Sessions.Remove(s)
 	s.cfg.Hub.Leave(s.room, s.id)
+	s.Left(false) // for a seat taken over (Replace), or a hub without hub.Watcher
 	s.mu.Lock()
 	if s.tr == nil {
 		s.out = outbox{} // what an away peer missed goes now, not with the session
@@ -167,6 +179,7 @@ func (s *Session) Join(req hub.JoinRequest) (replaced hub.Peer, err error) {
 	}
 	if err == nil {
 		s.cfg.Sessions.Add(s)
+		s.Joined(false) // for a hub without hub.Watcher
 	}
 	return replaced, err
 }
@@ -265,7 +278,7 @@ func (s *Session) buffer(frame []byte) bool {
 		s.cfg.Metrics.Resume("overflow")
 		// Not on the sender's goroutine: leaving tells the room, which
 		// may be what is calling.
-		go s.End(wire.CloseGoingAway, "away too long", false)
+		go s.end(wire.CloseGoingAway, "away too long", false, reasonLost)
 		return false
 	}
 	s.out.push(frame)
@@ -376,13 +389,20 @@ func (s *Session) Fatal(code, msg string, closeCode int) {
 // End takes the peer out of its room for good and closes its transport,
 // whose writer then sees it out (so a slow peer is gone for the others at
 // once); without a transport it leaves here.
-func (s *Session) End(code int, reason string, flush bool) {
+func (s *Session) End(code int, reason string, flush bool) { s.end(code, reason, flush, "") }
+
+// end is End, why being EventPeerLeft's reason; "": LeftReason(code).
+func (s *Session) end(code int, reason string, flush bool, why string) {
 	s.mu.Lock()
 	if s.IsEnded() {
 		s.mu.Unlock()
 		return
 	}
 	close(s.done) // under s.mu: once
+	if why == "" {
+		why = LeftReason(code)
+	}
+	s.why = why
 	if s.away != nil {
 		s.away.Stop()
 	}
@@ -419,7 +439,11 @@ func (s *Session) Lost(t Transport, goodbye bool) {
 	window := s.cfg.ResumeWindow
 	if goodbye || window <= 0 {
 		s.mu.Unlock()
-		s.End(wire.CloseNormal, "", false)
+		why := reasonLost
+		if goodbye {
+			why = ""
+		}
+		s.end(wire.CloseNormal, "", false, why)
 		return
 	}
 	if s.out.awayFull(0) {
@@ -428,13 +452,13 @@ func (s *Session) Lost(t Transport, goodbye bool) {
 		s.overflowed = true
 		s.mu.Unlock()
 		s.cfg.Metrics.Resume("overflow")
-		s.End(wire.CloseGoingAway, "away too long", false)
+		s.end(wire.CloseGoingAway, "away too long", false, reasonLost)
 		return
 	}
 	if !s.goAway() {
 		s.mu.Unlock()
 		s.cfg.Metrics.Resume("refused")
-		s.End(wire.CloseNormal, "", false)
+		s.end(wire.CloseNormal, "", false, reasonLost)
 		return
 	}
 	var timer *time.Timer
@@ -444,7 +468,7 @@ func (s *Session) Lost(t Transport, goodbye bool) {
 		s.mu.Unlock()
 		if expired {
 			s.cfg.Metrics.Resume("expired")
-			s.End(wire.CloseNormal, "", false)
+			s.end(wire.CloseNormal, "", false, reasonLost)
 		}
 	})
 	s.away = timer
@@ -504,6 +528,7 @@ func (s *Session) Resume(t Transport, gen, lastSeq uint64, welcome func(members 
 	if old != nil {
 		old.Displace()
 	}
+	s.emit(EventPeerResumed, "")
 	return w
 }
 
