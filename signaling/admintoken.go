@@ -1,8 +1,6 @@
 package signaling
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -42,19 +40,5 @@ func (v *TokenVerifier) VerifyAdmin(token string, now time.Time) (*AdminClaims, 
 // MintAdminToken returns an admin token for the rooms API, valid from now
 // for ttl, signed with secret; sub, which may be empty, names who holds it.
 func MintAdminToken(secret []byte, sub string, ttl time.Duration, now time.Time) (string, error) {
-	switch {
-	case len(secret) == 0:
-		return "", errors.New("minting admin token: empty secret")
-	case ttl < time.Second:
-		return "", fmt.Errorf("minting admin token: ttl must be at least 1s, got %s", ttl)
-	}
-	claims := AdminClaims{
-		RoomsAdmin: true,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   sub,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	return mint("admin", secret, &AdminClaims{RoomsAdmin: true, RegisteredClaims: registered(sub, ttl, now)}, ttl)
 }

@@ -193,24 +193,33 @@ func tokenErrorFrom(tok *jwt.Token, err error) error {
 // may be empty) in room, valid from now for ttl, signed with secret.
 func MintToken(secret []byte, room, sub, name string, ttl time.Duration, now time.Time) (string, error) {
 	switch {
-	case len(secret) == 0:
-		return "", errors.New("minting room token: empty secret")
 	case room == "":
 		return "", errors.New("minting room token: empty room")
 	case sub == "":
 		return "", errors.New("minting room token: empty sub (user id)")
+	}
+	return mint("room", secret, &TokenClaims{Room: room, Name: name, RegisteredClaims: registered(sub, ttl, now)}, ttl)
+}
+
+// registered are the claims every token carries: who holds it (sub) and
+// its lifetime, from now for ttl.
+func registered(sub string, ttl time.Duration, now time.Time) jwt.RegisteredClaims {
+	return jwt.RegisteredClaims{
+		Subject:   sub,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+}
+
+// mint signs claims of a token of kind (room, admin) with secret, after
+// checking what every token needs.
+func mint(kind string, secret []byte, claims jwt.Claims, ttl time.Duration) (string, error) {
+	switch {
+	case len(secret) == 0:
+		return "", fmt.Errorf("minting %s token: empty secret", kind)
 	case ttl < time.Second:
 		// exp has whole-second precision; shorter would expire at once.
-		return "", fmt.Errorf("minting room token: ttl must be at least 1s, got %s", ttl)
-	}
-	claims := TokenClaims{
-		Room: room,
-		Name: name,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   sub,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
+		return "", fmt.Errorf("minting %s token: ttl must be at least 1s, got %s", kind, ttl)
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
 }
