@@ -22,13 +22,19 @@ import (
 
 // A peer of Caddy A that stops reading, flooded from Caddy B, stalls
 // nothing but itself: a bystander room across the same two servers keeps
-// its latency (p99 < 50 ms), and the slow reader is dropped as soon as its
+// its latency (p99 under stallBound), and the slow reader is dropped as soon as its
 // queue is full (the senders see it leave within a few seconds, not after
 // the 5 s a waiting sender would give it). The NATS is a process of its
 // own and the flood's frames go out unmasked (hostileRawText): the
 // latencies are the servers', not those of a broker and a client that the
 // race detector slows down, sharing the test binary's CPU.
 func TestHostileSlowReaderDoesNotStallOtherRooms(t *testing.T) {
+	// stallBound tells a stalled dispatcher from a busy machine. Stalled,
+	// bystanders wait on the slow reader's 5 s of grace: p50 2.7 s and p99
+	// 4.95 s before issue 17's fix. Not stalled, p99 is 11-34 ms on a quiet
+	// machine, and 138-189 ms was seen while the browser tests ran beside
+	// this package on 2 cores, which a 50 ms bound failed.
+	const stallBound = time.Second
 	a, b := hostilePair(t, hostileNATSProcess(t), hostileLimitsOff)
 
 	// X reads its welcome, then nothing, on a socket with a small receive
@@ -139,8 +145,8 @@ func TestHostileSlowReaderDoesNotStallOtherRooms(t *testing.T) {
 	}
 	t.Logf("the senders saw the slow reader leave %s after the flood began", dropped.Round(time.Millisecond))
 
-	if p99 >= 50*time.Millisecond {
-		t.Errorf("bystander p99 %s (max %s) while a peer of another room does not read, want < 50ms", p99.Round(time.Millisecond), worst.Round(time.Millisecond))
+	if p99 >= stallBound {
+		t.Errorf("bystander p99 %s (max %s) while a peer of another room does not read, want < %s", p99.Round(time.Millisecond), worst.Round(time.Millisecond), stallBound)
 	}
 	if dropped > dropBound {
 		t.Errorf("the slow reader left %s after the flood began, want within %s", dropped.Round(time.Millisecond), dropBound)
