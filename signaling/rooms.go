@@ -63,6 +63,9 @@ const RoomsAuthNone = "none"
 const maxRoomsMessage = 64 << 10
 
 var (
+	_ hub.Describer = (*session.Session)(nil)
+	_ hub.Ender     = (*session.Session)(nil)
+
 	_ caddy.Provisioner           = (*RoomsAPI)(nil)
 	_ caddy.Validator             = (*RoomsAPI)(nil)
 	_ caddyhttp.MiddlewareHandler = (*RoomsAPI)(nil)
@@ -267,7 +270,10 @@ type memberJSON struct {
 }
 
 func (a *RoomsAPI) listRooms(w http.ResponseWriter, rooms hub.Rooms) error {
-	list := rooms.ListRooms()
+	list, err := rooms.ListRooms()
+	if err != nil {
+		return unavailable(err)
+	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Room < list[j].Room })
 	out := make([]roomJSON, 0, len(list))
 	for _, r := range list {
@@ -284,8 +290,8 @@ func (a *RoomsAPI) listMembers(w http.ResponseWriter, rooms hub.Rooms, room stri
 	out := make([]memberJSON, 0, len(ms))
 	for _, m := range ms {
 		j := memberJSON{ID: m.ID, User: m.User, Name: m.Name, JoinedAt: m.JoinedAt.UTC(), Server: m.Node}
-		if s, ok := m.Peer.(*session.Session); ok {
-			j.Transport, j.Away = s.TransportKind(), s.Away()
+		if d, ok := m.Peer.(hub.Describer); ok {
+			j.Transport, j.Away = d.TransportKind(), d.Away()
 		}
 		out = append(out, j)
 	}
@@ -294,7 +300,10 @@ func (a *RoomsAPI) listMembers(w http.ResponseWriter, rooms hub.Rooms, room stri
 
 // members lists room's members; an empty or unknown room is a 404.
 func members(rooms hub.Rooms, room string) ([]hub.MemberInfo, error) {
-	ms := rooms.RoomMembers(room)
+	ms, err := rooms.RoomMembers(room)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	if len(ms) == 0 {
 		return nil, caddyhttp.Error(http.StatusNotFound, fmt.Errorf("room %s has no members", wire.Quote(room)))
 	}
@@ -317,7 +326,11 @@ func (a *RoomsAPI) closeRoom(w http.ResponseWriter, rooms hub.Rooms, room string
 }
 
 func (a *RoomsAPI) removePeer(w http.ResponseWriter, rooms hub.Rooms, room, id string) error {
-	for _, m := range rooms.RoomMembers(room) {
+	ms, err := rooms.RoomMembers(room)
+	if err != nil {
+		return unavailable(err)
+	}
+	for _, m := range ms {
 		if m.ID == id {
 			oust([]hub.Peer{m.Peer}, wire.CodeRemoved, "removed from the room", wire.CloseRemoved)
 			a.logger.Info("peer removed through the rooms API", zap.String("hub", a.Hub), zap.String("room", room), zap.String("peer", id))
@@ -327,14 +340,15 @@ func (a *RoomsAPI) removePeer(w http.ResponseWriter, rooms hub.Rooms, room, id s
 	return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("no peer %s in room %s", wire.Quote(id), wire.Quote(room)))
 }
 
-// oust ends members with a fatal error, and takes them out of their room
-// at once: they cannot resume, and the API's next answer no longer lists
+// oust ends members with a fatal error (hub.Ender: a session here, or a
+// clustered hub's stand-in for one on another server), and takes them out
+// of their room at once: they cannot resume, and the API's next answer no longer lists
 // them. All are ended before any leaves, so that none hears of the others
 // leaving after its error.
 func oust(peers []hub.Peer, code, msg string, closeCode int) {
-	var ended []*session.Session
+	var ended []hub.Ender
 	for _, p := range peers {
-		s, ok := p.(*session.Session)
+		s, ok := p.(hub.Ender)
 		if !ok {
 			p.Close(closeCode, code)
 			continue
@@ -345,6 +359,12 @@ func oust(peers []hub.Peer, code, msg string, closeCode int) {
 	for _, s := range ended {
 		s.Leave()
 	}
+}
+
+// unavailable is the answer when the hub cannot read its rooms (a
+// clustered hub without its backend).
+func unavailable(err error) error {
+	return caddyhttp.Error(http.StatusServiceUnavailable, fmt.Errorf("the hub's rooms cannot be read now: %w", err))
 }
 
 // messageBody is the body of POST .../messages.

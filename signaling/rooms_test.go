@@ -299,19 +299,19 @@ func TestRoomsAPIRoutes(t *testing.T) {
 	}
 }
 
-// plainHub is a hub without hub.Rooms, as the nats backend's is.
+// plainHub is a hub without hub.Rooms, as a third-party backend's may be.
 type plainHub struct{ hub.Hub }
 
 func TestRoomsAPIWithoutRoomsSupport(t *testing.T) {
 	if _, _, err := hubs.LoadOrNew(hubKey("rooms-plain"), func() (caddy.Destructor, error) {
-		return pooledHub{Hub: plainHub{hub.NewMemoryHub()}, backend: "nats", state: newHubState("rooms-plain")}, nil
+		return pooledHub{Hub: plainHub{hub.NewMemoryHub()}, backend: "thirdparty", state: newHubState("rooms-plain")}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = releaseHub("rooms-plain") })
 	a := roomsAPI(t, "rooms-plain")
 	status, reason := call(t, a, "GET", "/rooms", adminToken(t, roomsSecret, time.Hour), "")
-	if status != http.StatusNotImplemented || !strings.Contains(reason, "nats") {
+	if status != http.StatusNotImplemented || !strings.Contains(reason, "thirdparty") {
 		t.Fatalf("GET rooms: %d %s", status, reason)
 	}
 }

@@ -157,14 +157,16 @@ type Posts interface {
 
 // Rooms is implemented by a hub that can describe its rooms to the site's
 // backend (the rooms API, webrtc_rooms). The API acts on the members
-// through the Peer each MemberInfo holds: a hub whose members may be
-// held by other servers must hand it peers that act there.
+// through the Peer each MemberInfo holds (and its Describer and Ender
+// parts): a hub whose members may be held by other servers must hand it
+// peers that act there.
 type Rooms interface {
-	// ListRooms lists the rooms that have members, in no set order.
-	ListRooms() []RoomInfo
+	// ListRooms lists the rooms that have members, in no set order. It
+	// fails when a clustered hub cannot read its rooms.
+	ListRooms() ([]RoomInfo, error)
 	// RoomMembers lists room's members in join order; none for a room
 	// without members.
-	RoomMembers(room string) []MemberInfo
+	RoomMembers(room string) ([]MemberInfo, error)
 }
 
 // RoomInfo describes a room to the rooms API.
@@ -186,6 +188,23 @@ type MemberInfo struct {
 
 // LocalNode is the server name the memory hub gives its members.
 const LocalNode = "local"
+
+// Describer is implemented by a Peer that says how it is connected, for
+// the rooms API: its transport ("websocket", "sse") and whether it is away
+// (between connections, resumable).
+type Describer interface {
+	TransportKind() string
+	Away() bool
+}
+
+// Ender is implemented by a Peer the rooms API can end: Fatal tells it a
+// fatal error and closes its connection for good (no resume); Leave then
+// takes it out of its room. The API ends every peer it ousts before any
+// leaves, so that none hears of the others leaving after its error.
+type Ender interface {
+	Fatal(code, msg string, closeCode int)
+	Leave()
+}
 
 // Watcher is implemented by a Peer that wants to hear about its own
 // membership, for the webhooks: Joined once it is a member, started saying

@@ -280,7 +280,7 @@ func (h *MemoryHub) Shutdown() {
 const MemoryName = "memory"
 
 // ListRooms implements Rooms.
-func (h *MemoryHub) ListRooms() []RoomInfo {
+func (h *MemoryHub) ListRooms() ([]RoomInfo, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	out := make([]RoomInfo, 0, len(h.rooms))
@@ -289,14 +289,14 @@ func (h *MemoryHub) ListRooms() []RoomInfo {
 		out = append(out, RoomInfo{Room: name, Peers: len(r.peers), StartedAt: r.started})
 		r.mu.Unlock()
 	}
-	return out
+	return out, nil
 }
 
 // RoomMembers implements Rooms.
-func (h *MemoryHub) RoomMembers(name string) []MemberInfo {
+func (h *MemoryHub) RoomMembers(name string) ([]MemberInfo, error) {
 	r := h.lockedRoom(name)
 	if r == nil {
-		return nil
+		return nil, nil
 	}
 	defer r.mu.Unlock()
 	out := make([]MemberInfo, 0, len(r.order))
@@ -304,7 +304,7 @@ func (h *MemoryHub) RoomMembers(name string) []MemberInfo {
 		m := r.peers[id]
 		out = append(out, MemberInfo{PeerInfo: m.info, JoinedAt: m.joined, Node: LocalNode, Peer: m.peer})
 	}
-	return out
+	return out, nil
 }
 
 // lockedRoom returns the room named name with its lock held, or nil.

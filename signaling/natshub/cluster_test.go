@@ -106,6 +106,48 @@ func TestTakeoverClosesTheRemoteSeat(t *testing.T) {
 	}
 }
 
+// A takeover's snapshot may reach the replaced peer's server after that
+// server read the room itself (here its own join): the stored state then
+// lacks the peer, and the server must disconnect it as replaced, not put
+// it back as one an outage dropped (which left a ghost seat for good).
+func TestTakeoverSeenInTheBucketBeforeItsSnapshot(t *testing.T) {
+	srv := startNATS(t)
+	hs := newHubs(t, srv.URL(), 2)
+	old := hubtest.NewPeer("old")
+	hubtest.Join(t, hs[0], "r", old, 6)
+	// hs[1]'s takeover as its join writes it to the bucket (written here
+	// through hs[0]'s connection), without the snapshot that would tell
+	// hs[0].
+	ctx, cancel := opContext()
+	defer cancel()
+	key := hs[0].roomKey("r")
+	if _, err := hs[0].update(ctx, key, func(st *roomState) (bool, error) {
+		i := st.index("old")
+		if i < 0 {
+			return false, fmt.Errorf("old is not in %+v", st.Members)
+		}
+		gone := st.Members[i]
+		st.Members = append(st.Members[:i], st.Members[i+1:]...)
+		st.seat(member{ID: "next", Node: hs[1].node}, gone)
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	later := hubtest.NewPeer("later")
+	hubtest.Join(t, hs[0], "r", later, 6)
+	old.Expect(t, "error", "")
+	eventually(t, 5*time.Second, "the replaced peer closed with 4410", func() bool {
+		return old.ClosedWith() == wire.CloseReplaced
+	})
+	hs[0].Leave("r", "old") // what its handler does on the close
+	if m := members(t, hs[0], "r"); len(m) != 2 || m[0].ID != "next" || m[1].ID != "later" {
+		t.Fatalf("members %+v, want next and later", m)
+	}
+	if st := hs[0].Stats(); st.LocalPeers != 1 {
+		t.Fatalf("hs[0] holds %d peers, want later alone", st.LocalPeers)
+	}
+}
+
 func TestADeadServerTakesItsPeersWithIt(t *testing.T) {
 	srv := startNATS(t)
 	hs := newHubs(t, srv.URL(), 2)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +110,7 @@ func newHub(name string, cfg config, logger *zap.Logger) *Hub {
 		cfg:    cfg,
 		name:   name,
 		logger: logger.With(zap.String("hub", name)),
-		node:   randomID(),
+		node:   nodeName(hostname()),
 		keyPfx: "h" + hex.EncodeToString(sum[:8]),
 		views:  make(map[string]*roomView),
 		kick:   make(chan struct{}, 1),
@@ -118,11 +119,43 @@ func newHub(name string, cfg config, logger *zap.Logger) *Hub {
 	return h
 }
 
+// hostname is the host's name, or none.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
 func randomID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return hex.EncodeToString(b)
 }
+
+// nodeName names this instance: the host's name, which the rooms API
+// shows as the server holding a member, and a random part, since one
+// host may run several servers and a restarted one is a new node. Only
+// letters, digits, - and _ are kept: the name is a NATS subject token.
+func nodeName(host string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	var clean []rune
+	for _, r := range host {
+		switch {
+		case len(clean) == maxHostInNode:
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			clean = append(clean, r)
+		case r == '.':
+			clean = append(clean, '-')
+		}
+	}
+	if len(clean) == 0 {
+		return hex.EncodeToString(b)
+	}
+	return string(clean) + "-" + hex.EncodeToString(b)
+}
+
+// maxHostInNode bounds the host's part of a node name.
+const maxHostInNode = 40
 
 // roomKey names a room in the bucket: the hub's prefix and a hash of the
 // room name, since room names may hold characters keys may not.
@@ -262,7 +295,14 @@ func (h *Hub) setup() error {
 		_ = hbSub.Unsubscribe()
 		return err
 	}
-	h.subs = []*nats.Subscription{nodeSub, hbSub, postSub}
+	actSub, err := h.nc.Subscribe(h.actionSubject(h.node), h.onAction)
+	if err != nil {
+		_ = nodeSub.Unsubscribe()
+		_ = hbSub.Unsubscribe()
+		_ = postSub.Unsubscribe()
+		return err
+	}
+	h.subs = []*nats.Subscription{nodeSub, hbSub, postSub, actSub}
 	h.stop, h.stopped = make(chan struct{}), make(chan struct{})
 	go h.maintain()
 	h.nodes.hello()
@@ -328,21 +368,31 @@ func (h *Hub) Stats() hub.HubStats {
 func (h *Hub) count() (rooms, peers int, err error) {
 	ctx, cancel := opContext()
 	defer cancel()
+	all, err := h.loadRooms(ctx)
+	for _, st := range all {
+		rooms++
+		peers += len(st.Members)
+	}
+	return rooms, peers, err
+}
+
+// loadRooms reads every room of the hub that has members from the bucket.
+func (h *Hub) loadRooms(ctx context.Context) ([]roomState, error) {
 	keys, err := h.listKeys(ctx)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	var out []roomState
 	for _, k := range keys {
 		st, _, err := h.load(ctx, k)
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
 		if len(st.Members) > 0 {
-			rooms++
-			peers += len(st.Members)
+			out = append(out, st)
 		}
 	}
-	return rooms, peers, nil
+	return out, nil
 }
 
 func (h *Hub) listKeys(ctx context.Context) ([]string, error) {

@@ -26,18 +26,29 @@ const (
 	markerAge   = time.Minute
 )
 
-// maintain runs until Shutdown: it heartbeats every node_timeout/3, removes
-// the members of silent nodes from the rooms, keeps tunnels alive and
-// closes those whose far end fell silent, and re-asserts this node's
-// members when asked (after a reconnect or a failed update).
+// maintain runs until Shutdown: it heartbeats every node_timeout/3 (on a
+// goroutine of its own), removes the members of silent nodes from the
+// rooms, keeps tunnels alive and closes those whose far end fell silent,
+// and re-asserts this node's members when asked (after a reconnect or a
+// failed update).
 func (h *Hub) maintain() {
 	defer close(h.stopped)
-	links := make(chan struct{})
+	links, beats := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(links)
-		h.linkLoop(h.stop)
+		every(h.stop, link.Tick, h.linkTick)
 	}()
 	defer func() { <-links }()
+	// Heartbeats go on their own goroutine: the work below reads and
+	// writes the bucket, and while a replicated bucket elects a new leader
+	// each operation may wait opTimeout, so heartbeats sent between them
+	// would stop long enough for the others to take this node for dead
+	// and drop its members.
+	go func() {
+		defer close(beats)
+		every(h.stop, h.nodes.heartbeat, func() { h.nodes.beat(false) })
+	}()
+	defer func() { <-beats }()
 	ticker := newTicker(h.nodes.heartbeat)
 	defer ticker.Stop()
 	// Tunnels are checked twice a heartbeat period: a keep-alive then goes
@@ -56,7 +67,6 @@ func (h *Hub) maintain() {
 			h.checkTunnels()
 		case <-ticker.C:
 			tick++
-			h.nodes.beat(false)
 			// Reading every room is the costly part: done when a node we
 			// heard fell silent, and now and then for ones we never heard.
 			if h.nodes.judging() && (h.nodes.newlyDead() || tick%fullSweepTicks == 0) {
@@ -70,21 +80,26 @@ func (h *Hub) maintain() {
 	}
 }
 
-// linkLoop acknowledges and retransmits every link.Tick until stop.
-func (h *Hub) linkLoop(stop <-chan struct{}) {
-	ticker := time.NewTicker(link.Tick)
+// every calls fn every period until stop.
+func every(stop <-chan struct{}, period time.Duration, fn func()) {
+	ticker := newTicker(period)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-ticker.C:
-			for node, a := range h.inbound.Acks() {
-				h.sendAck(node, a)
-			}
-			h.nodes.tickLinks()
+			fn()
 		}
 	}
+}
+
+// linkTick acknowledges and retransmits on every link, every link.Tick.
+func (h *Hub) linkTick() {
+	for node, a := range h.inbound.Acks() {
+		h.sendAck(node, a)
+	}
+	h.nodes.tickLinks()
 }
 
 // reconcileAll makes the bucket agree with this node's peers: the rooms
@@ -122,7 +137,7 @@ func (h *Hub) reconcileAll() {
 			return
 		}
 		if res.changed {
-			h.publishSnapshot(key, res, "")
+			h.publishSnapshot(key, res)
 		}
 	}
 }
@@ -155,7 +170,7 @@ func (h *Hub) sweepRoom(ctx context.Context, key string) error {
 	if v == nil {
 		res, err := h.update(ctx, key, drop)
 		if err == nil && res.changed {
-			h.publishSnapshot(key, res, "")
+			h.publishSnapshot(key, res)
 		}
 		return err
 	}
@@ -163,8 +178,8 @@ func (h *Hub) sweepRoom(ctx context.Context, key string) error {
 	res, err := h.update(ctx, key, drop)
 	var ev events
 	if err == nil && res.changed {
-		h.publishSnapshot(key, res, "")
-		ev = h.apply(v, res.rev, res.new.Members)
+		h.publishSnapshot(key, res)
+		ev = h.apply(v, res.rev, res.new)
 	}
 	v.mu.Unlock()
 	h.deliver(ev)

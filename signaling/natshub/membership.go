@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
@@ -15,12 +16,11 @@ import (
 
 // Headers of the messages on a node's subject.
 const (
-	hdrKind     = "K" // kindFrame, kindSnapshot or kindAck
-	hdrRoom     = "R" // room key
-	hdrFrom     = "F" // sender of a frame
-	hdrTo       = "T" // addressee of a frame; none for a broadcast
-	hdrRev      = "V" // revision of a snapshot
-	hdrReplaced = "X" // the member a snapshot's join took the seat of
+	hdrKind = "K" // kindFrame, kindSnapshot or kindAck
+	hdrRoom = "R" // room key
+	hdrFrom = "F" // sender of a frame
+	hdrTo   = "T" // addressee of a frame; none for a broadcast
+	hdrRev  = "V" // revision of a snapshot
 
 	kindFrame    = "f"
 	kindSnapshot = "s"
@@ -97,7 +97,7 @@ func (h *Hub) Join(name string, p hub.Peer, req hub.JoinRequest) (hub.Peer, erro
 // nodes; the caller holds v.mu. Holding it across the compare-and-set
 // keeps this node's frames for the room from reaching p before its welcome.
 func (h *Hub) joinLocked(ctx context.Context, v *roomView, p hub.Peer, req hub.JoinRequest) (hub.Peer, events, error) {
-	me := member{ID: p.ID(), Node: h.node, User: req.Info.User, Name: req.Info.Name}
+	me := member{ID: p.ID(), Node: h.node, User: req.Info.User, Name: req.Info.Name, At: time.Now().UnixMilli()}
 	if v.locals[me.ID] != nil {
 		return nil, events{}, hub.ErrDuplicateID
 	}
@@ -123,7 +123,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p hub.Peer, req hub.J
 			gone = st.Members[r]
 			st.Members = append(st.Members[:r], st.Members[r+1:]...)
 		}
-		st.Members = append(st.Members, me)
+		st.seat(me, gone)
 		return true, nil
 	})
 	if err != nil {
@@ -138,11 +138,11 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p hub.Peer, req hub.J
 	if w, ok := p.(hub.Watcher); ok {
 		w.Joined(len(res.old.Members) == 0) // this CAS created the room's entry
 	}
-	ev := h.apply(v, res.rev, res.new.Members)
+	ev := h.apply(v, res.rev, res.new)
 	if !slices.ContainsFunc(v.members, func(m member) bool { return m.ID == me.ID }) {
 		// Only if the view were ahead of the revision just written, which
 		// growing revisions rule out; showing that state beats losing p.
-		ev = h.refresh(v, res.new.Members)
+		ev = h.refresh(v, res.new)
 	}
 	welcome := make([]wire.PeerInfo, 0, len(v.members))
 	for _, m := range v.members {
@@ -153,7 +153,7 @@ func (h *Hub) joinLocked(ctx context.Context, v *roomView, p hub.Peer, req hub.J
 	// p's queue is empty, so this cannot wait under the lock.
 	p.Send(req.Welcome(welcome))
 	l.welcomed = true
-	h.publishSnapshot(v.key, res, gone.ID)
+	h.publishSnapshot(v.key, res)
 	return replaced, ev, nil
 }
 
@@ -193,7 +193,7 @@ func (remotePeer) Close(int, string)   {}
 
 // publishSnapshot sends a room's new state to every other node that had
 // or has a member in it.
-func (h *Hub) publishSnapshot(key string, res casResult, replaced string) {
+func (h *Hub) publishSnapshot(key string, res casResult) {
 	body, _ := json.Marshal(res.new) // plain strings: always marshals
 	for _, node := range nodesOf(res.old.Members, res.new.Members) {
 		if node == h.node {
@@ -203,9 +203,6 @@ func (h *Hub) publishSnapshot(key string, res casResult, replaced string) {
 		m.Header.Set(hdrKind, kindSnapshot)
 		m.Header.Set(hdrRoom, key)
 		m.Header.Set(hdrRev, strconv.FormatUint(res.rev, 10))
-		if replaced != "" {
-			m.Header.Set(hdrReplaced, replaced)
-		}
 		m.Data = body
 		if err := h.nodes.send(node, m); err != nil {
 			h.logger.Warn("telling a server about a room change", zap.String("node", node), zap.Error(err))
@@ -230,8 +227,11 @@ func nodesOf(lists ...[]member) []string {
 
 // Leave implements hub.Hub. Leaving twice, or for a peer of another
 // node, does nothing.
-func (h *Hub) Leave(name, id string) {
-	v := h.view(h.roomKey(name))
+func (h *Hub) Leave(name, id string) { h.leaveKey(h.roomKey(name), id) }
+
+// leaveKey is Leave of the room at key.
+func (h *Hub) leaveKey(key, id string) {
+	v := h.view(key)
 	if v == nil {
 		return
 	}
@@ -280,8 +280,8 @@ func (h *Hub) leaveLocked(v *roomView, id string, p hub.Peer) events {
 		cancel()
 		if err == nil && res.changed {
 			finished = len(res.new.Members) == 0 // this CAS deleted the room's entry
-			ev = h.apply(v, res.rev, res.new.Members)
-			h.publishSnapshot(v.key, res, "")
+			ev = h.apply(v, res.rev, res.new)
+			h.publishSnapshot(v.key, res)
 		} else if err != nil {
 			h.logger.Warn("leaving a room through NATS; retrying on reconnect", zap.Error(err))
 			h.trigger()
@@ -289,7 +289,7 @@ func (h *Hub) leaveLocked(v *roomView, id string, p hub.Peer) events {
 	} else {
 		h.trigger()
 	}
-	more := h.refresh(v, v.members) // in case the bucket was not changed
+	more := h.refresh(v, roomState{Members: v.members}) // in case the bucket was not changed
 	ev.frames = append(ev.frames, more.frames...)
 	if ev.targets == nil {
 		ev.targets = more.targets

@@ -10,7 +10,6 @@ import (
 
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/hub"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/natshub/link"
-	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Deliver implements hub.Hub. Frames for peers of another node go
@@ -156,8 +155,8 @@ func (h *Hub) onFrame(v *roomView, m *nats.Msg) {
 	}
 }
 
-// onSnapshot moves the view to a newer state another node wrote, and
-// disconnects a local peer whose seat a join there took.
+// onSnapshot moves the view to a newer state another node wrote; a local
+// peer whose seat a join there took is disconnected (refresh).
 func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 	rev, err := strconv.ParseUint(m.Header.Get(hdrRev), 10, 64)
 	var st roomState
@@ -169,24 +168,10 @@ func (h *Hub) onSnapshot(v *roomView, m *nats.Msg) {
 		return
 	}
 	v.mu.Lock()
-	var evicted *local
-	if x := m.Header.Get(hdrReplaced); x != "" && rev > v.rev {
-		if l := v.locals[x]; l != nil && !l.left {
-			l.left, evicted = true, l
-		}
-	}
-	ev := h.apply(v, rev, st.Members)
+	ev := h.apply(v, rev, st)
 	v.mu.Unlock()
 	dispatch(ev)
-	if evicted != nil {
-		evicted.send(func() {
-			evicted.peer.Send(replacedFrame)
-			evicted.peer.Close(wire.CloseReplaced, wire.CodeReplaced)
-		}, len(replacedFrame))
-	}
 }
-
-var replacedFrame = wire.Replaced()
 
 // reconcile makes the bucket hold exactly this node's current members of
 // the room: after an outage it puts back those others dropped, and it
@@ -207,7 +192,7 @@ func (h *Hub) reconcile(v *roomView) {
 func (h *Hub) reconcileLocked(ctx context.Context, v *roomView) (events, error) {
 	res, err := h.update(ctx, v.key, func(st *roomState) (bool, error) {
 		st.Room = v.name
-		want, _ := v.effective(st.Members, h.node)
+		want, _ := v.effective(*st, h.node)
 		changed := len(want) != len(st.Members)
 		for i := 0; !changed && i < len(want); i++ {
 			changed = want[i] != st.Members[i]
@@ -218,6 +203,6 @@ func (h *Hub) reconcileLocked(ctx context.Context, v *roomView) (events, error) 
 	if err != nil || !res.changed {
 		return events{}, err
 	}
-	h.publishSnapshot(v.key, res, "")
-	return h.apply(v, res.rev, res.new.Members), nil
+	h.publishSnapshot(v.key, res)
+	return h.apply(v, res.rev, res.new), nil
 }

@@ -27,16 +27,45 @@ type member struct {
 	Node string `json:"node"`
 	User string `json:"user,omitempty"`
 	Name string `json:"name,omitempty"`
+	// At is when the member joined, in Unix milliseconds (the rooms API's
+	// joined_at, and its room's started_at for the first member).
+	At int64 `json:"at,omitempty"`
 }
 
 func (m member) info() wire.PeerInfo {
 	return wire.PeerInfo{ID: m.ID, User: m.User, Name: m.Name}
 }
 
-// roomState is a room's value in the bucket: its members in join order.
+// roomState is a room's value in the bucket: its members in join order,
+// and the seats joins took over lately. The takeovers are in the state
+// rather than only in the snapshot that announces them, so a node that
+// reads the room before that snapshot arrives (its own join, a sweep)
+// disconnects its replaced peer instead of taking the peer for one an
+// outage dropped and putting it back.
 type roomState struct {
-	Room    string   `json:"room"`
-	Members []member `json:"members"`
+	Room     string   `json:"room"`
+	Members  []member `json:"members"`
+	Unseated []member `json:"unseated,omitempty"`
+}
+
+// maxUnseated bounds the takeovers a room remembers: a node hears of one
+// within a snapshot's trip, long before this many more happen in the room.
+const maxUnseated = 16
+
+// unseated says whether the seat of id on node was taken over.
+func (s *roomState) unseated(id, node string) bool {
+	return slices.ContainsFunc(s.Unseated, func(m member) bool { return m.ID == id && m.Node == node })
+}
+
+// seat records that a member joins: a new seat of its id forgets any
+// takeover of an old one, and gone, when a takeover, is remembered.
+func (s *roomState) seat(me, gone member) {
+	s.Unseated = slices.DeleteFunc(s.Unseated, func(m member) bool { return m.ID == me.ID })
+	if gone.ID != "" {
+		s.Unseated = append(s.Unseated, member{ID: gone.ID, Node: gone.Node})
+		s.Unseated = s.Unseated[max(0, len(s.Unseated)-maxUnseated):]
+	}
+	s.Members = append(s.Members, me)
 }
 
 func (s *roomState) index(id string) int {
@@ -79,7 +108,7 @@ func (h *Hub) update(ctx context.Context, key string, fn change) (casResult, err
 		if err != nil {
 			return casResult{}, err
 		}
-		res := casResult{old: st, new: roomState{Room: st.Room, Members: slices.Clone(st.Members)}}
+		res := casResult{old: st, new: roomState{Room: st.Room, Members: slices.Clone(st.Members), Unseated: slices.Clone(st.Unseated)}}
 		if res.changed, err = fn(&res.new); err != nil || !res.changed {
 			res.rev = rev
 			return res, err
@@ -190,16 +219,17 @@ func (v *roomView) isLocal(id string) bool {
 
 // effective is the membership to show local peers for a stored state:
 // this node's own peers as this node knows them (a stored state may lack
-// one of them after an outage, until reconcile puts it back).
-func (v *roomView) effective(st []member, self string) (out []member, missing bool) {
-	for _, m := range st {
+// one of them after an outage, until reconcile puts it back), except
+// those whose seat a join took over.
+func (v *roomView) effective(st roomState, self string) (out []member, missing bool) {
+	for _, m := range st.Members {
 		if m.Node != self || v.isLocal(m.ID) {
 			out = append(out, m)
 		}
 	}
 	var extra []*local
 	for id, l := range v.locals {
-		if !l.left && !slices.ContainsFunc(out, func(m member) bool { return m.ID == id }) {
+		if !l.left && !st.unseated(id, self) && !slices.ContainsFunc(out, func(m member) bool { return m.ID == id }) {
 			extra = append(extra, l)
 		}
 	}
@@ -217,12 +247,15 @@ type events struct {
 	// retire are local peers removed; remote says remote ones were.
 	retire []*local
 	remote bool
+	// evict are local peers whose seat a join took over: they are told
+	// they were replaced and disconnected.
+	evict []*local
 }
 
 // apply moves the view to a stored state at rev, if newer, and returns
 // the peer-left and peer-joined frames owed to the local peers. The
 // caller holds v.mu.
-func (h *Hub) apply(v *roomView, rev uint64, st []member) events {
+func (h *Hub) apply(v *roomView, rev uint64, st roomState) events {
 	if rev <= v.rev {
 		return events{}
 	}
@@ -231,12 +264,18 @@ func (h *Hub) apply(v *roomView, rev uint64, st []member) events {
 }
 
 // refresh shows the local peers the membership st; the caller holds v.mu.
-func (h *Hub) refresh(v *roomView, st []member) events {
+func (h *Hub) refresh(v *roomView, st roomState) events {
 	next, missing := v.effective(st, h.node)
 	if missing {
 		h.trigger()
 	}
 	var ev events
+	for id, l := range v.locals {
+		if !l.left && st.unseated(id, h.node) {
+			l.left = true
+			ev.evict = append(ev.evict, l)
+		}
+	}
 	for _, m := range v.members {
 		if !slices.ContainsFunc(next, func(n member) bool { return n.ID == m.ID }) {
 			ev.frames = append(ev.frames, wire.Left(m.ID))
@@ -286,6 +325,7 @@ const feedWait = 5 * time.Second
 // took the frames (so a joiner's frames, sent directly, follow its
 // peer-joined, and the change's cause is paced to its readers).
 func (h *Hub) deliver(ev events) {
+	evict(ev.evict)
 	for _, l := range ev.retire {
 		l.retire()
 	}
@@ -320,6 +360,7 @@ func (h *Hub) deliver(ev events) {
 // for the frames still on their way from the local peers removed, so
 // that they come before their peer-left.
 func dispatch(ev events) {
+	evict(ev.evict)
 	size := 0
 	for _, f := range ev.frames {
 		size += len(f)
@@ -333,6 +374,19 @@ func dispatch(ev events) {
 		}, size)
 	}
 }
+
+// evict tells local peers whose seat was taken over that they were
+// replaced, after what their feeds hold, and disconnects them.
+func evict(ls []*local) {
+	for _, l := range ls {
+		l.send(func() {
+			l.peer.Send(replacedFrame)
+			l.peer.Close(wire.CloseReplaced, wire.CodeReplaced)
+		}, len(replacedFrame))
+	}
+}
+
+var replacedFrame = wire.Replaced()
 
 func sendAll(p hub.Peer, frames [][]byte) {
 	for _, f := range frames {

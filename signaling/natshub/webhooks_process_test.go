@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +14,80 @@ import (
 	"time"
 
 	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyproc"
+	"github.com/gorilla/websocket"
 )
+
+// hookReceiver records the webhooks it receives: "<type>:<peer>[:<reason>]"
+// in arrival order, and how often each event id came.
+type hookReceiver struct {
+	t   *testing.T
+	srv *httptest.Server
+	mu  sync.Mutex
+	got []string
+	ids map[string]int
+}
+
+func newHookReceiver(t *testing.T, reasons bool) *hookReceiver {
+	r := &hookReceiver{t: t, ids: map[string]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var ev struct {
+			ID, Type, Room, Reason string
+			Peer                   *struct{ ID string }
+		}
+		if err := json.Unmarshal(body, &ev); err != nil || req.Header.Get("webhook-signature") == "" {
+			t.Errorf("webhook %s: %v", body, err)
+		}
+		s := ev.Type
+		if ev.Peer != nil {
+			s += ":" + ev.Peer.ID
+		}
+		if reasons && ev.Reason != "" {
+			s += ":" + ev.Reason
+		}
+		r.mu.Lock()
+		r.got = append(r.got, s)
+		r.ids[ev.ID]++
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// await polls until n events arrived, or 30 s passed.
+func (r *hookReceiver) await(n int) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		have := len(r.got)
+		r.mu.Unlock()
+		if have >= n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling the receiver, not waiting in its stead
+	}
+}
+
+// check insists that the events are want, in any order across servers,
+// each sent once.
+func (r *hookReceiver) check(want []string) {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sorted := func(s []string) string {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return strings.Join(s, " ")
+	}
+	if sorted(r.got) != sorted(want) {
+		r.t.Errorf("events\n%s\nwant, in any order across servers,\n%s", strings.Join(r.got, " "), strings.Join(want, " "))
+	}
+	for id, n := range r.ids {
+		if n != 1 {
+			r.t.Errorf("event %s sent %d times", id, n)
+		}
+	}
+}
 
 // A room spanning two Caddy processes on one NATS, both posting to one
 // receiver: every event is sent once for the cluster, peer events by the
@@ -21,28 +95,7 @@ import (
 // compare-and-set started or finished the room.
 func TestWebhooksOnceAcrossTwoCaddies(t *testing.T) {
 	srv := startNATS(t)
-	var mu sync.Mutex
-	var got []string // "<type>:<peer>", in arrival order
-	ids := map[string]int{}
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var ev struct {
-			ID, Type, Room string
-			Peer           *struct{ ID string }
-		}
-		if err := json.Unmarshal(body, &ev); err != nil || r.Header.Get("webhook-signature") == "" {
-			t.Errorf("webhook %s: %v", body, err)
-		}
-		s := ev.Type
-		if ev.Peer != nil {
-			s += ":" + ev.Peer.ID
-		}
-		mu.Lock()
-		got = append(got, s)
-		ids[ev.ID]++
-		mu.Unlock()
-	}))
-	defer recv.Close()
+	recv := newHookReceiver(t, false)
 	prefix := fmt.Sprint("hooks", prefixes.Add(1))
 	conf := func(port int) string {
 		return fmt.Sprintf(`http://127.0.0.1:%d {
@@ -58,14 +111,9 @@ func TestWebhooksOnceAcrossTwoCaddies(t *testing.T) {
 		}
 	}
 }
-`, port, srv.URL(), prefix, testNodeTimeout, recv.URL)
+`, port, srv.URL(), prefix, testNodeTimeout, recv.srv.URL)
 	}
 	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got)
-	}
 	var want []string
 	// Two rounds: each server's events of the room go out in order, so
 	// a duplicate of the first round would arrive before the second's.
@@ -82,24 +130,77 @@ func TestWebhooksOnceAcrossTwoCaddies(t *testing.T) {
 		last.send(map[string]string{"type": "leave"}) // peer_left and room_finished from its server
 		want = append(want, "room_started", "peer_joined:"+x.id, "peer_joined:"+y.id,
 			"peer_left:"+first.id, "peer_left:"+last.id, "room_finished")
-		deadline := time.Now().Add(30 * time.Second)
-		for count() < len(want) && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond) // polling the receiver, not waiting in its stead
+		recv.await(len(want))
+	}
+	recv.check(want)
+}
+
+// Every event of a join, resume, kick and close sequence across two Caddy
+// processes, exactly once: y's session on B resumes through A (its home,
+// B, says peer_resumed), A's rooms API removes z, which B holds, and B's
+// closes the room spanning both.
+func TestWebhooksOfAResumeAKickAndACloseAcrossTwoCaddies(t *testing.T) {
+	srv := startNATS(t)
+	recv := newHookReceiver(t, true)
+	prefix := fmt.Sprint("hooks", prefixes.Add(1))
+	conf := func(port int) string {
+		return fmt.Sprintf(`http://127.0.0.1:%d {
+	bind 127.0.0.1
+	handle /api/* {
+		webrtc_rooms {
+			auth none
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	sorted := func(s []string) string {
-		s = slices.Clone(s)
-		slices.Sort(s)
-		return strings.Join(s, " ")
-	}
-	if sorted(got) != sorted(want) {
-		t.Errorf("events\n%s\nwant, in any order across servers,\n%s", strings.Join(got, " "), strings.Join(want, " "))
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Errorf("event %s sent %d times", id, n)
+	webrtc_signaling /ws* {
+		backend nats {
+			url %s
+			prefix %s
+			node_timeout %s
+		}
+		webhook %s {
+			secret whsec_c2VjcmV0
 		}
 	}
+}
+`, port, srv.URL(), prefix, testNodeTimeout, recv.srv.URL)
+	}
+	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
+	x := join(t, a, "seq")
+	yc, err := dialRaw(t, b, "seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := readSeq(t, yc)
+	x.expectFrom("peer-joined", w.ID)
+	yc.UnderlyingConn().Close() // away
+	y2, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("%s&resume=%s&last_seq=%d", wsURL(a, "seq"), url.QueryEscape(w.Resume), w.Seq), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { y2.Close() })
+	if rw := readSeq(t, y2); rw.Type != "welcome" || !rw.Resumed {
+		t.Fatalf("resumed welcome %+v", rw)
+	}
+	y := &client{t: t, c: y2, id: w.ID}
+	z := join(t, b, "seq")
+	x.expectFrom("peer-joined", z.id)
+	y.expectFrom("peer-joined", z.id)
+	if status, got := roomsCall(t, a, "DELETE", "/rooms/seq/peers/"+z.id, ""); status != http.StatusOK {
+		t.Fatalf("DELETE peer: %d %v", status, got)
+	}
+	x.expectFrom("peer-left", z.id)
+	y.expectFrom("peer-left", z.id)
+	if status, got := roomsCall(t, b, "DELETE", "/rooms/seq", ""); status != http.StatusOK {
+		t.Fatalf("DELETE room: %d %v", status, got)
+	}
+	for _, cl := range []*client{x, y} {
+		if f := cl.expect("error"); f.Code != "room_closed" {
+			t.Fatalf("%s got error %s, want room_closed", cl.id, f.Code)
+		}
+	}
+	want := []string{"room_started", "peer_joined:" + x.id, "peer_joined:" + y.id, "peer_resumed:" + y.id,
+		"peer_joined:" + z.id, "peer_left:" + z.id + ":removed",
+		"peer_left:" + x.id + ":room_closed", "peer_left:" + y.id + ":room_closed", "room_finished"}
+	recv.await(len(want))
+	recv.check(want)
 }
