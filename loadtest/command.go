@@ -21,7 +21,7 @@ const CommandName = "webrtc-loadtest"
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  CommandName,
-		Usage: "--url <ws(s)://host/path> [--peers 1000] [--room-size 5] [--rate 2 | --flat-out] [--duration 30s] [--token-secret <secret>] [--pid <server pid>] [--json]",
+		Usage: "--url <ws(s)://host/path> [--peers 1000] [--room-size 5] [--rate 2 | --flat-out] [--duration 30s] [--churn-peers 3000 --churn-hold 5s] [--token-secret <secret>] [--pid <server pid>] [--json]",
 		Short: "Load-tests a webrtc_signaling route (or a PeerJS server)",
 		Long: `
 Opens --peers signaling peers against --url, grouped in rooms of
@@ -46,6 +46,11 @@ per IP, 20 frames/s per peer). Configure the route under test with
 
 --protocol peerjs load-tests a PeerJS server (--url ws://host:port/peerjs)
 with OFFER messages between peers whose ids the load tester assigns.
+
+--churn-peers adds peers, in rooms of their own, that come and go while
+the others send: each joins, stays --churn-hold (give or take a quarter),
+leaves with a normal close and joins again. The summary counts their joins
+and leaves; it is the load for a hub's webhooks (see bench/webhooks.sh).
 
 --token-secret mints a room token for every peer (sub = peer index).
 Placeholders such as {env.ROOM_TOKEN_SECRET} are replaced.
@@ -82,6 +87,8 @@ func addFlags(cmd *cobra.Command) {
 	f.Bool("insecure", false, "Skip TLS certificate verification (e.g. Caddy's internal CA)")
 	f.Float64("ramp", DefaultRamp, "Connections per second while ramping up")
 	f.Int("dials", DefaultDials, "Concurrent dials while ramping up")
+	f.Int("churn-peers", 0, "More peers, in rooms of their own, that join, stay --churn-hold, leave and join again while the others send")
+	f.Duration("churn-hold", DefaultChurnHold, "How long a churning peer stays (give or take a quarter)")
 	f.Int("pid", 0, "PID of the server process on this host, for its RSS and CPU")
 	f.Bool("json", false, "Print the summary as JSON")
 }
@@ -121,6 +128,7 @@ func configFromFlags(fl caddycmd.Flags) (Config, error) {
 		Rate: fl.Float64("rate"), FlatOut: fl.Bool("flat-out"), Window: fl.Int("window"),
 		Size: fl.Int("size"), Duration: fl.Duration("duration"), Drain: fl.Duration("drain"), RoomPrefix: fl.String("room-prefix"),
 		Insecure: fl.Bool("insecure"), Ramp: fl.Float64("ramp"), Dials: fl.Int("dials"), PID: fl.Int("pid"),
+		ChurnPeers: fl.Int("churn-peers"), ChurnHold: fl.Duration("churn-hold"),
 	}
 	if cfg.URL == "" {
 		return cfg, fmt.Errorf("missing required flag --url")

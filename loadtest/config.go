@@ -21,7 +21,9 @@ const (
 	DefaultDuration = 30 * time.Second
 	DefaultRamp     = 500 // connections per second
 	DefaultDials    = 64  // concurrent dials
-	DefaultWindow   = 16  // signals in flight per peer with FlatOut
+	// DefaultChurnHold is how long a churning peer stays in its room.
+	DefaultChurnHold = 5 * time.Second
+	DefaultWindow    = 16 // signals in flight per peer with FlatOut
 	// DefaultDrain is how long signals in flight may still arrive after
 	// the senders stop; what has not arrived by then counts as lost.
 	DefaultDrain = 5 * time.Second
@@ -70,6 +72,11 @@ type Config struct {
 	// dials while connecting.
 	Ramp  float64
 	Dials int
+	// ChurnPeers more peers, in rooms of their own, come and go while the
+	// signaling peers send: each joins, stays about ChurnHold (default
+	// DefaultChurnHold), leaves and joins again (churn.go).
+	ChurnPeers int
+	ChurnHold  time.Duration
 	// PID, if set, is a server process on this host whose RSS and CPU
 	// time are reported (Linux /proc).
 	PID int
@@ -92,9 +99,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Peers < 1 {
 		return c, errors.New("need at least one peer")
 	}
-	if c.Rate < 0 || c.Size < 0 || c.Duration < 0 || c.Ramp < 0 || c.Window < 0 {
-		return c, errors.New("rate, size, duration, ramp and window must not be negative")
+	if c.Rate < 0 || c.Size < 0 || c.Duration < 0 || c.Ramp < 0 || c.Window < 0 || c.ChurnPeers < 0 || c.ChurnHold < 0 {
+		return c, errors.New("rate, size, duration, ramp, window, churn peers and churn hold must not be negative")
 	}
+	c.ChurnHold = orDefault(c.ChurnHold, DefaultChurnHold)
 	c.RoomSize = orDefault(c.RoomSize, DefaultRoomSize)
 	c.Window = orDefault(c.Window, DefaultWindow)
 	c.Size = orDefault(c.Size, DefaultSize)

@@ -45,6 +45,7 @@ type run struct {
 	sent, delivered            atomic.Uint64
 	duplicated, misordered     atomic.Uint64
 	joinHist, relayHist        Histogram
+	churn                      churnState
 
 	mu           sync.Mutex
 	failures     map[string]int // why peers did not join
@@ -63,7 +64,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	checkFileLimit(r.cfg.Peers, progress)
+	checkFileLimit(r.cfg.Peers+r.cfg.ChurnPeers, progress)
 	stopProgress := r.startProgress(progress)
 	r.server.sample("before")
 	r.ramp(ctx)
@@ -173,6 +174,9 @@ func (r *run) measure(ctx context.Context) time.Duration {
 	}
 	if hb := r.proto.heartbeat(); hb != nil {
 		wg.Go(func() { r.heartbeats(ctx, hb) })
+	}
+	if r.cfg.ChurnPeers > 0 {
+		wg.Go(func() { r.churnAll(ctx) })
 	}
 	<-ctx.Done()
 	wg.Wait()

@@ -92,6 +92,32 @@ func TestRunIdleOnePeerRooms(t *testing.T) {
 	}
 }
 
+// Churners come and go beside the signaling peers, which still get every
+// signal once and in order.
+func TestRunChurn(t *testing.T) {
+	srv := httptest.NewServer(relay.New())
+	defer srv.Close()
+	const churners, hold = 6, 100 * time.Millisecond
+	s, _ := runFor(t, Config{
+		URL: wsURL(srv, "/"), Peers: 4, RoomSize: 2, Rate: 20, Duration: time.Second,
+		ChurnPeers: churners, ChurnHold: hold,
+	})
+	checkClean(t, s, 4)
+	c := s.Churn
+	if c == nil {
+		t.Fatal("no churn in the summary")
+	}
+	// Each churner starts within a hold and cycles every hold (give or
+	// take a quarter) plus a join, for a second: several cycles each.
+	if c.Peers != churners || c.Failed != 0 || c.Joins < 2*churners || c.Leaves < c.Joins-churners || c.JoinP50 <= 0 {
+		t.Fatalf("churn %+v", c)
+	}
+	var text bytes.Buffer
+	if err := s.WriteText(&text); err != nil || !strings.Contains(text.String(), "churn      6 peers holding 100ms") {
+		t.Fatalf("text summary %v:\n%s", err, text.String())
+	}
+}
+
 func TestRunTooManyRequests(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many connections", http.StatusTooManyRequests)

@@ -60,6 +60,7 @@ type Summary struct {
 	MsgsPerSec float64 `json:"msgs_per_sec"`
 
 	Server *ServerStats `json:"server,omitempty"`
+	Churn  *ChurnStats  `json:"churn,omitempty"`
 }
 
 // ServerStats is what the server process cost (with Config.PID).
@@ -106,6 +107,7 @@ func (r *run) summary(measured time.Duration) Summary {
 	s.FirstError = r.firstErr
 	r.mu.Unlock()
 	s.Server = r.server.stats(s.Connected)
+	s.Churn = r.churnStats(measured)
 	return s
 }
 
@@ -151,6 +153,9 @@ func (s Summary) WriteText(w io.Writer) error {
 		s.Sent, s.Delivered, s.Lost, s.Duplicated, s.Misordered, errCodes(s.ServerErrors))
 	fmt.Fprintf(&b, "relay      p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms  %.0f msgs/s\n",
 		s.RelayP50, s.RelayP90, s.RelayP99, s.RelayMax, s.MsgsPerSec)
+	if s.Churn != nil {
+		b.WriteString(s.Churn.text())
+	}
 	if st := s.Server; st != nil {
 		fmt.Fprintf(&b, "server     pid %d  rss %s before, %s after ramp, %s at end (max %s), %.0f B/peer  cpu %.0f%% of a core (%.1f s)\n",
 			st.PID, mib(st.RSSBefore), mib(st.RSSRamp), mib(st.RSSEnd), mib(st.RSSMax), st.RSSPerPeer, st.CPUPercent, st.CPUSeconds)
