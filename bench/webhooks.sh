@@ -97,7 +97,8 @@ start() {
 	esac
 	if [[ $scenario == up || $scenario == hang ]]; then
 		recv_pid=$!
-		wait_for "hookrecv did not start" curl -s -o /dev/null "http://127.0.0.1:$recv_port/"
+		# A TCP connect, not a request: the hanging receiver answers none.
+		wait_for "hookrecv did not start" bash -c "exec 3<>/dev/tcp/127.0.0.1/$recv_port" 2>/dev/null
 	fi
 	caddyfile "$scenario" >"$work/Caddyfile"
 	XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg \
@@ -148,7 +149,7 @@ const cols = [
 	["CPU % core", (x) => x.lt.server.cpu_percent],
 	["events received", (x) => x.r?.events], ["events/s", (x) => x.r?.per_sec], ["dup", (x) => x.r?.duplicates],
 	["delivery p50 ms", (x) => x.r?.latency_p50_ms], ["delivery p99 ms", (x) => x.r?.latency_p99_ms],
-	["sent", (x) => x.m?.sent], ["failed attempts", (x) => x.m?.failed], ["dropped", (x) => x.m?.dropped],
+	["sent", (x) => x.m?.sent], ["failed attempts", (x) => x.m?.failed], ["dropped", (x) => x.m?.dropped], ["queued at end", (x) => x.m?.queue],
 ];
 const fmt = (x) => Number.isNaN(x) ? "-" : Number.isInteger(x) ? String(x) : x.toFixed(x < 10 ? 2 : 0);
 console.log(`\n| scenario | runs | ${cols.map((c) => c[0]).join(" | ")} |`);

@@ -28,6 +28,7 @@ type churnState struct {
 	joinHist              Histogram
 	mu                    sync.Mutex
 	failures              map[string]int
+	firstErr              string
 }
 
 // ChurnStats is what the churners did (with Config.ChurnPeers).
@@ -41,6 +42,7 @@ type ChurnStats struct {
 	JoinsPerSec float64        `json:"joins_per_sec"`
 	Failed      int64          `json:"failed"`
 	Failures    map[string]int `json:"failures,omitempty"`
+	FirstError  string         `json:"first_error,omitempty"`
 	JoinP50     float64        `json:"join_p50_ms"`
 	JoinP99     float64        `json:"join_p99_ms"`
 }
@@ -71,7 +73,7 @@ func (r *run) churner(ctx context.Context, i int) {
 			if ctx.Err() != nil {
 				return
 			}
-			r.churn.fail(code)
+			r.churn.fail(code, err)
 			if !sleepCtx(ctx, r.cfg.ChurnHold/4) { // not a tight loop against a refusing server
 				return
 			}
@@ -100,10 +102,13 @@ func discardUntil(ctx context.Context, conn *websocket.Conn, deadline time.Time)
 	}
 }
 
-func (c *churnState) fail(code string) {
+func (c *churnState) fail(code string, err error) {
 	c.failed.Add(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.firstErr == "" {
+		c.firstErr = err.Error()
+	}
 	if c.failures == nil {
 		c.failures = map[string]int{}
 	}
@@ -126,6 +131,7 @@ func (r *run) churnStats(measured time.Duration) *ChurnStats {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s.FirstError = c.firstErr
 	if len(c.failures) > 0 {
 		s.Failures = make(map[string]int, len(c.failures))
 		maps.Copy(s.Failures, c.failures)
