@@ -194,6 +194,9 @@ func (h *Handler) openHub(ctx caddy.Context) error {
 	if p, ok := opened.(hub.Posts); ok {
 		p.AcceptPosts(sse.AcceptPost(state.sessions))
 	}
+	if s, ok := opened.(hub.Sweeps); ok {
+		s.WatchSweeps(sweepEvents(h.sessCfg.Events))
+	}
 	return nil
 }
 

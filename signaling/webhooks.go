@@ -16,6 +16,7 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyfileopt"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/session"
 	"github.com/caddy-webrtc/caddy-webrtc/signaling/webhook"
+	"github.com/caddy-webrtc/caddy-webrtc/signaling/wire"
 )
 
 // Webhook is an endpoint the hub's room and peer events are POSTed to,
@@ -143,6 +144,27 @@ func (h *Handler) events() func(session.Event) {
 		}
 		for _, s := range out {
 			s.Enqueue(we)
+		}
+	}
+}
+
+// sweepEvents turns what a clustered hub reports of a stopped server's
+// members, removed by this server (hub.Sweeps), into the events their own
+// server cannot send: peer_left with reason lost, and room_finished when
+// the room is now empty. Nil without webhooks. The hub holds one watch:
+// the webhooks of the handler of the hub provisioned last (a reload's new
+// config) are the ones told.
+func sweepEvents(events func(session.Event)) func(string, []wire.PeerInfo, bool) {
+	if events == nil {
+		return nil
+	}
+	return func(room string, gone []wire.PeerInfo, finished bool) {
+		now := time.Now()
+		for _, p := range gone {
+			events(session.Event{Type: session.EventPeerLeft, Room: room, Peer: p, Reason: session.ReasonLost, At: now})
+		}
+		if finished {
+			events(session.Event{Type: session.EventRoomFinished, Room: room, At: now})
 		}
 	}
 }

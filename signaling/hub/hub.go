@@ -189,6 +189,19 @@ type MemberInfo struct {
 // LocalNode is the server name the memory hub gives its members.
 const LocalNode = "local"
 
+// Sweeps is implemented by a hub whose servers may stop without a word
+// (a clustered hub): another server then removes the stopped one's members
+// from their rooms, and the one whose compare-and-set removed them from a
+// room calls watch, once for the whole cluster, with the members gone and
+// whether the room is now empty, since the server that held them cannot
+// tell anyone. It is also called, with no members, when a server that was
+// cut off from the others empties a room on its return, removing members
+// that left meanwhile (they said so then; the room's end is its to tell).
+// A nil watch stops the calls. It must not block.
+type Sweeps interface {
+	WatchSweeps(watch func(room string, gone []wire.PeerInfo, finished bool))
+}
+
 // Describer is implemented by a Peer that says how it is connected, for
 // the rooms API: its transport ("websocket", "sse") and whether it is away
 // (between connections, resumable).

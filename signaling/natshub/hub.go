@@ -100,6 +100,37 @@ type Hub struct {
 	kick chan struct{} // asks the maintenance loop to reconcile now
 
 	tunnels tunnelTable
+
+	// sweepWatch is hub.Sweeps' watch; nil for none.
+	sweepWatch atomic.Pointer[sweepWatch]
+}
+
+type sweepWatch func(room string, gone []wire.PeerInfo, finished bool)
+
+var _ hub.Sweeps = (*Hub)(nil)
+
+// WatchSweeps implements hub.Sweeps.
+func (h *Hub) WatchSweeps(watch func(room string, gone []wire.PeerInfo, finished bool)) {
+	if watch == nil {
+		h.sweepWatch.Store(nil)
+		return
+	}
+	w := sweepWatch(watch)
+	h.sweepWatch.Store(&w)
+}
+
+// swept reports the members a sweep of this node removed from a room,
+// and whether that emptied it.
+func (h *Hub) swept(room string, gone []member, finished bool) {
+	w := h.sweepWatch.Load()
+	if w == nil || (len(gone) == 0 && !finished) {
+		return
+	}
+	infos := make([]wire.PeerInfo, len(gone))
+	for i, m := range gone {
+		infos[i] = m.info()
+	}
+	(*w)(room, infos, finished)
 }
 
 var _ hub.Hub = (*Hub)(nil)

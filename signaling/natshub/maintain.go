@@ -138,6 +138,9 @@ func (h *Hub) reconcileAll() {
 		}
 		if res.changed {
 			h.publishSnapshot(key, res)
+			// Those members' sessions said they left when they did; the
+			// room's end is this compare-and-set's to tell.
+			h.swept(res.new.Room, nil, len(res.new.Members) == 0)
 		}
 	}
 }
@@ -160,17 +163,27 @@ func (h *Hub) sweep() {
 	}
 }
 
+// The members a sweep removes are reported (hub.Sweeps) by the node whose
+// compare-and-set removed them: once for the cluster.
 func (h *Hub) sweepRoom(ctx context.Context, key string) error {
+	var gone []member
 	drop := func(st *roomState) (bool, error) {
-		n := len(st.Members)
-		st.Members = slices.DeleteFunc(st.Members, func(m member) bool { return h.nodes.dead(m.Node) })
-		return len(st.Members) != n, nil
+		gone = gone[:0] // each attempt starts from the state it read
+		st.Members = slices.DeleteFunc(st.Members, func(m member) bool {
+			dead := h.nodes.dead(m.Node)
+			if dead {
+				gone = append(gone, m)
+			}
+			return dead
+		})
+		return len(gone) > 0, nil
 	}
 	v := h.view(key)
 	if v == nil {
 		res, err := h.update(ctx, key, drop)
 		if err == nil && res.changed {
 			h.publishSnapshot(key, res)
+			h.swept(res.new.Room, gone, len(res.new.Members) == 0)
 		}
 		return err
 	}
@@ -182,6 +195,9 @@ func (h *Hub) sweepRoom(ctx context.Context, key string) error {
 		ev = h.apply(v, res.rev, res.new)
 	}
 	v.mu.Unlock()
+	if err == nil && res.changed {
+		h.swept(res.new.Room, gone, len(res.new.Members) == 0)
+	}
 	h.deliver(ev)
 	return err
 }

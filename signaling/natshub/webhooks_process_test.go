@@ -204,3 +204,42 @@ func TestWebhooksOfAResumeAKickAndACloseAcrossTwoCaddies(t *testing.T) {
 	recv.await(len(want))
 	recv.check(want)
 }
+
+// A Caddy process killed: the other removes its members, and its webhooks
+// say what the dead one cannot, once: peer_left (reason lost) for each,
+// and room_finished for the room the dead one alone held.
+func TestWebhooksOfAKilledCaddysPeers(t *testing.T) {
+	srv := startNATS(t)
+	recv := newHookReceiver(t, true)
+	prefix := fmt.Sprint("hooks", prefixes.Add(1))
+	conf := func(port int) string {
+		return fmt.Sprintf(`http://127.0.0.1:%d {
+	bind 127.0.0.1
+	webrtc_signaling /ws* {
+		backend nats {
+			url %s
+			prefix %s
+			node_timeout %s
+		}
+		webhook %s {
+			secret whsec_c2VjcmV0
+		}
+	}
+}
+`, port, srv.URL(), prefix, testNodeTimeout, recv.srv.URL)
+	}
+	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
+	x := join(t, a, "both")
+	y := join(t, b, "both")
+	z := join(t, b, "alone")
+	x.expectFrom("peer-joined", y.id)
+	want := []string{"room_started", "room_started", "peer_joined:" + x.id, "peer_joined:" + y.id, "peer_joined:" + z.id}
+	recv.await(len(want)) // what b sends, before it dies
+	b.Kill()
+	x.expectFrom("peer-left", y.id)
+	x.send(map[string]string{"type": "leave"})
+	want = append(want, "peer_left:"+y.id+":lost", "peer_left:"+z.id+":lost", "room_finished",
+		"peer_left:"+x.id+":left", "room_finished")
+	recv.await(len(want))
+	recv.check(want)
+}

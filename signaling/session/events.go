@@ -51,9 +51,10 @@ func LeftReason(code int) string {
 	return "error"
 }
 
-// reasonLost is EventPeerLeft's reason for a session whose connection was
-// lost and which was not resumed (the window ran out, or none was open).
-const reasonLost = "lost"
+// ReasonLost is EventPeerLeft's reason for a session whose connection was
+// lost and which was not resumed (the window ran out, or none was open),
+// and, with a clustered hub, for a member of a server that stopped.
+const ReasonLost = "lost"
 
 var _ hub.Watcher = (*Session)(nil)
 

@@ -278,7 +278,7 @@ func (s *Session) buffer(frame []byte) bool {
 		s.cfg.Metrics.Resume("overflow")
 		// Not on the sender's goroutine: leaving tells the room, which
 		// may be what is calling.
-		go s.end(wire.CloseGoingAway, "away too long", false, reasonLost)
+		go s.end(wire.CloseGoingAway, "away too long", false, ReasonLost)
 		return false
 	}
 	s.out.push(frame)
@@ -439,7 +439,7 @@ func (s *Session) Lost(t Transport, goodbye bool) {
 	window := s.cfg.ResumeWindow
 	if goodbye || window <= 0 {
 		s.mu.Unlock()
-		why := reasonLost
+		why := ReasonLost
 		if goodbye {
 			why = ""
 		}
@@ -452,13 +452,13 @@ func (s *Session) Lost(t Transport, goodbye bool) {
 		s.overflowed = true
 		s.mu.Unlock()
 		s.cfg.Metrics.Resume("overflow")
-		s.end(wire.CloseGoingAway, "away too long", false, reasonLost)
+		s.end(wire.CloseGoingAway, "away too long", false, ReasonLost)
 		return
 	}
 	if !s.goAway() {
 		s.mu.Unlock()
 		s.cfg.Metrics.Resume("refused")
-		s.end(wire.CloseNormal, "", false, reasonLost)
+		s.end(wire.CloseNormal, "", false, ReasonLost)
 		return
 	}
 	var timer *time.Timer
@@ -468,7 +468,7 @@ func (s *Session) Lost(t Transport, goodbye bool) {
 		s.mu.Unlock()
 		if expired {
 			s.cfg.Metrics.Resume("expired")
-			s.end(wire.CloseNormal, "", false, reasonLost)
+			s.end(wire.CloseNormal, "", false, ReasonLost)
 		}
 	})
 	s.away = timer

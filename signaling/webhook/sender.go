@@ -156,7 +156,20 @@ type Sender struct {
 	closed  bool
 	wg      sync.WaitGroup
 	done    chan struct{} // closed when a closed Sender's workers are gone
+
+	// dropLog paces the drop warnings (dropLogEvery).
+	dropLog struct {
+		sync.Mutex
+		last       time.Time
+		suppressed int
+	}
 }
+
+// dropLogEvery is how often at most a Sender logs a dropped event: an
+// endpoint that is down with a full queue drops as fast as events come,
+// and each is counted in the metrics anyway. The next line says how many
+// went unlogged.
+const dropLogEvery = time.Second
 
 type queued struct {
 	ev Event
@@ -390,6 +403,18 @@ func (s *Sender) drop(ev Event, reason string, attempts int, err error) {
 	if err != nil {
 		fields = append(fields, zap.String("error", err.Error()))
 	}
+	s.dropLog.Lock()
+	now := s.opt.Now()
+	if !s.dropLog.last.IsZero() && now.Sub(s.dropLog.last) < dropLogEvery {
+		s.dropLog.suppressed++
+		s.dropLog.Unlock()
+		return
+	}
+	if s.dropLog.suppressed > 0 {
+		fields = append(fields, zap.Int("unlogged_drops_before", s.dropLog.suppressed))
+	}
+	s.dropLog.last, s.dropLog.suppressed = now, 0
+	s.dropLog.Unlock()
 	s.opt.Logger.Warn("webhook event dropped", fields...)
 }
 

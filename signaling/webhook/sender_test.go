@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // The Standard Webhooks libraries' own test vector (also what the
@@ -248,14 +251,32 @@ func TestQueueFullAndCloseWhileHung(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 	m := newFakeMetrics()
+	core, logs := observer.New(zap.WarnLevel)
+	var clockMu sync.Mutex
+	clock := time.Unix(1e9, 0)
+	now := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
 	s, _ := New(Endpoint{URL: srv.URL, Key: []byte("k"), Timeout: time.Hour}, Options{
-		QueueSize: 3, Concurrency: 1, DrainTimeout: 20 * time.Millisecond, Metrics: m})
+		QueueSize: 3, Concurrency: 1, DrainTimeout: 20 * time.Millisecond, Metrics: m,
+		Logger: zap.New(core), Now: now})
 	for i := range 10 {
 		s.Enqueue(Event{ID: NewID(), Type: PeerLeft, Room: "r" + strconv.Itoa(i)})
 	}
 	<-arrived
 	if got := m.get(func(m *fakeMetrics) int { return m.dropped[DropQueueFull] }); got != 7 {
 		t.Errorf("dropped for a full queue: %d, want 7", got)
+	}
+	// Seven drops within a second: one line. A second later, the next
+	// drop's line counts the six not logged.
+	if n := logs.FilterMessage("webhook event dropped").Len(); n != 1 {
+		t.Errorf("%d drop lines for 7 drops in a second, want 1", n)
+	}
+	clockMu.Lock()
+	clock = clock.Add(dropLogEvery)
+	clockMu.Unlock()
+	s.Enqueue(Event{ID: NewID(), Type: PeerLeft, Room: "late"})
+	lines := logs.FilterMessage("webhook event dropped").All()
+	if len(lines) != 2 || lines[1].ContextMap()["unlogged_drops_before"] != int64(6) {
+		t.Errorf("drop lines %+v, want a second one counting 6 unlogged", lines)
 	}
 	s.Close()
 	<-s.Done()

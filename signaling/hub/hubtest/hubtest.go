@@ -5,7 +5,8 @@
 // and broadcast delivery, order between two peers, unknown addressees and
 // departed senders), Members (join order, after a leave and a rejoin),
 // Stats (rooms, peers and local peers as peers join, are replaced and
-// leave), Shutdown, and Rooms when a hub implements it (rooms.go). It
+// leave), Shutdown, Watcher (watcher.go), and Rooms when a hub implements
+// it (rooms.go). It
 // also covers the optional interfaces of a hub
 // whose rooms span servers, when both hubs of the pair implement them,
 // and skips them, saying why, when not: Tunnels (a tunnel to a peer's
@@ -58,6 +59,7 @@ func Run(t *testing.T, pair Pair) {
 		{"members in join order", members},
 		{"stats", stats},
 		{"rooms", rooms},
+		{"watcher: room started and finished once", watcher},
 		{"tunnel: frames both ways in order, closed by the front", tunnelFrames},
 		{"tunnel: closed by the home", tunnelClosedByHome},
 		{"tunnel: refused by the home", tunnelRefused},
