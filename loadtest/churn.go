@@ -70,8 +70,8 @@ func (r *run) churner(ctx context.Context, i int) {
 		start := time.Now()
 		conn, _, code, err := r.join(ctx, p)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
+			if ended(ctx) {
+				return // cut by the end of the run, not refused
 			}
 			r.churn.fail(code, err)
 			if !sleepCtx(ctx, r.cfg.ChurnHold/4) { // not a tight loop against a refusing server
@@ -143,6 +143,16 @@ func (r *run) churnStats(measured time.Duration) *ChurnStats {
 func (s *ChurnStats) text() string {
 	return fmt.Sprintf("churn      %d peers holding %s: %d joins (%.0f/s), %d leaves, failed %d%s, join p50 %.1f ms p99 %.1f ms\n",
 		s.Peers, s.Hold, s.Joins, s.JoinsPerSec, s.Leaves, s.Failed, codes(s.Failures), s.JoinP50, s.JoinP99)
+}
+
+// ended says whether ctx is done or its deadline has passed: a dial under
+// ctx fails on the deadline a moment before ctx itself reports it.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // sleepCtx waits d or until ctx ends, and says whether d passed.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,12 @@ func TestRoomsAPIAcrossTwoCaddies(t *testing.T) {
 	conf := roomsConf(srv.URL(), fmt.Sprint("api", prefixes.Add(1)))
 	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
 	x := join(t, a, "span")
-	y := join(t, b, "span")
+	yc, err := dialRaw(t, b, "span")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yw := readSeq(t, yc)
+	y := &client{t: t, c: yc, id: yw.ID}
 	z := join(t, b, "span")
 	x.expectFrom("peer-joined", y.id)
 	x.expectFrom("peer-joined", z.id)
@@ -126,6 +132,25 @@ func TestRoomsAPIAcrossTwoCaddies(t *testing.T) {
 	y.expectClose(4406)
 	x.expectFrom("peer-left", y.id)
 	z.expectFrom("peer-left", y.id)
+	// y's resume token is dead, on the server that held it and on the other.
+	for _, p := range []*caddyproc.Proc{a, b} {
+		again, _, err := websocket.DefaultDialer.Dial(fmt.Sprintf("%s&resume=%s&last_seq=%d", wsURL(p, "span"), url.QueryEscape(yw.Resume), yw.Seq), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := &client{t: t, c: again, id: "y again"}
+		if f := cl.expect("error"); f.Code != "resume_failed" {
+			t.Fatalf("y's token on %s: error %s, want resume_failed", p.Addr(), f.Code)
+		}
+		if w := cl.expect("welcome"); w.ID == y.id {
+			t.Fatalf("y's token on %s resumed its session", p.Addr())
+		}
+		cl.send(map[string]string{"type": "leave"}) // a fresh peer, gone at once
+		for _, o := range []*client{x, z} {
+			o.expect("peer-joined")
+			o.expect("peer-left")
+		}
+	}
 
 	// B closes the room: x on A and z on B end.
 	status, got = roomsCall(t, b, "DELETE", "/rooms/span", "")
