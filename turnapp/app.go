@@ -22,6 +22,15 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/turncreds"
 )
 
+// DefaultReceiveBuffer is App.ReceiveBuffer's default: under overload (bench/
+// turn-compare.sh's overload row), 4 MiB per listener socket took the
+// loss from about 25 % to coturn's (BENCHMARKS.md, TURN).
+const DefaultReceiveBuffer = 4 << 20
+
+// maxReceiveBuffer bounds App.ReceiveBuffer: the kernel's own limit for
+// SO_RCVBUFFORCE is INT_MAX/2.
+const maxReceiveBuffer = 1 << 30
+
 // DefaultListen are the STUN/TURN sockets when listen is not set.
 var DefaultListen = []string{"udp/:3478", "tcp/:3478"}
 
@@ -57,6 +66,12 @@ type App struct {
 	// MaxLifetime stops an allocation from being refreshed once it is this
 	// old; it then ends when its current lifetime runs out. 0: no cap.
 	MaxLifetime caddy.Duration `json:"max_lifetime,omitempty"`
+	// ReceiveBuffer is the receive buffer, in bytes, of each UDP listener
+	// socket: what absorbs a burst while the server catches up, beyond
+	// which the kernel drops datagrams. 0: DefaultReceiveBuffer. The
+	// kernel caps it at net.core.rmem_max unless Caddy has CAP_NET_ADMIN
+	// (root); the start-up log says when it did.
+	ReceiveBuffer int64 `json:"receive_buffer,omitempty"`
 
 	ctx     caddy.Context
 	logger  *zap.Logger
@@ -146,6 +161,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	b.ReceiveBuffer = a.ReceiveBuffer
+	if b.ReceiveBuffer == 0 {
+		b.ReceiveBuffer = DefaultReceiveBuffer
+	}
 	a.binding = b
 	a.policy = &policy{
 		secrets:     a.secrets,
@@ -167,6 +186,9 @@ func (a *App) Validate() error {
 	}
 	if a.MaxLifetime < 0 {
 		return fmt.Errorf("turn: max_lifetime must not be negative, got %s", time.Duration(a.MaxLifetime))
+	}
+	if a.ReceiveBuffer < 0 || a.ReceiveBuffer > maxReceiveBuffer {
+		return fmt.Errorf("turn: receive_buffer must be between 0 (the default, %d bytes) and %d bytes, got %d", DefaultReceiveBuffer, maxReceiveBuffer, a.ReceiveBuffer)
 	}
 	return nil
 }

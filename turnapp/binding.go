@@ -17,6 +17,8 @@ type binding struct {
 	PublicIP  string         `json:"public_ip"` // the relay address peers are told
 	MinPort   uint16         `json:"min_port"`
 	MaxPort   uint16         `json:"max_port"`
+	// ReceiveBuffer is each UDP listener socket's (App.ReceiveBuffer).
+	ReceiveBuffer int64 `json:"receive_buffer"`
 }
 
 // listenerSpec is one socket: network udp, tcp or tls.

@@ -75,6 +75,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.MaxAllocationsPerUser, err = caddyfileopt.Int(d)
 		case "max_lifetime":
 			a.MaxLifetime, err = caddyfileopt.Duration(d)
+		case "receive_buffer":
+			a.ReceiveBuffer, err = caddyfileopt.Size(d)
 		default:
 			err = d.Errf("unknown turn option %q", opt)
 		}

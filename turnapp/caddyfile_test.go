@@ -29,11 +29,12 @@ func TestParseGlobalOption(t *testing.T) {
 			allow_peers 10.0.0.0/8
 			max_allocations_per_user 5
 			max_lifetime 2h
+			receive_buffer 8MiB
 		}`, check: func(t *testing.T, a App) {
 			if a.Realm != "example.com" || strings.Join(a.Secrets, ",") != "new,old,older" || len(a.Listen) != 2 ||
 				a.TLS == nil || a.TLS.Address != ":5349" || a.TLS.Hostname != "turn.example.com" || a.PublicIP != "203.0.113.9" ||
 				a.RelayAddress != "10.0.0.5" || a.RelayPorts != "49152-65535" || len(a.DenyPeers) != 1 || len(a.AllowPeers) != 1 ||
-				a.MaxAllocationsPerUser != 5 || time.Duration(a.MaxLifetime) != 2*time.Hour {
+				a.MaxAllocationsPerUser != 5 || time.Duration(a.MaxLifetime) != 2*time.Hour || a.ReceiveBuffer != 8<<20 {
 				t.Fatalf("parsed %+v", a)
 			}
 		}},
@@ -48,6 +49,7 @@ func TestParseGlobalOption(t *testing.T) {
 		{name: "no secret args", input: "turn {\n secret\n}", wantErr: "wrong argument count or unexpected line ending after 'secret'"},
 		{name: "quota not a number", input: "turn {\n max_allocations_per_user many\n}", wantErr: `max_allocations_per_user must be an integer, got "many"`},
 		{name: "bad lifetime", input: "turn {\n max_lifetime soon\n}", wantErr: `max_lifetime "soon"`},
+		{name: "bad receive buffer", input: "turn {\n receive_buffer lots\n}", wantErr: `receive_buffer "lots"`},
 		{name: "tls too many", input: "turn {\n tls :1 a b\n}", wantErr: "tls takes 1 to 2 arguments, got 3"},
 		{name: "tls without address", input: "turn {\n tls\n}", wantErr: "tls takes 1 to 2 arguments, got 0"},
 		{name: "block after an option", input: "turn {\n realm r {\n secret s\n }\n}", wantErr: "realm takes no block"},
@@ -93,6 +95,7 @@ func TestCaddyfileValuesCheckedAtProvision(t *testing.T) {
 		{"relay port out of range", "relay_ports 1-70000", `relay_ports "1-70000": want min-max`},
 		{"negative quota", "max_allocations_per_user -1", "max_allocations_per_user must not be negative, got -1"},
 		{"negative lifetime", "max_lifetime -1h", "max_lifetime must not be negative, got -1h0m0s"},
+		{"huge receive buffer", "receive_buffer 2GiB", "receive_buffer must be between 0"},
 		{"bad deny", "deny_peers 10.0.0.0/33", `deny_peers: invalid CIDR or IP "10.0.0.0/33"`},
 		{"bad allow", "allow_peers nope", `allow_peers: invalid CIDR or IP "nope"`},
 		{"bad listen", "listen sctp/:1", `listen "sctp/:1": network must be udp or tcp`},
@@ -137,7 +140,8 @@ func TestProvision(t *testing.T) {
 		check   func(*testing.T, *App)
 	}{
 		{name: "defaults", app: App{Secrets: []string{"{env.TURN_TEST_SECRET}"}, RelayAddress: "127.0.0.1"}, check: func(t *testing.T, a *App) {
-			if a.TURNSecrets()[0] != "from-env" || a.Realm != "caddy" || len(a.binding.Listeners) != 2 || a.binding.PublicIP != "127.0.0.1" {
+			if a.TURNSecrets()[0] != "from-env" || a.Realm != "caddy" || len(a.binding.Listeners) != 2 || a.binding.PublicIP != "127.0.0.1" ||
+				a.binding.ReceiveBuffer != DefaultReceiveBuffer {
 				t.Fatalf("provisioned %+v %+v", a, a.binding)
 			}
 			stun, turn := a.ICEURIs("example.com")

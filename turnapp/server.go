@@ -98,6 +98,7 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 				return err
 			}
 			s.addrs = append(s.addrs, pcs[0].LocalAddr())
+			s.receiveBuffers(pcs, int(b.ReceiveBuffer))
 			// pion reads each socket on its own goroutine, with its own
 			// allocation manager: a client reaches one socket only.
 			for _, pc := range pcs {
@@ -148,6 +149,27 @@ func (s *server) listen(ctx context.Context, b *binding, realm string) (err erro
 		return fmt.Errorf("turn: starting server: %w", err)
 	}
 	return nil
+}
+
+// receiveBuffers sets the receive buffer of a UDP listener's sockets, and
+// says so when the kernel granted less (net.core.rmem_max, without
+// CAP_NET_ADMIN) or refused.
+func (s *server) receiveBuffers(pcs []net.PacketConn, n int) {
+	if n <= 0 {
+		return // a binding built without one (tests): the kernel's default
+	}
+	for _, pc := range pcs {
+		granted, err := setReceiveBuffer(pc, n)
+		switch {
+		case err != nil:
+			s.logger().Warn("setting a TURN UDP socket's receive buffer", zap.String("address", pc.LocalAddr().String()), zap.Error(err))
+			return
+		case granted < n:
+			s.logger().Info("TURN UDP receive buffer capped by the kernel (net.core.rmem_max): an overloaded server drops more; raise the sysctl, or run Caddy with CAP_NET_ADMIN",
+				zap.String("address", pc.LocalAddr().String()), zap.Int("asked", n), zap.Int("granted", granted))
+			return
+		}
+	}
 }
 
 // streamListener is the pion config of a stream listener: every stream
