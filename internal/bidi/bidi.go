@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bidi is a small WebDriver BiDi client (https://w3c.github.io/webdriver-bidi/)
 // for the browser tests: enough of the protocol to open tabs, install
 // scripts before a page's own, navigate, reload and evaluate JavaScript,
