@@ -15,27 +15,30 @@ import (
 	"github.com/caddy-webrtc/caddy-webrtc/internal/caddyproc"
 )
 
-// roomsConf is a site with the rooms API under /api/ (auth none: the test
-// is about the cluster, token checks are the signaling package's) beside
-// signaling on the NATS at url under prefix.
-func roomsConf(url, prefix string) func(port int) string {
+// siteConf is a site of the two-server tests: signaling on the NATS at
+// url under prefix, with the rooms API under /api/ when rooms is set (auth
+// none: these tests are about the cluster, token checks are the signaling
+// package's) and a webhook to hook when it is not empty.
+func siteConf(url, prefix string, rooms bool, hook string) func(port int) string {
+	var api, webhook string
+	if rooms {
+		api = "\thandle /api/* {\n\t\twebrtc_rooms {\n\t\t\tauth none\n\t\t}\n\t}\n"
+	}
+	if hook != "" {
+		webhook = fmt.Sprintf("\t\twebhook %s {\n\t\t\tsecret whsec_c2VjcmV0\n\t\t}\n", hook)
+	}
 	return func(port int) string {
 		return fmt.Sprintf(`http://127.0.0.1:%d {
 	bind 127.0.0.1
-	handle /api/* {
-		webrtc_rooms {
-			auth none
-		}
-	}
-	webrtc_signaling /ws* {
+%s	webrtc_signaling /ws* {
 		backend nats {
 			url %s
 			prefix %s
 			node_timeout %s
 		}
-	}
+%s	}
 }
-`, port, url, prefix, testNodeTimeout)
+`, port, api, url, prefix, testNodeTimeout, webhook)
 	}
 }
 
@@ -77,7 +80,7 @@ func (cl *client) expectClose(code int) {
 // members on both.
 func TestRoomsAPIAcrossTwoCaddies(t *testing.T) {
 	srv := startNATS(t)
-	conf := roomsConf(srv.URL(), fmt.Sprint("api", prefixes.Add(1)))
+	conf := siteConf(srv.URL(), fmt.Sprint("api", prefixes.Add(1)), true, "")
 	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
 	x := join(t, a, "span")
 	yc, err := dialRaw(t, b, "span")

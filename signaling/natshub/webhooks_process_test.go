@@ -96,23 +96,7 @@ func (r *hookReceiver) check(want []string) {
 func TestWebhooksOnceAcrossTwoCaddies(t *testing.T) {
 	srv := startNATS(t)
 	recv := newHookReceiver(t, false)
-	prefix := fmt.Sprint("hooks", prefixes.Add(1))
-	conf := func(port int) string {
-		return fmt.Sprintf(`http://127.0.0.1:%d {
-	bind 127.0.0.1
-	webrtc_signaling /ws* {
-		backend nats {
-			url %s
-			prefix %s
-			node_timeout %s
-		}
-		webhook %s {
-			secret whsec_c2VjcmV0
-		}
-	}
-}
-`, port, srv.URL(), prefix, testNodeTimeout, recv.srv.URL)
-	}
+	conf := siteConf(srv.URL(), fmt.Sprint("hooks", prefixes.Add(1)), false, recv.srv.URL)
 	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
 	var want []string
 	// Two rounds: each server's events of the room go out in order, so
@@ -142,28 +126,7 @@ func TestWebhooksOnceAcrossTwoCaddies(t *testing.T) {
 func TestWebhooksOfAResumeAKickAndACloseAcrossTwoCaddies(t *testing.T) {
 	srv := startNATS(t)
 	recv := newHookReceiver(t, true)
-	prefix := fmt.Sprint("hooks", prefixes.Add(1))
-	conf := func(port int) string {
-		return fmt.Sprintf(`http://127.0.0.1:%d {
-	bind 127.0.0.1
-	handle /api/* {
-		webrtc_rooms {
-			auth none
-		}
-	}
-	webrtc_signaling /ws* {
-		backend nats {
-			url %s
-			prefix %s
-			node_timeout %s
-		}
-		webhook %s {
-			secret whsec_c2VjcmV0
-		}
-	}
-}
-`, port, srv.URL(), prefix, testNodeTimeout, recv.srv.URL)
-	}
+	conf := siteConf(srv.URL(), fmt.Sprint("hooks", prefixes.Add(1)), true, recv.srv.URL)
 	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
 	x := join(t, a, "seq")
 	yc, err := dialRaw(t, b, "seq")
@@ -211,23 +174,7 @@ func TestWebhooksOfAResumeAKickAndACloseAcrossTwoCaddies(t *testing.T) {
 func TestWebhooksOfAKilledCaddysPeers(t *testing.T) {
 	srv := startNATS(t)
 	recv := newHookReceiver(t, true)
-	prefix := fmt.Sprint("hooks", prefixes.Add(1))
-	conf := func(port int) string {
-		return fmt.Sprintf(`http://127.0.0.1:%d {
-	bind 127.0.0.1
-	webrtc_signaling /ws* {
-		backend nats {
-			url %s
-			prefix %s
-			node_timeout %s
-		}
-		webhook %s {
-			secret whsec_c2VjcmV0
-		}
-	}
-}
-`, port, srv.URL(), prefix, testNodeTimeout, recv.srv.URL)
-	}
+	conf := siteConf(srv.URL(), fmt.Sprint("hooks", prefixes.Add(1)), false, recv.srv.URL)
 	a, b := caddyproc.Start(t, conf), caddyproc.Start(t, conf)
 	x := join(t, a, "both")
 	y := join(t, b, "both")
