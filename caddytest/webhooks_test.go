@@ -389,3 +389,29 @@ func TestWebhooksQueueSurvivesAReload(t *testing.T) {
 	a.leave()
 	c.leave()
 }
+
+// A reload that changes the webhook (here its URL; a secret's rotation is
+// the same): a session that joined before it reports its later events to
+// the new config's webhook, rather than to the old one, whose sender only
+// drains for a few seconds.
+func TestWebhooksOfEarlierSessionsFollowAReload(t *testing.T) {
+	before, after := newHookReceiver(t, 0, nil), newHookReceiver(t, 0, nil)
+	loadCaddyfile(t, webhookSite("webhooks-changed", before.srv.URL), false)
+	base := "ws://localhost:9080/rtc/ws?room=changed"
+	a, _ := join(t, base)
+	eventually(t, 6*frameWait, "room_started and peer_joined", func() bool { return len(before.events()) >= 2 })
+	loadCaddyfile(t, webhookSite("webhooks-changed", after.srv.URL), true)
+	a.leave()
+	want := "peer_left:" + a.id + ":left room_finished"
+	eventually(t, 6*frameWait, "a's leave at the new webhook", func() bool { return len(after.events()) >= 2 })
+	var seq []string
+	for _, e := range after.events() {
+		seq = append(seq, e.String())
+	}
+	if got := strings.Join(seq, " "); got != want {
+		t.Errorf("the new webhook got %s, want %s", got, want)
+	}
+	if n := len(before.events()); n != 2 {
+		t.Errorf("the old webhook got %d events, want the 2 from before the reload", n)
+	}
+}

@@ -194,8 +194,9 @@ func (h *Handler) openHub(ctx caddy.Context) error {
 	if p, ok := opened.(hub.Posts); ok {
 		p.AcceptPosts(sse.AcceptPost(state.sessions))
 	}
+	state.hooks.set(h, h.webhooks)
 	if s, ok := opened.(hub.Sweeps); ok {
-		s.WatchSweeps(sweepEvents(h.sessCfg.Events))
+		s.WatchSweeps(sweepEvents(state.hooks.emit))
 	}
 	return nil
 }
@@ -218,7 +219,7 @@ func (h *Handler) useHub(opened hub.Hub, state *hubState) {
 		Away:            &state.away,
 		AwayPerAddr:     h.Limits.ConnectionsPerIP,
 		ResumedWelcome:  h.resumedWelcome,
-		Events:          h.events(),
+		Events:          state.hooks.emit,
 	}
 }
 
@@ -265,6 +266,9 @@ func (h *Handler) Validate() error {
 func (h *Handler) Cleanup() error {
 	if h.endStreams != nil {
 		h.endStreams()
+	}
+	if h.state != nil {
+		h.state.hooks.drop(h)
 	}
 	h.releaseWebhooks()
 	// Connections this handler started keep using h.hub after a reload, so

@@ -36,10 +36,12 @@ type hubState struct {
 	// seats by dropping its connections. Both are per client IP.
 	conns, away session.AddrSlots
 	sessions    *session.Registry
+	// hooks are the webhooks its sessions and sweeps report to.
+	hooks hookSet
 }
 
 func newHubState(name string) *hubState {
-	return &hubState{sessions: session.NewRegistry(name)}
+	return &hubState{sessions: session.NewRegistry(name), hooks: hookSet{hub: name}}
 }
 
 // Destruct implements caddy.Destructor.

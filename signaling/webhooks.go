@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -129,35 +131,78 @@ func (h *Handler) releaseWebhooks() {
 	h.webhookKeys = nil
 }
 
-// events is what the handler's sessions report their events to: nil
-// without webhooks. A session keeps it across reloads, and with it the
-// senders of the config it joined under.
-func (h *Handler) events() func(session.Event) {
-	if len(h.webhooks) == 0 {
-		return nil
+// hookSet is the webhook senders of every webrtc_signaling handler that
+// uses a hub in the loaded configs: what its sessions report to, whenever
+// they joined, and its sweeps. A reload's handlers add theirs before the
+// old ones' Cleanup takes those away, so a session that joined before a
+// reload reports to the new config's webhooks, and an event of the moment
+// between may go to the old and the new sender of a changed webhook both,
+// with one id, which receivers dedupe by. Handlers sharing a hub share its
+// events: each goes once to every distinct sender.
+type hookSet struct {
+	hub string
+
+	mu  sync.Mutex
+	by  map[*Handler][]*webhook.Sender
+	all atomic.Pointer[[]*webhook.Sender] // distinct senders of by, read by emit without the lock
+}
+
+// set makes senders h's webhooks.
+func (s *hookSet) set(h *Handler, senders []*webhook.Sender) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.by == nil {
+		s.by = make(map[*Handler][]*webhook.Sender)
 	}
-	out, hubName := h.webhooks, h.Hub
-	return func(ev session.Event) {
-		we := webhook.Event{ID: webhook.NewID(), Type: ev.Type, Hub: hubName, Room: ev.Room, At: ev.At, Reason: ev.Reason}
-		if ev.Type != session.EventRoomStarted && ev.Type != session.EventRoomFinished {
-			we.Peer = &webhook.Peer{ID: ev.Peer.ID, User: ev.Peer.User, Name: ev.Peer.Name}
+	if len(senders) == 0 {
+		delete(s.by, h)
+	} else {
+		s.by[h] = senders
+	}
+	s.publish()
+}
+
+// drop forgets h's webhooks (its Cleanup).
+func (s *hookSet) drop(h *Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.by, h)
+	s.publish()
+}
+
+// publish recomputes all; the caller holds s.mu.
+func (s *hookSet) publish() {
+	var all []*webhook.Sender
+	for _, senders := range s.by {
+		for _, snd := range senders {
+			if !slices.Contains(all, snd) {
+				all = append(all, snd)
+			}
 		}
-		for _, s := range out {
-			s.Enqueue(we)
-		}
+	}
+	s.all.Store(&all)
+}
+
+// emit sends a session's event, or a sweep's, to every webhook of the hub.
+func (s *hookSet) emit(ev session.Event) {
+	all := s.all.Load()
+	if all == nil || len(*all) == 0 {
+		return
+	}
+	we := webhook.Event{ID: webhook.NewID(), Type: ev.Type, Hub: s.hub, Room: ev.Room, At: ev.At, Reason: ev.Reason}
+	if ev.Type != session.EventRoomStarted && ev.Type != session.EventRoomFinished {
+		we.Peer = &webhook.Peer{ID: ev.Peer.ID, User: ev.Peer.User, Name: ev.Peer.Name}
+	}
+	for _, snd := range *all {
+		snd.Enqueue(we)
 	}
 }
 
 // sweepEvents turns what a clustered hub reports of a stopped server's
 // members, removed by this server (hub.Sweeps), into the events their own
 // server cannot send: peer_left with reason lost, and room_finished when
-// the room is now empty. Nil without webhooks. The hub holds one watch:
-// the webhooks of the handler of the hub provisioned last (a reload's new
-// config) are the ones told.
+// the room is now empty.
 func sweepEvents(events func(session.Event)) func(string, []wire.PeerInfo, bool) {
-	if events == nil {
-		return nil
-	}
 	return func(room string, gone []wire.PeerInfo, finished bool) {
 		now := time.Now()
 		for _, p := range gone {
