@@ -311,29 +311,27 @@ func (h *Hub) setup() error {
 		return fmt.Errorf("%w: membership bucket %s: %v", ErrUnavailable, h.bucketName(), err)
 	}
 	h.js, h.kv = js, kv
-	nodeSub, err := h.nc.Subscribe(h.nodeSubject(h.node), h.onNodeMsg)
-	if err != nil {
-		return err
+	subs := []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{
+		{h.nodeSubject(h.node), h.onNodeMsg},
+		{h.hbSubject("*"), h.nodes.onHeartbeat},
+		{h.postSubject(), h.onPost},
+		{h.actionSubject(h.node), h.onAction},
 	}
-	hbSub, err := h.nc.Subscribe(h.hbSubject("*"), h.nodes.onHeartbeat)
-	if err != nil {
-		_ = nodeSub.Unsubscribe()
-		return err
+	var done []*nats.Subscription
+	for _, s := range subs {
+		sub, err := h.nc.Subscribe(s.subject, s.handle)
+		if err != nil {
+			for _, d := range done {
+				_ = d.Unsubscribe()
+			}
+			return err
+		}
+		done = append(done, sub)
 	}
-	postSub, err := h.nc.Subscribe(h.postSubject(), h.onPost)
-	if err != nil {
-		_ = nodeSub.Unsubscribe()
-		_ = hbSub.Unsubscribe()
-		return err
-	}
-	actSub, err := h.nc.Subscribe(h.actionSubject(h.node), h.onAction)
-	if err != nil {
-		_ = nodeSub.Unsubscribe()
-		_ = hbSub.Unsubscribe()
-		_ = postSub.Unsubscribe()
-		return err
-	}
-	h.subs = []*nats.Subscription{nodeSub, hbSub, postSub, actSub}
+	h.subs = done
 	h.stop, h.stopped = make(chan struct{}), make(chan struct{})
 	go h.maintain()
 	h.nodes.hello()

@@ -264,8 +264,10 @@ func (m *memberOn) Send(frame []byte) bool {
 	return m.do(action{Op: actSend, Frame: frame})
 }
 
-// TrySend implements hub.Peer, as Send.
-func (m *memberOn) TrySend(frame []byte) bool { return m.Send(frame) }
+// TrySend implements hub.Peer: it queues nothing, since queueing takes a
+// round trip to the member's server, which TrySend must not wait for; the
+// caller keeps the frame (the rooms API uses Send).
+func (m *memberOn) TrySend([]byte) bool { return false }
 
 // Close implements hub.Peer.
 func (m *memberOn) Close(code int, reason string) {
