@@ -69,8 +69,15 @@ func (h *Hub) maintain() {
 			tick++
 			// Reading every room is the costly part: done when a node we
 			// heard fell silent, and now and then for ones we never heard.
-			if h.nodes.judging() && (h.nodes.newlyDead() || tick%fullSweepTicks == 0) {
-				h.sweep()
+			if h.nodes.judging() {
+				dead := h.nodes.newlyDead()
+				if len(dead) > 0 {
+					h.logger.Warn("servers silent for node_timeout; removing their members",
+						zap.Strings("nodes", dead))
+				}
+				if len(dead) > 0 || tick%fullSweepTicks == 0 {
+					h.sweep()
+				}
 			}
 			if tick%markerTicks == 0 && h.nodes.isConnected() {
 				h.purgeMarkers(markerAge)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,13 +35,20 @@ const (
 // is subscribed again: a message published before that would be lost.
 // Then every unacknowledged message is published again.
 type nodeTable struct {
-	h         *Hub
-	mu        sync.Mutex
-	up        bool
-	since     time.Time // start of the current connection
-	upCh      chan struct{}
-	lastSeen  map[string]time.Time
-	mourned   map[string]bool // silent nodes a sweep was started for
+	h        *Hub
+	mu       sync.Mutex
+	up       bool
+	since    time.Time // start of the current connection
+	upCh     chan struct{}
+	lastSeen map[string]time.Time // heartbeats: when each was last heard
+	mourned  map[string]bool      // silent nodes a sweep was started for
+	// sent is when each node last sent anything but a heartbeat (a
+	// *atomic.Int64 of nanoseconds since epoch, kept without t.mu for the
+	// dispatcher's sake): a node that sends is alive, even when its
+	// heartbeats wait behind what it sends, as after a reconnect that
+	// publishes thousands of kept frames into a slow NATS server.
+	sent      sync.Map
+	epoch     time.Time
 	links     map[string]*link.Sender
 	linkIDs   uint64 // numbers links: the last one started
 	heartbeat time.Duration
@@ -51,6 +59,7 @@ func (t *nodeTable) init(h *Hub) {
 	t.upCh = make(chan struct{})
 	t.lastSeen = make(map[string]time.Time)
 	t.mourned = make(map[string]bool)
+	t.epoch = time.Now()
 	t.links = make(map[string]*link.Sender)
 	t.heartbeat = h.cfg.nodeTimeout / 3
 }
@@ -126,6 +135,35 @@ func (t *nodeTable) onHeartbeat(m *nats.Msg) {
 	if hello {
 		t.beat(false)
 	}
+}
+
+// heard records that node sent something other than a heartbeat. It
+// counts for liveness only: what makes a node reachable (its
+// subscriptions restored) is its heartbeat after a reconnect.
+func (t *nodeTable) heard(node string) {
+	v, ok := t.sent.Load(node)
+	if !ok {
+		v, _ = t.sent.LoadOrStore(node, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Store(int64(time.Since(t.epoch)))
+}
+
+// sentAt reads an entry of t.sent.
+func (t *nodeTable) sentAt(v any) time.Time {
+	return t.epoch.Add(time.Duration(v.(*atomic.Int64).Load()))
+}
+
+// alive returns when node last showed it was alive (its heartbeat, or
+// anything else it sent), and false for a node never heard of; the caller
+// holds t.mu.
+func (t *nodeTable) alive(node string) (time.Time, bool) {
+	seen, ok := t.lastSeen[node]
+	if v, sent := t.sent.Load(node); sent {
+		if at := t.sentAt(v); !ok || at.After(seen) {
+			seen, ok = at, true
+		}
+	}
+	return seen, ok
 }
 
 // flush publishes the messages for node not published since the last
@@ -206,7 +244,7 @@ func (t *nodeTable) tickLinks() {
 	now := time.Now()
 	judging := t.up && now.Sub(t.since) > t.h.cfg.nodeTimeout
 	for node, l := range t.links {
-		seen, ok := t.lastSeen[node]
+		seen, ok := t.alive(node)
 		if !ok {
 			t.lastSeen[node] = now // never heard: a full timeout from now
 		} else if judging && now.Sub(seen) > t.h.cfg.nodeTimeout {
@@ -249,7 +287,7 @@ func (t *nodeTable) dead(node string) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	seen, ok := t.lastSeen[node]
+	seen, ok := t.alive(node)
 	if !ok {
 		t.lastSeen[node] = time.Now()
 		return false
@@ -257,15 +295,20 @@ func (t *nodeTable) dead(node string) bool {
 	return time.Since(seen) > t.h.cfg.nodeTimeout
 }
 
-// newlyDead says whether a node heard before has fallen silent since the
-// last call, which calls for a sweep now rather than at the next full one.
-func (t *nodeTable) newlyDead() bool {
+// newlyDead names the nodes heard before that fell silent since the last
+// call, which calls for a sweep now rather than at the next full one.
+func (t *nodeTable) newlyDead() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	found := false
-	for n, seen := range t.lastSeen {
-		if time.Since(seen) > t.h.cfg.nodeTimeout && !t.mourned[n] {
-			t.mourned[n], found = true, true
+	var found []string
+	for n := range t.lastSeen {
+		seen, _ := t.alive(n)
+		switch {
+		case time.Since(seen) <= t.h.cfg.nodeTimeout:
+			delete(t.mourned, n) // heard again: falling silent is news again
+		case !t.mourned[n]:
+			t.mourned[n] = true
+			found = append(found, n)
 		}
 	}
 	return found
@@ -282,13 +325,22 @@ func (t *nodeTable) forget() []string {
 		return nil
 	}
 	var gone []string
-	for n, seen := range t.lastSeen {
-		if time.Since(seen) > forgetAfter*t.h.cfg.nodeTimeout {
+	for n := range t.lastSeen {
+		if seen, _ := t.alive(n); time.Since(seen) > forgetAfter*t.h.cfg.nodeTimeout {
 			gone = append(gone, n)
 			delete(t.lastSeen, n)
+			t.sent.Delete(n)
 			delete(t.links, n)
 			delete(t.mourned, n)
 		}
 	}
+	// A node that sent but was never otherwise heard of.
+	t.sent.Range(func(n, v any) bool {
+		if _, ok := t.lastSeen[n.(string)]; !ok &&
+			time.Since(t.sentAt(v)) > forgetAfter*t.h.cfg.nodeTimeout {
+			t.sent.Delete(n)
+		}
+		return true
+	})
 	return gone
 }

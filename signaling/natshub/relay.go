@@ -89,6 +89,7 @@ func (h *Hub) onNodeMsg(m *nats.Msg) {
 		h.handleNodeMsg(m) // not sequenced
 		return
 	}
+	h.nodes.heard(s.Node)
 	if m.Header.Get(hdrKind) == kindAck {
 		h.nodes.onAck(s.Node, link.Ack{Link: s.Link, Seq: s.Seq})
 		return
