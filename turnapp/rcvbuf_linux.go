@@ -3,6 +3,7 @@
 package turnapp
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"syscall"
@@ -20,22 +21,20 @@ func setReceiveBuffer(pc net.PacketConn, n int) (int, error) {
 		return 0, err
 	}
 	var granted int
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
+	var setErr, getErr error
+	ctlErr := raw.Control(func(fd uintptr) {
 		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n) != nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+			setErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n)
 		}
 		var v int
-		if v, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+		if v, getErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF); getErr == nil {
 			granted = v / 2 // Linux reports twice what was set: its bookkeeping overhead
 		}
-	}); err != nil {
-		return 0, err
+	})
+	if ctlErr != nil {
+		return 0, ctlErr
 	}
-	if serr != nil {
-		return granted, serr
-	}
-	return granted, err
+	return granted, errors.Join(setErr, getErr)
 }
 
 // rawConn reaches the socket under a packet conn that Caddy's listener
