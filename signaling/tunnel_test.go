@@ -181,7 +181,15 @@ func TestAFrontClosingTellsTheHome(t *testing.T) {
 // The home ending the session (here: its hub shutting down, 1001) closes
 // the client's connection to the front with the same code.
 func TestTheHomeClosingTellsTheFront(t *testing.T) {
-	home, _, a, _, _ := tunneled(t)
+	home, b, a, _, bID := tunneled(t)
+	// b leaves first: a shutdown ends b's session too, and its peer-left
+	// may reach a before a's own close.
+	if err := b.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseNormal, "")); err != nil {
+		t.Fatal(err)
+	}
+	if f := wstest.NextFrame(t, a); f.Type != wire.TypePeerLeft || f.ID != bID {
+		t.Fatalf("a got %+v, want b's peer-left", f)
+	}
 	home.hub.Shutdown()
 	if code := wstest.CloseCode(t, a); code != wire.CloseGoingAway {
 		t.Fatalf("the client's connection to the front closed with %d, want %d", code, wire.CloseGoingAway)
